@@ -1,0 +1,101 @@
+"""Tokenized text datasets, dynamic padding and length-grouped batches.
+
+Examples are tokenized once, without padding; each batch is padded only to its own
+longest example. For training, batches are grouped by length (the HF Trainer's
+`LengthGroupedSampler`), which removes most padding on short-sentence data sets.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
+from transformers.trainer_pt_utils import LengthGroupedSampler
+
+from common.seeding import epoch_generator
+
+
+class EncodedDataset(Dataset):
+    """A list of tokenized examples (dicts of int lists) with their labels."""
+
+    def __init__(self, encodings: dict[str, list], labels: Sequence[int]):
+        self.encodings = encodings
+        self.labels = list(labels)
+        self.lengths = [len(ids) for ids in encodings["input_ids"]]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> dict:
+        item = {key: values[index] for key, values in self.encodings.items()}
+        item["labels"] = self.labels[index]
+        return item
+
+
+def encode_texts(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], labels: Sequence[int],
+                 max_length: int, text_pairs: Sequence[str] | None = None) -> EncodedDataset:
+    encodings = tokenizer(list(texts), list(text_pairs) if text_pairs is not None else None,
+                          truncation=True, max_length=max_length)
+    keep = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in encodings]
+    return EncodedDataset({k: encodings[k] for k in keep}, labels)
+
+
+class EpochLengthGroupedSampler(LengthGroupedSampler):
+    """Length-grouped order whose randomness depends only on (seed, epoch), so that an
+    interrupted and resumed run sees the same batches as an uninterrupted one."""
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int):
+        super().__init__(batch_size=batch_size, lengths=lengths)
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        self.generator = epoch_generator(self.seed, self.epoch)
+        return super().__iter__()
+
+
+class EpochRandomSampler(torch.utils.data.Sampler):
+    """Uniform shuffle per epoch, seeded by (seed, epoch) like the sampler above."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        return iter(torch.randperm(self.n, generator=epoch_generator(self.seed, self.epoch)).tolist())
+
+
+def make_train_loader(dataset: EncodedDataset, tokenizer: PreTrainedTokenizerBase, batch_size: int,
+                      seed: int, group_by_length: bool = True, num_workers: int = 0) -> DataLoader:
+    sampler = (EpochLengthGroupedSampler(dataset.lengths, batch_size, seed) if group_by_length
+               else EpochRandomSampler(len(dataset), seed))
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                      collate_fn=DataCollatorWithPadding(tokenizer, return_tensors="pt"))
+
+
+class LengthSortedSampler(torch.utils.data.Sampler):
+    """Evaluation order from longest to shortest: batches of near-equal length, so almost
+    no padding. `engine.predict` puts the outputs back into dataset order."""
+
+    def __init__(self, lengths: list[int]):
+        self.order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __iter__(self):
+        return iter(self.order)
+
+
+def make_eval_loader(dataset: EncodedDataset, tokenizer: PreTrainedTokenizerBase, batch_size: int,
+                     num_workers: int = 0) -> DataLoader:
+    return DataLoader(dataset, batch_size=batch_size, sampler=LengthSortedSampler(dataset.lengths),
+                      num_workers=num_workers, collate_fn=DataCollatorWithPadding(tokenizer, return_tensors="pt"))

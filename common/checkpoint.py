@@ -1,0 +1,69 @@
+"""Best and last checkpoints, and resuming from the last one.
+
+A checkpoint is a Hugging Face model directory (`save_pretrained` + tokenizer, so that
+`transformers.pipeline` loads it). `last/` also holds `training_state.pt`: optimizer,
+scheduler, scaler, early-stopping and RNG states, epoch and history, which is everything
+a resumed run needs to continue exactly where the interrupted one stopped.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+TRAINING_STATE = "training_state.pt"
+
+
+def _swap_into_place(tmp: Path, final: Path) -> None:
+    """Replace `final` by `tmp` so that one complete copy exists at every moment
+    (`final` or `final.old`); `find_checkpoint` falls back to the old copy."""
+    old = final.with_name(final.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def save_checkpoint(directory: Path, model, tokenizer=None, training_state: Optional[dict] = None) -> None:
+    directory = Path(directory)
+    tmp = directory.with_name(directory.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save_pretrained(tmp)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(tmp)
+    if training_state is not None:
+        torch.save(training_state, tmp / TRAINING_STATE)
+    _swap_into_place(tmp, directory)
+
+
+def find_checkpoint(directory: Path) -> Optional[Path]:
+    directory = Path(directory)
+    for candidate in (directory, directory.with_name(directory.name + ".old")):
+        if (candidate / "config.json").exists():
+            return candidate
+    return None
+
+
+def load_training_state(directory: Path) -> dict[str, Any]:
+    # weights_only=False: the state holds numpy/python RNG states; the file is our own.
+    return torch.load(Path(directory) / TRAINING_STATE, map_location="cpu", weights_only=False)
+
+
+def collect_training_state(*, epoch: int, optimizer, scheduler, scaler, stopper, history: list,
+                           rng_state: dict, extra: Optional[dict] = None) -> dict:
+    return {"epoch": epoch, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(), "early_stopping": stopper.state_dict(), "history": history,
+            "rng": rng_state, **(extra or {})}
+
+
+def restore_training_state(state: dict, *, optimizer, scheduler, scaler, stopper) -> None:
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    stopper.load_state_dict(state["early_stopping"])

@@ -1,0 +1,225 @@
+"""Typed run configs: dataclass defaults < JSON preset < `--key value` overrides.
+
+A phase config is a dataclass that extends `TrainConfig` (the keys of the command-line
+contract shared by every phase). Each field carries its help text, and optionally its
+allowed `choices`, in `field(metadata=...)`, as HF `run_glue.py` does. Unknown keys, in a
+preset or on the command line, are errors that list the valid keys: a typo must never
+silently fall back to a default.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import json
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from common.errors import ConfigError
+
+
+def option(default: Any, help: str, choices: Sequence[Any] | None = None) -> Any:
+    """A dataclass field with help text (and allowed values) for `--help` and validation."""
+    metadata = {"help": help}
+    if choices is not None:
+        metadata["choices"] = tuple(choices)
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class TrainConfig:
+    """Keys every phase has, with the same meaning (the command-line contract)."""
+
+    model_name_or_path: str = option("distilbert-base-uncased", "Hub id or local directory of the model.")
+    data_dir: Optional[str] = option(None, "Local data directory; unset means download from the Hugging Face hub.")
+    output_dir: str = option("runs", "Root of run directories: <output_dir>/<phase>/<run_name>/.")
+    run_name: Optional[str] = option(None, "Run directory name; default '<preset>_seed<seed>'.")
+    device: str = option("auto", "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'.")
+    precision: str = option("auto", "Autocast dtype: auto = bf16 on GPUs that support it, else fp16 "
+                            "with a gradient scaler; fp32 on CPU.", ("auto", "fp32", "bf16", "fp16"))
+    seed: int = option(42, "Seed for python, numpy and torch; set before the model is built.")
+    epochs: int = option(3, "Number of training epochs.")
+    batch_size: int = option(32, "Training batch size per optimizer step (before accumulation).")
+    eval_batch_size: int = option(64, "Batch size for evaluation.")
+    learning_rate: float = option(5e-5, "Peak learning rate of AdamW.")
+    weight_decay: float = option(0.01, "AdamW weight decay (not applied to biases and norms).")
+    warmup_ratio: float = option(0.1, "Fraction of optimizer steps spent warming up the learning rate.")
+    lr_scheduler: str = option("linear", "Learning-rate schedule after warmup.", ("linear", "cosine", "constant"))
+    grad_accum_steps: int = option(1, "Batches accumulated per optimizer step.")
+    max_grad_norm: float = option(1.0, "Gradient clipping norm; 0 disables clipping.")
+    early_stopping_patience: int = option(0, "Stop after this many epochs without a better validation "
+                                          "macro-F1; 0 disables early stopping.")
+    group_by_length: bool = option(True, "Batch training examples of similar length (less padding).")
+    max_length: int = option(128, "Maximum tokens per example; longer inputs are truncated.")
+    max_train_samples: Optional[int] = option(None, "Debug: keep only the first N training examples.")
+    max_eval_samples: Optional[int] = option(None, "Debug: keep only the first N examples of each eval split.")
+    max_steps: Optional[int] = option(None, "Debug: stop each epoch after N optimizer steps.")
+    num_workers: int = option(0, "DataLoader worker processes.")
+    progress: bool = option(True, "Show progress bars.")
+    resume: bool = option(False, "Continue the run from <run dir>/checkpoints/last.")
+    overwrite: bool = option(False, "Replace an existing run directory of the same name.")
+
+
+def config_keys(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _base_type(annotation: Any) -> tuple[Any, bool]:
+    """(inner type, accepts None) for `X`, `Optional[X]` and `X | None`."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0], len(args) < len(typing.get_args(annotation))
+    return annotation, False
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "y", "on"):
+        return True
+    if lowered in ("0", "false", "no", "n", "off"):
+        return False
+    raise ValueError(f"expected true/false, got {text!r}")
+
+
+def parse_value(key: str, text: str, annotation: Any) -> Any:
+    """Convert one command-line string to the type the field declares."""
+    base, nullable = _base_type(annotation)
+    if nullable and text.strip().lower() in ("none", "null", ""):
+        return None
+    try:
+        if base is bool:
+            return _parse_bool(text)
+        if typing.get_origin(base) in (list, tuple):
+            (item,) = typing.get_args(base)[:1]
+            return [item(part.strip()) for part in text.split(",") if part.strip()]
+        return base(text)
+    except ValueError as exc:
+        raise ConfigError(f"--{key}: cannot read {text!r} as {getattr(base, '__name__', base)}: {exc}") from None
+
+
+def _check_value(key: str, value: Any, annotation: Any, choices: Sequence[Any] | None) -> Any:
+    """Type-check a value from a preset (JSON has its own types) and its allowed choices."""
+    base, nullable = _base_type(annotation)
+    if value is None:
+        if not nullable:
+            raise ConfigError(f"{key}: None is not allowed")
+        return None
+    expected = typing.get_origin(base) or base
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if expected is tuple and isinstance(value, list):
+        value = tuple(value)
+    if expected in (list, tuple) and isinstance(value, str):
+        value = parse_value(key, value, base)
+    ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+    if not ok:
+        raise ConfigError(f"{key}: expected {getattr(expected, '__name__', expected)}, got {value!r}")
+    values = value if expected in (list, tuple) else [value]
+    if choices is not None:
+        bad = [v for v in values if v not in choices]
+        if bad:
+            raise ConfigError(f"{key}: {bad[0]!r} is not one of {', '.join(map(str, choices))}")
+    return value
+
+
+def _unknown_key_error(cls: type, bad: Sequence[str], where: str) -> ConfigError:
+    keys = config_keys(cls)
+    hints = []
+    for key in bad:
+        close = difflib.get_close_matches(key, keys, n=1)
+        hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return ConfigError(f"unknown config key{'s' if len(bad) > 1 else ''} {', '.join(hints)} in {where}. "
+                       f"Valid keys: {', '.join(keys)}")
+
+
+def build_config(cls: type, values: dict[str, Any], where: str = "config") -> Any:
+    """Instantiate `cls` from a dict, rejecting unknown keys and ill-typed values."""
+    unknown = [k for k in values if k not in config_keys(cls)]
+    if unknown:
+        raise _unknown_key_error(cls, unknown, where)
+    hints = _field_types(cls)
+    checked = {}
+    for f in dataclasses.fields(cls):
+        if f.name in values:
+            checked[f.name] = _check_value(f.name, values[f.name], hints[f.name], f.metadata.get("choices"))
+    cfg = cls(**checked)
+    for f in dataclasses.fields(cls):  # defaults must obey the same rules as user values
+        _check_value(f.name, getattr(cfg, f.name), hints[f.name], f.metadata.get("choices"))
+    return cfg
+
+
+def list_presets(preset_dir: Path) -> list[str]:
+    return sorted(p.stem for p in Path(preset_dir).glob("*.json"))
+
+
+def load_preset(name: str, preset_dir: Path) -> dict[str, Any]:
+    """Read a preset by name (from the phase's presets/) or by path to a JSON file."""
+    path = Path(name) if name.endswith(".json") else Path(preset_dir) / f"{name}.json"
+    if not path.is_file():
+        raise ConfigError(f"unknown preset {name!r}; available presets: {', '.join(list_presets(preset_dir))}")
+    try:
+        values = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"preset {path} is not valid JSON: {exc}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"preset {path} must hold a JSON object of config keys")
+    return values
+
+
+def build_parser(cls: type, preset_dir: Path, description: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--preset", default=None,
+                        help=f"Preset name ({', '.join(list_presets(preset_dir))}) or path to a JSON file.")
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        help_text = f.metadata.get("help", "")
+        if "choices" in f.metadata:
+            help_text += f" Choices: {', '.join(map(str, f.metadata['choices']))}."
+        # Values stay strings here; `parse_config` converts them with the field's type so
+        # that presets and the command line share one validation path.
+        is_flag = _base_type(_field_types(cls)[f.name])[0] is bool  # `--resume` alone means true
+        parser.add_argument(f"--{f.name}", default=argparse.SUPPRESS, metavar=f.name.upper(),
+                            **({"nargs": "?", "const": "true"} if is_flag else {}),
+                            help=f"{help_text} (default: {default})")
+    return parser
+
+
+def parse_config(cls: type, argv: Sequence[str] | None, preset_dir: Path,
+                 description: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """Parse `[--preset NAME] [--key value ...]` into (config, provenance for config.json)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(cls, preset_dir, description)
+    args, unknown = parser.parse_known_args(argv)
+    flags = [a.split("=", 1)[0].lstrip("-") for a in unknown if a.startswith("--")]
+    if unknown:
+        if flags:
+            raise _unknown_key_error(cls, flags, "the command line")
+        raise ConfigError(f"unexpected arguments {unknown}; use --key value pairs")
+    overrides = vars(args)
+    preset = overrides.pop("preset", None)
+    values = load_preset(preset, preset_dir) if preset else {}
+    if preset:
+        build_config(cls, values, where=f"preset {preset!r}")  # report preset typos as such
+    hints = _field_types(cls)
+    for key, text in overrides.items():
+        values[key] = parse_value(key, text, hints[key])
+    cfg = build_config(cls, values)
+    if cfg.run_name is None:
+        cfg.run_name = f"{Path(preset).stem if preset else 'default'}_seed{cfg.seed}"
+    return cfg, {"preset": preset, "argv": argv}
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,167 @@
+"""The training steps every phase shares: optimizer and schedule, one epoch over dict
+batches (AMP, gradient accumulation, clipping), prediction, evaluation, early stopping.
+
+A phase's `train.py` owns the epoch loop and calls these; a phase whose batches differ
+(e.g. image + text) passes its own `forward` to `train_one_epoch` / `predict`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from common.device import autocast
+from common.metrics import compute_metrics
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+ForwardFn = Callable[[torch.nn.Module, dict], torch.Tensor]
+
+
+def forward_logits(model: torch.nn.Module, batch: dict) -> torch.Tensor:
+    """Default forward for dict batches of HF-style models: `model(**batch).logits`."""
+    return model(**batch).logits
+
+
+def count_parameters(model: torch.nn.Module) -> dict:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"parameters": total, "trainable_parameters": trainable}
+
+
+def build_optimizer(model: torch.nn.Module, learning_rate: float, weight_decay: float,
+                    device: torch.device) -> torch.optim.AdamW:
+    """AdamW over trainable parameters; biases and norm weights (1-D) get no weight decay,
+    as in BERT and the HF Trainer. The fused kernel is used on CUDA."""
+    decay, no_decay = [], []
+    for param in model.parameters():
+        if param.requires_grad:
+            (decay if param.ndim >= 2 else no_decay).append(param)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=learning_rate, fused=device.type == "cuda")
+
+
+def count_optimizer_steps(num_batches: int, grad_accum_steps: int, max_steps: Optional[int]) -> int:
+    steps = math.ceil(num_batches / grad_accum_steps)
+    return min(steps, max_steps) if max_steps else steps
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, name: str, total_steps: int, warmup_ratio: float):
+    """Linear or cosine decay (or constant) after a linear warmup of ceil(ratio * steps)."""
+    hf_name = "constant_with_warmup" if name == "constant" else name
+    return get_scheduler(hf_name, optimizer, num_warmup_steps=math.ceil(warmup_ratio * total_steps),
+                         num_training_steps=max(total_steps, 1))
+
+
+def move_to_device(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def train_one_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, scheduler,
+                    device: torch.device, *, amp_dtype: Optional[torch.dtype] = None,
+                    scaler: Optional[torch.amp.GradScaler] = None, grad_accum_steps: int = 1,
+                    max_grad_norm: float = 1.0, max_steps: Optional[int] = None,
+                    loss_fn: LossFn = F.cross_entropy, forward: ForwardFn = forward_logits,
+                    progress: bool = True, desc: str = "train") -> dict:
+    """One pass over `loader`; returns mean training loss, optimizer steps and examples seen."""
+    model.train()
+    scaler = scaler or torch.amp.GradScaler(device.type, enabled=False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    total_batches = len(loader) if not max_steps else min(len(loader), max_steps * grad_accum_steps)
+    loss_sum = torch.zeros((), device=device)  # summed on device: no GPU sync per step
+    examples = steps = 0
+    optimizer.zero_grad(set_to_none=True)
+    bar = tqdm(total=total_batches, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
+    for index, batch in enumerate(loader):
+        if index >= total_batches:
+            break
+        batch = move_to_device(batch, device)
+        labels = batch.pop("labels")
+        with autocast(device, amp_dtype):
+            logits = forward(model, batch)
+        loss = loss_fn(logits.float(), labels)
+        scaler.scale(loss / grad_accum_steps).backward()
+        loss_sum += loss.detach() * len(labels)
+        examples += len(labels)
+        if (index + 1) % grad_accum_steps == 0 or index + 1 == total_batches:
+            if max_grad_norm > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            steps += 1
+        bar.update(1)
+        if index % 20 == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+    bar.close()
+    return {"train_loss": float(loss_sum.item() / max(examples, 1)), "steps": steps, "examples": examples}
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, loader: DataLoader, device: torch.device, *,
+            amp_dtype: Optional[torch.dtype] = None, forward: ForwardFn = forward_logits,
+            progress: bool = True, desc: str = "eval") -> tuple[np.ndarray, np.ndarray]:
+    """Logits and labels for every example, in the dataset's order (the loader may batch
+    them in another order, e.g. sorted by length)."""
+    model.eval()
+    logits_parts, label_parts = [], []
+    for batch in tqdm(loader, desc=desc, leave=False, disable=not progress, dynamic_ncols=True):
+        batch = move_to_device(batch, device)
+        labels = batch.pop("labels")
+        with autocast(device, amp_dtype):
+            logits_parts.append(forward(model, batch).float().cpu())
+        label_parts.append(labels.cpu())
+    logits = torch.cat(logits_parts).numpy()
+    labels = torch.cat(label_parts).numpy()
+    order = np.fromiter(iter(loader.sampler), dtype=np.int64, count=len(logits))
+    restored_logits, restored_labels = np.empty_like(logits), np.empty_like(labels)
+    restored_logits[order], restored_labels[order] = logits, labels
+    return restored_logits, restored_labels
+
+
+def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, label_names: Sequence[str], *,
+             amp_dtype: Optional[torch.dtype] = None, forward: ForwardFn = forward_logits,
+             progress: bool = True, desc: str = "eval") -> tuple[dict, np.ndarray]:
+    """Metrics (with mean cross-entropy `loss`) and the logits, in dataset order."""
+    logits, labels = predict(model, loader, device, amp_dtype=amp_dtype, forward=forward,
+                             progress=progress, desc=desc)
+    metrics = compute_metrics(labels, logits.argmax(-1), label_names)
+    metrics["loss"] = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)).item())
+    return metrics, logits
+
+
+@dataclass
+class EarlyStopping:
+    """Tracks the best validation score; `patience` epochs without gain ends training
+    (patience 0 never stops early, but still tracks the best epoch)."""
+
+    patience: int = 0
+    best: float = -math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+
+    def update(self, value: float, epoch: int) -> bool:
+        """Record one epoch's score; True when it is a new best."""
+        if value > self.best:
+            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience > 0 and self.bad_epochs >= self.patience
+
+    def state_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.__dict__.update(state)

@@ -1,0 +1,43 @@
+"""Classification metrics, all computed by scikit-learn.
+
+Macro-F1 is the headline number: the label distributions in these data sets are skewed
+(Financial PhraseBank is 59% neutral), and accuracy rewards predicting the majority class.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+
+
+def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int], label_names: Sequence[str]) -> dict:
+    """Accuracy, macro/weighted F1, per-class precision/recall/F1/support, confusion matrix.
+
+    Every class in `label_names` is reported, also when absent from `y_true`, so tables
+    from different splits line up; absent classes score 0 rather than raising.
+    """
+    labels = list(range(len(label_names)))
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    report = classification_report(y_true, y_pred, labels=labels, target_names=list(label_names),
+                                   output_dict=True, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "f1_macro": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "f1_weighted": float(f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
+        "precision_macro": float(report["macro avg"]["precision"]),
+        "recall_macro": float(report["macro avg"]["recall"]),
+        "per_class": {name: {k: float(v) for k, v in report[name].items()} for name in label_names},
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "n": int(len(y_true)),
+    }
+
+
+def prefix_metrics(metrics: dict, prefix: str) -> dict:
+    """`{"accuracy": ..}` -> `{"test_accuracy": ..}`; per-class recall also flattened
+    (`test_recall_negative`) so tables can show it without knowing the nesting."""
+    flat = {f"{prefix}_{key}": value for key, value in metrics.items()}
+    for name, scores in metrics.get("per_class", {}).items():
+        flat[f"{prefix}_recall_{name}"] = scores["recall"]
+        flat[f"{prefix}_f1_{name}"] = scores["f1-score"]
+    return flat

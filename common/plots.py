@@ -1,0 +1,60 @@
+"""Run plots: confusion matrices and learning curves (matplotlib, headless Agg backend)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # runs write PNGs on servers with no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
+
+
+def _save(fig, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def plot_confusion_matrix(matrix: Sequence[Sequence[int]], label_names: Sequence[str], path: Path,
+                          title: str = "Confusion matrix") -> None:
+    """Counts, with each row's recall share in brackets (rows are true labels)."""
+    counts = np.asarray(matrix)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(label_names), 1.2 + 1.2 * len(label_names)))
+    ConfusionMatrixDisplay(shares, display_labels=list(label_names)).plot(
+        ax=ax, cmap="Blues", colorbar=False, include_values=False, im_kw={"vmin": 0, "vmax": 1})
+    for i in range(counts.shape[0]):
+        for j in range(counts.shape[1]):
+            ax.text(j, i, f"{counts[i, j]}\n({shares[i, j]:.0%})", ha="center", va="center",
+                    color="white" if shares[i, j] > 0.5 else "black", fontsize=9)
+    ax.set_title(title)
+    ax.set_xlabel("Predicted label")
+    ax.set_ylabel("True label")
+    _save(fig, path)
+
+
+def plot_learning_curves(history: Sequence[dict], path: Path, title: str = "Learning curves") -> None:
+    """Training and validation loss, and validation accuracy / macro-F1, per epoch."""
+    epochs = [row["epoch"] for row in history]
+    fig, (loss_ax, score_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
+    loss_ax.plot(epochs, [row["train_loss"] for row in history], "o-", label="train loss")
+    loss_ax.plot(epochs, [row["val_loss"] for row in history], "o-", label="validation loss")
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("cross-entropy")
+    loss_ax.legend()
+    score_ax.plot(epochs, [row["val_accuracy"] for row in history], "o-", label="validation accuracy")
+    score_ax.plot(epochs, [row["val_f1_macro"] for row in history], "o-", label="validation macro-F1")
+    score_ax.set_xlabel("epoch")
+    score_ax.set_ylim(0, 1)
+    score_ax.legend(loc="lower right")
+    for ax in (loss_ax, score_ax):
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle(title)
+    _save(fig, path)

@@ -1,0 +1,108 @@
+"""Run directories and their records, written atomically.
+
+Layout of one run (DESIGN.md): `<output_dir>/<phase>/<run_name>/` with `config.json`,
+`env.json`, `history.jsonl`, `metrics.json`, `predictions.csv`, plots and
+`checkpoints/{best,last}/`. Every file is written to a temporary name and renamed into
+place, so an interrupted run never leaves a half-written record.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from common.config import config_to_dict
+from common.device import describe_device
+from common.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("torch", "torchvision", "transformers", "tokenizers", "datasets", "scikit-learn",
+            "numpy", "pandas", "peft", "optuna", "captum", "accelerate")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps(row, default=str) + "\n" for row in rows))
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def write_csv(path: Path, frame) -> None:
+    """Write a pandas DataFrame atomically."""
+    atomic_write_text(path, frame.to_csv(index=False))
+
+
+def run_dir_for(cfg: Any, phase: str) -> Path:
+    run_name = cfg.run_name or f"default_seed{cfg.seed}"
+    return Path(cfg.output_dir) / phase / run_name
+
+
+def git_state() -> dict:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    try:
+        return {"git_commit": git("rev-parse", "HEAD") or None, "git_dirty": bool(git("status", "--porcelain"))}
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": None, "git_dirty": None}
+
+
+def collect_env(device: torch.device) -> dict:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return {"python": platform.python_version(), "platform": platform.platform(),
+            "cpu_count": os.cpu_count(), "packages": versions, **git_state(), **describe_device(device),
+            "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+def start_run(cfg: Any, phase: str, device: torch.device, provenance: dict | None = None) -> Path:
+    """Create (or reopen, with `resume`) the run directory and write config.json and env.json."""
+    run_dir = run_dir_for(cfg, phase)
+    finished = (run_dir / "config.json").exists()
+    if finished and not (cfg.resume or cfg.overwrite):
+        raise ConfigError(f"run directory {run_dir} already exists; pass --resume to continue it, "
+                          "--overwrite to replace it, or choose another --run_name")
+    if finished and cfg.overwrite and not cfg.resume:
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "config.json", {"phase": phase, **(provenance or {}), "config": config_to_dict(cfg)})
+    write_json(run_dir / "env.json", collect_env(device))
+    return run_dir

@@ -1,0 +1,181 @@
+"""Rebuild the results tables in experiments.md from the run directories.
+
+Usage:
+    python -m common.report [--runs runs] [--out experiments.md]
+
+Each phase package declares its tables in `<phase>/tables.py` (`TABLES`, a list of
+`TableSpec`). A table lives in experiments.md between `<!-- START TABLE name -->` and
+`<!-- END TABLE name -->`; only the text between the markers is replaced, so prose around
+the tables is kept. Runs that differ only in their seed form one row, shown as
+mean ± std over seeds. Numbers reported elsewhere (a paper, the original study) come from
+the spec's `reported` rows and are printed in their own table, labelled with their source.
+Benchmark scripts write `<runs>/benchmarks/<name>.json`, rendered between
+`<!-- START TABLE benchmark:<name> -->` markers.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from common.records import REPO_ROOT, atomic_write_text, read_json
+
+# Config keys that do not change what a run measures: runs differing only here are seeds of one row.
+NON_EXPERIMENT_KEYS = {"seed", "run_name", "output_dir", "device", "resume", "overwrite", "progress",
+                       "num_workers", "data_dir", "eval_batch_size"}
+DEBUG_KEYS = ("max_train_samples", "max_eval_samples", "max_steps")
+
+
+@dataclass
+class Column:
+    header: str
+    key: str  # "metrics.<key>", "config.<key>" or "env.<key>"
+    fmt: str = "{:.4f}"
+
+
+@dataclass
+class TableSpec:
+    name: str
+    phase: str
+    title: str
+    columns: list[Column]
+    select: Callable[[dict], bool] = lambda run: True
+    reported: list[dict] = field(default_factory=list)  # {"source", "model", "data", <header>: value}
+
+
+@dataclass
+class Run:
+    phase: str
+    path: Path
+    config: dict
+    env: dict
+    metrics: dict
+
+    def value(self, key: str) -> Any:
+        source, _, name = key.partition(".")
+        return {"metrics": self.metrics, "config": self.config, "env": self.env}[source].get(name)
+
+
+def collect_runs(runs_root: Path) -> list[Run]:
+    """Every finished run (one with metrics.json) under `<runs_root>/<phase>/<run_name>/`."""
+    runs = []
+    for metrics_path in sorted(Path(runs_root).glob("*/*/metrics.json")):
+        run_dir = metrics_path.parent
+        config = read_json(run_dir / "config.json")
+        env = read_json(run_dir / "env.json") if (run_dir / "env.json").exists() else {}
+        runs.append(Run(phase=run_dir.parent.name, path=run_dir, config={**config["config"], "preset": config.get("preset")},
+                        env=env, metrics=read_json(metrics_path)))
+    return runs
+
+
+def group_key(run: Run) -> str:
+    return json.dumps({k: v for k, v in run.config.items() if k not in NON_EXPERIMENT_KEYS}, sort_keys=True)
+
+
+def format_cell(values: Sequence[Any], fmt: str) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        distinct = sorted({str(v) for v in values})
+        return ", ".join(distinct)
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return f"{fmt.format(statistics.mean(values))} ± {fmt.format(statistics.stdev(values))}"
+
+
+def describe_device(env: dict) -> str:
+    return env.get("gpu_name") or f"CPU ({env.get('cpu_count', '?')} cores)"
+
+
+def model_label(path: str) -> str:
+    """Hub ids stay as they are; local directories are named by their last parts."""
+    parts = Path(str(path)).parts
+    return str(path) if len(parts) <= 2 else "/".join(parts[-2:])
+
+
+def render_table(spec: TableSpec, runs: Sequence[Run]) -> str:
+    chosen = [run for run in runs if run.phase == spec.phase and spec.select(run)]
+    groups: dict[str, list[Run]] = {}
+    for run in chosen:
+        groups.setdefault(group_key(run), []).append(run)
+    headers = ["run", "model", "device", "seeds", "date"] + [c.header for c in spec.columns]
+    lines = [f"**{spec.title}** (runs made here; mean ± std over seeds where several ran)", "",
+             "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for members in sorted(groups.values(), key=lambda g: (g[0].config.get("preset") or "", g[0].path.name)):
+        first = members[0]
+        seeds = sorted(run.config.get("seed") for run in members)
+        dates = sorted({str(run.env.get("started_at", ""))[:10] for run in members})
+        label = first.config.get("preset") or first.path.name
+        if any(first.config.get(k) for k in DEBUG_KEYS):  # never let a debug run pass for a full one
+            label += " (debug subset: " + ", ".join(f"{k}={first.config[k]}" for k in DEBUG_KEYS
+                                                     if first.config.get(k)) + ")"
+        cells = [label, model_label(first.config.get("model_name_or_path")),
+                 ", ".join(sorted({describe_device(run.env) for run in members})),
+                 f"{len(seeds)} ({', '.join(map(str, seeds))})", ", ".join(dates)]
+        cells += [format_cell([run.value(c.key) for run in members], c.fmt) for c in spec.columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    if not groups:
+        lines.append("| " + " | ".join(["_no finished runs yet_"] + [""] * (len(headers) - 1)) + " |")
+    if spec.reported:
+        rep_headers = ["source", "model", "data"] + [c.header for c in spec.columns if c.header in spec.reported[0]]
+        lines += ["", f"Reported by others, not run here:", "",
+                  "| " + " | ".join(rep_headers) + " |", "|" + "---|" * len(rep_headers)]
+        for row in spec.reported:
+            lines.append("| " + " | ".join(str(row.get(h, "–")) for h in rep_headers) + " |")
+    return "\n".join(lines)
+
+
+def render_benchmark(result: dict) -> str:
+    """A benchmark JSON: {"title", "setup": {...}, "rows": [{column: value}]}."""
+    rows = result["rows"]
+    headers = list(rows[0]) if rows else []
+    setup = ", ".join(f"{k}: {v}" for k, v in result.get("setup", {}).items())
+    lines = [f"**{result['title']}** ({setup})", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in rows:
+        lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()) + " |")
+    return "\n".join(lines)
+
+
+def replace_block(text: str, name: str, body: str) -> str:
+    start, end = f"<!-- START TABLE {name} -->", f"<!-- END TABLE {name} -->"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    block = f"{start}\n{body}\n{end}"
+    if pattern.search(text):
+        return pattern.sub(lambda _: block, text)
+    return text.rstrip("\n") + f"\n\n{block}\n"  # a new table goes at the end, ready to be moved
+
+
+def load_table_specs(phases: Optional[Sequence[str]] = None) -> list[TableSpec]:
+    phases = phases or sorted(p.name for p in REPO_ROOT.glob("phase*") if (p / "tables.py").exists())
+    return [spec for phase in phases for spec in importlib.import_module(f"{phase}.tables").TABLES]
+
+
+def build_report(runs_root: Path, out: Path, specs: Optional[Sequence[TableSpec]] = None) -> str:
+    runs = collect_runs(runs_root)
+    text = out.read_text(encoding="utf-8") if out.exists() else "# Experiments\n"
+    for spec in specs if specs is not None else load_table_specs():
+        text = replace_block(text, spec.name, render_table(spec, runs))
+    for bench in sorted((Path(runs_root) / "benchmarks").glob("*.json")):
+        text = replace_block(text, f"benchmark:{bench.stem}", render_benchmark(read_json(bench)))
+    atomic_write_text(out, text)
+    return text
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description="Rebuild the results tables in experiments.md from runs/.")
+    parser.add_argument("--runs", default="runs", help="Root of the run directories.")
+    parser.add_argument("--out", default=str(REPO_ROOT / "experiments.md"), help="Markdown file to update.")
+    args = parser.parse_args(argv)
+    runs = collect_runs(Path(args.runs))
+    build_report(Path(args.runs), Path(args.out))
+    print(f"{len(runs)} finished runs from {args.runs} -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""Financial PhraseBank v1.0: reading, cleaning and the one leakage-free split.
+
+The release has four files, `Sentences_{50,66,75,All}Agree.txt`, one `sentence@label` per
+line in latin-1. The levels are nested (a sentence with 75% agreement also has 66% and
+50%), so splitting each level on its own would put a test sentence of one level into the
+training split of another. Instead ONE stratified 80/10/10 split is drawn over every
+distinct sentence and applied to all levels: a sentence sits in the same split at every
+level, and no level's test sentence is ever trained on.
+
+Without `data_dir`, the release zip is fetched from the hub dataset repository and read
+with the same parser (the hub's loading script no longer runs under `datasets` >= 4).
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional
+
+from sklearn.model_selection import train_test_split
+
+from common.errors import DataError
+from phase1_financial_phrasebank.config import LEVELS
+
+LABELS = ("negative", "neutral", "positive")
+SPLITS = ("train", "val", "test")
+HUB_REPO = "takala/financial_phrasebank"
+HUB_ZIP = "data/FinancialPhraseBank-v1.0.zip"
+ENCODING = "latin-1"
+
+Pair = tuple[str, str]  # (sentence, label)
+
+
+def level_filename(level: str) -> str:
+    return f"Sentences_{level}.txt"
+
+
+def parse_phrasebank(lines: Iterable[str], source: str) -> list[Pair]:
+    """Parse `sentence@label` lines; errors name the source and the 1-based line number."""
+    pairs = []
+    for number, line in enumerate(lines, start=1):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
+        sentence, sep, label = line.rpartition("@")
+        if not sep or not sentence.strip():
+            raise DataError(f"{source}, line {number}: malformed line (expected 'sentence@label'): {line[:80]!r}")
+        label = label.strip().lower()
+        if label not in LABELS:
+            raise DataError(f"{source}, line {number}: unknown label {label!r} (expected one of {', '.join(LABELS)})")
+        pairs.append((sentence.strip(), label))
+    if not pairs:
+        raise DataError(f"{source}: no sentences found (empty file)")
+    return pairs
+
+
+def read_level_files(data_dir: Path) -> dict[str, list[Pair]]:
+    data_dir = Path(data_dir)
+    expected = [level_filename(level) for level in LEVELS]
+    if not data_dir.is_dir():
+        raise DataError(f"data directory {data_dir} does not exist; expected the Financial PhraseBank v1.0 "
+                        f"files {', '.join(expected)} in it")
+    missing = [name for name in expected if not (data_dir / name).is_file()]
+    if missing:
+        raise DataError(f"data directory {data_dir} lacks {', '.join(missing)} "
+                        f"(expected all of {', '.join(expected)})")
+    return {level: parse_phrasebank((data_dir / level_filename(level)).read_text(encoding=ENCODING).splitlines(),
+                                    str(data_dir / level_filename(level)))
+            for level in LEVELS}
+
+
+def read_level_zip(zip_path: Path) -> dict[str, list[Pair]]:
+    """Read the four level files from the release zip (members may sit in a folder)."""
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{zip_path}: not a readable zip file ({exc})") from None
+    with archive:
+        members = {Path(name).name: name for name in archive.namelist() if not name.startswith("__MACOSX")}
+        levels = {}
+        for level in LEVELS:
+            name = level_filename(level)
+            if name not in members:
+                raise DataError(f"{zip_path}: no member {name} (members: {', '.join(sorted(members))})")
+            text = io.TextIOWrapper(archive.open(members[name]), encoding=ENCODING)
+            levels[level] = parse_phrasebank(text, f"{zip_path}:{members[name]}")
+    return levels
+
+
+def fetch_hub_zip() -> Path:
+    """Download the release zip from the hub dataset repository (cached by huggingface_hub)."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(repo_id=HUB_REPO, filename=HUB_ZIP, repo_type="dataset"))
+    except Exception as exc:  # offline, proxy, auth: all mean the same to the user
+        raise DataError(f"could not download {HUB_ZIP} from the hub dataset {HUB_REPO} ({type(exc).__name__}: "
+                        f"{exc}); pass --data_dir with the Financial PhraseBank v1.0 files instead") from None
+
+
+@dataclass
+class PhraseBank:
+    """Clean sentences per level, their split, and what cleaning removed."""
+
+    levels: dict[str, list[Pair]]
+    split_of: dict[str, str]
+    cleaning: dict[str, dict] = field(default_factory=dict)
+
+    def split(self, level: str, split: str) -> list[Pair]:
+        return [pair for pair in self.levels[level] if self.split_of[pair[0]] == split]
+
+
+def deduplicate(pairs: list[Pair]) -> tuple[list[Pair], dict]:
+    """Keep one copy of each sentence; drop every copy of a sentence whose copies disagree."""
+    labels_of: dict[str, set] = defaultdict(set)
+    for sentence, label in pairs:
+        labels_of[sentence].add(label)
+    conflicting = {s for s, labels in labels_of.items() if len(labels) > 1}
+    seen, clean = set(), []
+    for sentence, label in pairs:
+        if sentence not in conflicting and sentence not in seen:
+            seen.add(sentence)
+            clean.append((sentence, label))
+    stats = {"raw": len(pairs), "duplicates_removed": len(pairs) - len(labels_of),
+             "conflicting_sentences_dropped": len(conflicting), "clean": len(clean),
+             "label_counts": dict(Counter(label for _, label in clean))}
+    return clean, stats
+
+
+def assign_splits(levels: dict[str, list[Pair]], seed: int, ratios=(0.8, 0.1, 0.1)) -> dict[str, str]:
+    """One stratified split over every distinct sentence of every level.
+
+    A sentence is stratified by its label at the highest agreement level that keeps it
+    (the most reliable label; it only differs when the 50% annotations conflict).
+    """
+    label_of: dict[str, str] = {}
+    for level in reversed(LEVELS):  # AllAgree first
+        for sentence, label in levels[level]:
+            label_of.setdefault(sentence, label)
+    sentences = sorted(label_of)  # order-independent of the input files
+    strata = [label_of[s] for s in sentences]
+    try:
+        train, rest, _, rest_strata = train_test_split(sentences, strata, train_size=ratios[0],
+                                                       stratify=strata, random_state=seed)
+        val, test = train_test_split(rest, train_size=ratios[1] / (ratios[1] + ratios[2]),
+                                     stratify=rest_strata, random_state=seed)
+    except ValueError as exc:  # sklearn: a class too rare to appear in every split
+        raise DataError(f"too few sentences for a stratified 80/10/10 split ({len(sentences)} sentences, "
+                        f"label counts {dict(Counter(strata))}): {exc}") from None
+    return {**{s: "train" for s in train}, **{s: "val" for s in val}, **{s: "test" for s in test}}
+
+
+def load_phrasebank(data_dir: Optional[str], split_seed: int, zip_path: Optional[Path] = None) -> PhraseBank:
+    """Read (from `data_dir`, a zip, or the hub), deduplicate, and split every level."""
+    if data_dir is not None:
+        raw = read_level_files(Path(data_dir))
+    else:
+        raw = read_level_zip(zip_path or fetch_hub_zip())
+    levels, cleaning = {}, {}
+    for level in LEVELS:
+        levels[level], cleaning[level] = deduplicate(raw[level])
+    split_of = assign_splits(levels, split_seed)
+    bank = PhraseBank(levels=levels, split_of=split_of, cleaning=cleaning)
+    for level in LEVELS:
+        for split in SPLITS:
+            if not bank.split(level, split):
+                raise DataError(f"{level}: the {split} split is empty; the data set is too small to split 80/10/10")
+    return bank

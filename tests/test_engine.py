@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+import torch
+from transformers import DistilBertTokenizerFast
+
+from common.batching import EncodedDataset, make_eval_loader, make_train_loader
+from common.checkpoint import find_checkpoint
+from common.engine import EarlyStopping, build_optimizer, predict
+
+
+class Echo(torch.nn.Module):
+    """Logits that encode the first token id, to check prediction order."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(2, 2))
+        self.bias = torch.nn.Parameter(torch.zeros(2))
+
+    def forward(self, input_ids, attention_mask=None, **_):
+        return type("Out", (), {"logits": input_ids[:, :1].float().repeat(1, 2)})()
+
+
+@pytest.fixture
+def tokenizer(tiny_model_dir):
+    return DistilBertTokenizerFast.from_pretrained(tiny_model_dir)
+
+
+def make_dataset(n=37, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = [[int(i) + 10] + [5] * int(rng.integers(1, 20)) for i in range(n)]
+    return EncodedDataset({"input_ids": ids, "attention_mask": [[1] * len(x) for x in ids]}, [i % 3 for i in range(n)])
+
+
+def test_predict_returns_dataset_order_despite_length_sorted_batches(tokenizer):
+    dataset = make_dataset()
+    loader = make_eval_loader(dataset, tokenizer, batch_size=4)
+    assert list(loader.sampler) != list(range(len(dataset)))  # batches really are reordered
+    logits, labels = predict(Echo(), loader, torch.device("cpu"), progress=False)
+    assert logits[:, 0].tolist() == [float(i + 10) for i in range(len(dataset))]
+    assert labels.tolist() == dataset.labels
+
+
+def test_length_grouped_batches_cover_every_example_and_depend_on_epoch(tokenizer):
+    dataset = make_dataset(100)
+    loader = make_train_loader(dataset, tokenizer, batch_size=8, seed=3)
+    orders = []
+    for epoch in (0, 1, 0):
+        loader.sampler.set_epoch(epoch)
+        orders.append(list(loader.sampler))
+    assert sorted(orders[0]) == list(range(100))
+    assert orders[0] == orders[2] and orders[0] != orders[1]
+    padded = sum(batch["input_ids"].numel() for batch in loader)
+    loader.sampler.set_epoch(0)
+    random_loader = make_train_loader(dataset, tokenizer, batch_size=8, seed=3, group_by_length=False)
+    assert padded < sum(batch["input_ids"].numel() for batch in random_loader)  # less padding
+
+
+def test_no_weight_decay_on_biases_and_norms():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
+    groups = build_optimizer(model, 1e-3, 0.01, torch.device("cpu")).param_groups
+    assert [len(g["params"]) for g in groups] == [1, 3] and [g["weight_decay"] for g in groups] == [0.01, 0.0]
+
+
+def test_early_stopping():
+    stopper = EarlyStopping(patience=2)
+    assert [stopper.update(v, e) for e, v in enumerate([0.5, 0.6, 0.6, 0.55], 1)] == [True, True, False, False]
+    assert stopper.should_stop and stopper.best_epoch == 2
+    assert not EarlyStopping(patience=0).should_stop
+
+
+def test_find_checkpoint_falls_back_to_the_previous_copy(tmp_path):
+    (tmp_path / "last.old").mkdir()
+    (tmp_path / "last.old" / "config.json").write_text("{}")
+    assert find_checkpoint(tmp_path / "last") == tmp_path / "last.old"
+    assert find_checkpoint(tmp_path / "best") is None

@@ -1,0 +1,67 @@
+import json
+import statistics
+
+from common.records import write_json
+from common.report import Column, TableSpec, build_report, collect_runs, replace_block
+from phase1_financial_phrasebank.train import main
+
+SPEC = TableSpec(name="t1", phase="phase1_financial_phrasebank", title="Test table",
+                 columns=[Column("test accuracy", "metrics.test_accuracy"), Column("level", "config.train_agreement", "{}")],
+                 reported=[{"source": "Somebody 2020 (reported)", "model": "M", "data": "D", "test accuracy": "0.9"}])
+
+
+def fake_run(root, name, seed, accuracy, **config):
+    run_dir = root / "phase1_financial_phrasebank" / name
+    write_json(run_dir / "config.json", {"preset": "distilbert", "argv": [],
+                                         "config": {"seed": seed, "run_name": name, "train_agreement": "50Agree",
+                                                    "model_name_or_path": "distilbert-base-uncased", **config}})
+    write_json(run_dir / "env.json", {"cpu_count": 2, "started_at": "2026-11-22T10:00:00+00:00"})
+    write_json(run_dir / "metrics.json", {"test_accuracy": accuracy})
+
+
+def test_report_writes_a_row_for_a_finished_run(tiny_config, tmp_path):
+    run_dir = main(tiny_config(epochs=1))
+    out = tmp_path / "experiments.md"
+    out.write_text("# Intro kept\n\n<!-- START TABLE t1 -->\nold\n<!-- END TABLE t1 -->\n\nOutro kept\n")
+    text = build_report(run_dir.parent.parent, out, specs=[SPEC])
+    accuracy = json.loads((run_dir / "metrics.json").read_text())["test_accuracy"]
+    assert "# Intro kept" in text and "Outro kept" in text and "old" not in text
+    row = next(line for line in text.splitlines() if line.startswith("| tiny"))
+    assert f"{accuracy:.4f}" in row and "50Agree" in row and "CPU" in row and "1 (42)" in row
+    assert "Reported by others, not run here" in text and "Somebody 2020 (reported)" in text
+
+
+def test_seeds_are_grouped_as_mean_and_std(tmp_path):
+    for seed, accuracy in [(1, 0.80), (2, 0.84), (3, 0.85)]:
+        fake_run(tmp_path, f"s{seed}", seed, accuracy)
+    fake_run(tmp_path, "other", 1, 0.5, train_agreement="AllAgree")  # a different experiment: its own row
+    text = build_report(tmp_path, tmp_path / "e.md", specs=[SPEC])
+    values = [0.80, 0.84, 0.85]
+    expected = f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+    rows = [line for line in text.splitlines() if line.startswith("| distilbert")]
+    assert len(rows) == 2
+    assert any(expected in row and "3 (1, 2, 3)" in row for row in rows)
+    assert any("0.5000" in row and "AllAgree" in row for row in rows)
+
+
+def test_debug_runs_are_marked(tmp_path):
+    fake_run(tmp_path, "dbg", 1, 0.4, max_train_samples=10)
+    text = build_report(tmp_path, tmp_path / "e.md", specs=[SPEC])
+    assert "(debug subset: max_train_samples=10)" in text
+
+
+def test_unfinished_runs_are_ignored(tmp_path):
+    fake_run(tmp_path, "done", 1, 0.8)
+    (tmp_path / "phase1_financial_phrasebank" / "running").mkdir()
+    (tmp_path / "phase1_financial_phrasebank" / "running" / "config.json").write_text("{}")
+    assert [run.path.name for run in collect_runs(tmp_path)] == ["done"]
+
+
+def test_missing_markers_are_appended_and_benchmarks_rendered(tmp_path):
+    write_json(tmp_path / "benchmarks" / "speed.json", {"title": "Speed", "setup": {"device": "CPU"},
+                                                        "rows": [{"pipeline": "a", "s/epoch": 1.5}]})
+    out = tmp_path / "e.md"
+    text = build_report(tmp_path, out, specs=[SPEC])
+    assert "<!-- START TABLE t1 -->" in text and "_no finished runs yet_" in text
+    assert "<!-- START TABLE benchmark:speed -->" in text and "| a | 1.5 |" in text
+    assert replace_block(text, "t1", "new") .count("<!-- START TABLE t1 -->") == 1
