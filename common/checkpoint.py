@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import torch
+from transformers.utils import logging as hf_logging
 
 TRAINING_STATE = "training_state.pt"
 
@@ -34,7 +35,13 @@ def save_checkpoint(directory: Path, model, tokenizer=None, training_state: Opti
     tmp = directory.with_name(directory.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    model.save_pretrained(tmp)
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # one "Writing model shards" bar per save only clutters the log
+    try:
+        model.save_pretrained(tmp)
+    finally:
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
     if tokenizer is not None:
         tokenizer.save_pretrained(tmp)
     if training_state is not None:
@@ -45,7 +52,7 @@ def save_checkpoint(directory: Path, model, tokenizer=None, training_state: Opti
 def find_checkpoint(directory: Path) -> Optional[Path]:
     directory = Path(directory)
     for candidate in (directory, directory.with_name(directory.name + ".old")):
-        if (candidate / "config.json").exists():
+        if (candidate / "config.json").exists() or (candidate / "adapter_config.json").exists():  # model or LoRA
             return candidate
     return None
 

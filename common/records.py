@@ -104,5 +104,7 @@ def start_run(cfg: Any, phase: str, device: torch.device, provenance: dict | Non
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.json", {"phase": phase, **(provenance or {}), "config": config_to_dict(cfg)})
-    write_json(run_dir / "env.json", collect_env(device))
+    # A resumed run keeps the env.json of its start; where it was resumed goes beside it.
+    env_name = "env_resumed.json" if cfg.resume and (run_dir / "env.json").exists() else "env.json"
+    write_json(run_dir / env_name, collect_env(device))
     return run_dir

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Optional
 
 from common.config import TrainConfig, option
+from common.errors import ConfigError
 
 PRESET_DIR = Path(__file__).parent / "presets"
 LEVELS = ("50Agree", "66Agree", "75Agree", "AllAgree")
 ARCHITECTURES = ("pretrained", "mini_transformer", "tiny_transformer")
+REGIMES = ("full", "head_only", "head_then_full", "gradual_unfreeze")
 
 
 @dataclass
@@ -27,3 +29,58 @@ class Phase1Config(TrainConfig):
                                         "is evaluated on (comma-separated).", LEVELS)
     split_seed: int = option(42, "Seed of the one stratified 80/10/10 split shared by all agreement levels; "
                              "kept apart from `seed` so that training seeds never move the test set.")
+
+    # --- data: Financial PhraseBank or any text-classification data set ---
+    dataset: str = option("financial_phrasebank", "'financial_phrasebank', a local .csv/.tsv/.jsonl file (relative "
+                          "to data_dir when that is set), or a hub data set id.")
+    dataset_config: Optional[str] = option(None, "Config name of a hub data set.")
+    text_column: str = option("text", "Text column of a CSV/JSONL/hub data set.")
+    label_column: str = option("label", "Label column (names or integers; the label set is read from the data).")
+    context_columns: list[str] = option([], "Extra text columns joined to the input, e.g. an aspect (comma-separated).")
+    context_mode: str = option("prepend", "'prepend': '<context>: <text>'; 'pair': context as the second "
+                               "sentence of a pair.", ("prepend", "pair"))
+    split_column: str = option("split", "Column naming each row's split (train/validation/test); without it "
+                               "the file is split 80/10/10, stratified, with split_seed.")
+
+    # --- training regime ---
+    regime: str = option("full", "full: train everything; head_only: encoder frozen; head_then_full: head alone "
+                         "for head_epochs, then everything; gradual_unfreeze: head first, then one more encoder "
+                         "layer per epoch from the top down, embeddings last (ULMFiT / FinBERT).", REGIMES)
+    head_epochs: int = option(1, "Epochs of head-only training before unfreezing (head_then_full, gradual_unfreeze).")
+    unfreeze_layers_per_epoch: int = option(2, "gradual_unfreeze: encoder layers unfrozen per epoch after the head epochs.")
+
+    # --- class imbalance ---
+    class_weighting: str = option("none", "'inverse_frequency': cross-entropy weighted by n / (K * count_k) "
+                                  "of the training split.", ("none", "inverse_frequency"))
+    oversample: bool = option(False, "Repeat minority-class training examples (random, seeded) up to the "
+                              "majority class count; validation and test are untouched.")
+
+    # --- classification head ---
+    head: str = option("linear", "'linear': the model's own head on the first token; 'mean_mlp': mean pooling "
+                       "over tokens, then a dropout-MLP.", ("linear", "mean_mlp"))
+    head_hidden_size: int = option(256, "Hidden width of the mean_mlp head.")
+    head_dropout: float = option(0.1, "Dropout of the mean_mlp head.")
+
+    # --- LoRA (peft) ---
+    lora: bool = option(False, "Train LoRA adapters (peft) plus the classification head instead of all weights.")
+    lora_r: int = option(8, "LoRA rank.")
+    lora_alpha: int = option(16, "LoRA scaling alpha.")
+    lora_dropout: float = option(0.1, "Dropout on the LoRA branch.")
+    lora_target_modules: list[str] = option([], "Modules that get adapters; empty: the architecture's attention "
+                                            "query/value projections.")
+    merge: bool = option(False, "After a LoRA run, merge the best adapter into the weights and save a plain "
+                         "Hugging Face model to checkpoints/merged.")
+
+
+def check_config(cfg: Phase1Config) -> None:
+    """Combinations that each key alone allows but that make no sense together."""
+    scratch = cfg.architecture != "pretrained"
+    if scratch and (cfg.lora or cfg.regime != "full" or cfg.head != "linear"):
+        raise ConfigError(f"architecture {cfg.architecture!r} is trained from scratch: it takes regime 'full', "
+                          "head 'linear' (it already mean-pools) and no LoRA")
+    if cfg.lora and cfg.regime != "full":
+        raise ConfigError("lora already decides what trains (adapters + head); use regime 'full' with it")
+    if cfg.merge and not cfg.lora:
+        raise ConfigError("merge folds LoRA adapters into the weights; it needs lora true")
+    if cfg.oversample and cfg.class_weighting != "none":
+        raise ConfigError("choose one of oversample and class_weighting: together they correct the imbalance twice")

@@ -22,7 +22,8 @@ from typing import Iterable, Optional
 from sklearn.model_selection import train_test_split
 
 from common.errors import DataError
-from phase1_financial_phrasebank.config import LEVELS
+from common.text_data import Example, TextSplits, load_hub_dataset, load_text_file
+from phase1_financial_phrasebank.config import LEVELS, Phase1Config
 
 LABELS = ("negative", "neutral", "positive")
 SPLITS = ("train", "val", "test")
@@ -168,3 +169,26 @@ def load_phrasebank(data_dir: Optional[str], split_seed: int, zip_path: Optional
             if not bank.split(level, split):
                 raise DataError(f"{level}: the {split} split is empty; the data set is too small to split 80/10/10")
     return bank
+
+
+def phrasebank_splits(bank: PhraseBank, train_level: str, eval_levels: list[str]) -> TextSplits:
+    """Train/val/test of one level, plus the test split of every evaluation level."""
+    def examples(level: str, split: str) -> list[Example]:
+        return [Example(sentence, LABELS.index(label)) for sentence, label in bank.split(level, split)]
+
+    return TextSplits(list(LABELS), examples(train_level, "train"), examples(train_level, "val"),
+                      examples(train_level, "test"), extra_tests={level: examples(level, "test") for level in eval_levels},
+                      info={"source": "financial_phrasebank", "train_level": train_level, "cleaning": bank.cleaning})
+
+
+def load_splits(cfg: Phase1Config) -> TextSplits:
+    """Financial PhraseBank, a local CSV/TSV/JSONL file, or a hub data set, per `cfg.dataset`."""
+    if cfg.dataset == "financial_phrasebank":
+        bank = load_phrasebank(cfg.data_dir, cfg.split_seed)
+        return phrasebank_splits(bank, cfg.train_agreement, list(cfg.eval_agreements))
+    columns = dict(text_column=cfg.text_column, label_column=cfg.label_column,
+                   context_columns=list(cfg.context_columns), context_mode=cfg.context_mode, split_seed=cfg.split_seed)
+    path = Path(cfg.data_dir or ".") / cfg.dataset
+    if path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json"):
+        return load_text_file(path, split_column=cfg.split_column, **columns)
+    return load_hub_dataset(cfg.dataset, cfg.dataset_config, **columns)

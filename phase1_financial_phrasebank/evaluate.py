@@ -1,9 +1,9 @@
-"""Final evaluation of a trained phase 1 model.
+"""Evaluation of a phase 1 model: before and after training, and the final report.
 
-Validation and test metrics on the training level; the test split of every agreement
-level (the split is shared by all levels, so none of these sentences was trained on);
-per-sentence predictions; the misclassified test sentences, most confident first, for
-error analysis; and a confusion-matrix plot.
+Final evaluation: validation and test metrics, the extra test sets (for Financial
+PhraseBank, the test split of every agreement level; the split is shared by all levels,
+so none of these sentences was trained on), per-example predictions, the misclassified
+test examples (most confident first, for error analysis) and a confusion-matrix plot.
 """
 from __future__ import annotations
 
@@ -20,53 +20,70 @@ from common.engine import evaluate
 from common.metrics import prefix_metrics
 from common.plots import plot_confusion_matrix
 from common.records import write_csv
-from phase1_financial_phrasebank.data import LABELS, Pair, PhraseBank
+from common.text_data import Example, TextSplits
 
 
-def encode_pairs(tokenizer, pairs: Sequence[Pair], max_length: int) -> EncodedDataset:
-    label_ids = {name: i for i, name in enumerate(LABELS)}
-    return encode_texts(tokenizer, [s for s, _ in pairs], [label_ids[label] for _, label in pairs], max_length)
+def encode_examples(tokenizer, examples: Sequence[Example], max_length: int) -> EncodedDataset:
+    pairs = [e.pair or "" for e in examples] if any(e.pair for e in examples) else None
+    return encode_texts(tokenizer, [e.text for e in examples], [e.label for e in examples], max_length, pairs)
 
 
-def prediction_frame(pairs: Sequence[Pair], logits: np.ndarray) -> pd.DataFrame:
+def prediction_frame(examples: Sequence[Example], logits: np.ndarray, label_names: Sequence[str]) -> pd.DataFrame:
     probs = softmax(logits, axis=-1)
-    predicted = probs.argmax(-1)
-    frame = pd.DataFrame({"sentence": [s for s, _ in pairs], "label": [label for _, label in pairs],
-                          "prediction": [LABELS[i] for i in predicted],
-                          "confidence": probs.max(-1).round(4)})
+    frame = pd.DataFrame({"text": [e.text for e in examples]})
+    if any(e.pair for e in examples):
+        frame["text_pair"] = [e.pair for e in examples]
+    frame["label"] = [label_names[e.label] for e in examples]
+    frame["prediction"] = [label_names[i] for i in probs.argmax(-1)]
+    frame["confidence"] = probs.max(-1).round(4)
     frame["correct"] = frame["label"] == frame["prediction"]
-    for i, name in enumerate(LABELS):
+    for i, name in enumerate(label_names):
         frame[f"prob_{name}"] = probs[:, i].round(4)
     return frame
 
 
-def evaluate_final(model, tokenizer, bank: PhraseBank, cfg, run_dir: Path, device: torch.device,
-                   amp_dtype: Optional[torch.dtype]) -> dict:
-    """Evaluate the (best) model; write predictions, error analysis and plots; return metrics."""
-    def run_split(level: str, split: str) -> tuple[dict, list[Pair], np.ndarray]:
-        pairs = bank.split(level, split)[:cfg.max_eval_samples]
-        loader = make_eval_loader(encode_pairs(tokenizer, pairs, cfg.max_length), tokenizer, cfg.eval_batch_size)
-        metrics, logits = evaluate(model, loader, device, LABELS, amp_dtype=amp_dtype, progress=cfg.progress,
-                                   desc=f"{split} {level}")
-        return metrics, pairs, logits
+class Evaluator:
+    """Encodes each evaluation set once and evaluates any model on it."""
 
-    level = cfg.train_agreement
-    val_metrics, _, _ = run_split(level, "val")
-    test_metrics, test_pairs, test_logits = run_split(level, "test")
-    metrics = {**prefix_metrics(val_metrics, "val"), **prefix_metrics(test_metrics, "test")}
+    def __init__(self, splits: TextSplits, tokenizer, cfg, device: torch.device, amp_dtype: Optional[torch.dtype]):
+        self.splits, self.cfg, self.device, self.amp_dtype = splits, cfg, device, amp_dtype
+        sets = {"val": splits.val, "test": splits.test, **splits.extra_tests}
+        self.examples = {name: examples[:cfg.max_eval_samples] for name, examples in sets.items()}
+        self.loaders = {name: make_eval_loader(encode_examples(tokenizer, examples, cfg.max_length), tokenizer,
+                                               cfg.eval_batch_size, cfg.num_workers)
+                        for name, examples in self.examples.items()}
 
-    by_level = {}
-    for eval_level in cfg.eval_agreements:
-        level_metrics = test_metrics if eval_level == level else run_split(eval_level, "test")[0]
-        by_level[eval_level] = {k: level_metrics[k] for k in ("accuracy", "f1_macro", "n")}
-        metrics[f"test_{eval_level.lower()}_accuracy"] = level_metrics["accuracy"]
-        metrics[f"test_{eval_level.lower()}_f1_macro"] = level_metrics["f1_macro"]
-    metrics["test_by_agreement"] = by_level
+    def run(self, model, name: str) -> tuple[dict, np.ndarray]:
+        return evaluate(model, self.loaders[name], self.device, self.splits.label_names, amp_dtype=self.amp_dtype,
+                        progress=self.cfg.progress, desc=name)
 
-    predictions = prediction_frame(test_pairs, test_logits)
-    write_csv(run_dir / "predictions.csv", predictions)
-    errors = predictions[~predictions["correct"]].sort_values("confidence", ascending=False)
-    write_csv(run_dir / "misclassified.csv", errors)
-    plot_confusion_matrix(test_metrics["confusion_matrix"], LABELS, run_dir / "confusion_matrix.png",
-                          title=f"{cfg.run_name}: test, {level} (n={test_metrics['n']})")
-    return metrics
+    def before_training(self, model) -> dict:
+        """Scores of the untrained head: the 'before' column of before/after tables."""
+        scores = {}
+        for name in ("val", "test"):
+            metrics, _ = self.run(model, name)
+            scores[f"before_{name}_accuracy"] = metrics["accuracy"]
+            scores[f"before_{name}_f1_macro"] = metrics["f1_macro"]
+        return scores
+
+    def final(self, model, run_dir: Path, title: str) -> dict:
+        """Evaluate the selected model; write predictions, error analysis and plots; return metrics."""
+        label_names = self.splits.label_names
+        val_metrics, _ = self.run(model, "val")
+        test_metrics, test_logits = self.run(model, "test")
+        metrics = {**prefix_metrics(val_metrics, "val"), **prefix_metrics(test_metrics, "test")}
+        test_sets = {}
+        for name in self.splits.extra_tests:
+            extra = self.run(model, name)[0]
+            test_sets[name] = {k: extra[k] for k in ("accuracy", "f1_macro", "n")}
+            metrics[f"test_{name.lower()}_accuracy"] = extra["accuracy"]
+            metrics[f"test_{name.lower()}_f1_macro"] = extra["f1_macro"]
+        if test_sets:
+            metrics["test_sets"] = test_sets
+        predictions = prediction_frame(self.examples["test"], test_logits, label_names)
+        write_csv(run_dir / "predictions.csv", predictions)
+        errors = predictions[~predictions["correct"]].sort_values("confidence", ascending=False)
+        write_csv(run_dir / "misclassified.csv", errors)
+        plot_confusion_matrix(test_metrics["confusion_matrix"], label_names, run_dir / "confusion_matrix.png",
+                              title=f"{title}: test (n={test_metrics['n']})")
+        return metrics

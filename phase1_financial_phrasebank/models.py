@@ -7,6 +7,7 @@ save, load and checkpoint exactly like the Hugging Face models, with the same to
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -16,6 +17,8 @@ from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTo
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from common.errors import ConfigError
+from common.lora import apply_lora, is_adapter_checkpoint, load_lora
+from phase1_financial_phrasebank.heads import build_mean_pooling_classifier
 
 # Sizes of the from-scratch encoders (parameter counts, with the 30,522-token uncased
 # WordPiece vocabulary, are in the phase README).
@@ -99,24 +102,42 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
                           f"and the hub could not provide it ({str(exc).splitlines()[0]})") from None
 
 
-def build_model(architecture: str, model_name_or_path: str, tokenizer: PreTrainedTokenizerBase,
-                label_names: list[str], max_length: int, checkpoint: Optional[str] = None) -> PreTrainedModel:
-    """A classifier with a new head over `label_names` or, with `checkpoint`, a saved one."""
+def _load_error(source: str, exc: Exception) -> ConfigError:
+    return ConfigError(f"could not load model {source!r}: not a local model directory, and the hub could not "
+                       f"provide it ({str(exc).splitlines()[0]})")
+
+
+def build_new_model(cfg, tokenizer: PreTrainedTokenizerBase, label_names: list[str]) -> PreTrainedModel:
+    """A classifier with a freshly initialised head (and, for the small models, encoder)."""
     id2label = dict(enumerate(label_names))
     label2id = {name: i for i, name in id2label.items()}
-    if architecture == "pretrained" or checkpoint is not None:
-        source = checkpoint or model_name_or_path
-        try:
-            return AutoModelForSequenceClassification.from_pretrained(
-                source, num_labels=len(label_names), id2label=id2label, label2id=label2id)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"could not load model {source!r}: not a local model directory, and the hub "
-                              f"could not provide it ({str(exc).splitlines()[0]})") from None
-    if architecture not in SMALL_ARCHITECTURES:
-        raise ConfigError(f"unknown architecture {architecture!r}; choose pretrained or "
-                          f"{', '.join(SMALL_ARCHITECTURES)}")
-    config = SmallTransformerConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-                                    max_position_embeddings=max_length, num_labels=len(label_names),
-                                    id2label=id2label, label2id=label2id, **SMALL_ARCHITECTURES[architecture])
-    return SmallTransformerForSequenceClassification(config)
+    if cfg.architecture in SMALL_ARCHITECTURES:
+        config = SmallTransformerConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                                        max_position_embeddings=cfg.max_length, num_labels=len(label_names),
+                                        id2label=id2label, label2id=label2id, **SMALL_ARCHITECTURES[cfg.architecture])
+        return SmallTransformerForSequenceClassification(config)
+    try:
+        if cfg.head == "mean_mlp":
+            return build_mean_pooling_classifier(cfg.model_name_or_path, id2label, cfg.head_hidden_size,
+                                                 cfg.head_dropout)
+        return AutoModelForSequenceClassification.from_pretrained(
+            cfg.model_name_or_path, num_labels=len(label_names), id2label=id2label, label2id=label2id)
+    except (OSError, ValueError) as exc:
+        raise _load_error(cfg.model_name_or_path, exc) from None
 
+
+def build_model(cfg, tokenizer: PreTrainedTokenizerBase, label_names: list[str],
+                checkpoint: Optional[Path] = None) -> nn.Module:
+    """The model to train (with LoRA adapters if `cfg.lora`), or one restored from `checkpoint`:
+    a full Hugging Face model directory, or a LoRA adapter over a freshly built base."""
+    if checkpoint is not None and is_adapter_checkpoint(checkpoint):
+        return load_lora(build_new_model(cfg, tokenizer, label_names), checkpoint, trainable=True)
+    if checkpoint is not None:
+        try:
+            return AutoModelForSequenceClassification.from_pretrained(str(checkpoint))
+        except (OSError, ValueError) as exc:
+            raise _load_error(str(checkpoint), exc) from None
+    model = build_new_model(cfg, tokenizer, label_names)
+    if cfg.lora:
+        model = apply_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules)
+    return model

@@ -55,7 +55,8 @@ def test_preset_smoke_run_writes_the_run_directory(preset, tiny_model_dir, phras
     errors = pd.read_csv(run_dir / "misclassified.csv")
     assert len(errors) == (~predictions["correct"]).sum()
     assert list(errors["confidence"]) == sorted(errors["confidence"], reverse=True)
-    assert set(metrics["test_by_agreement"]) == {"50Agree", "66Agree", "75Agree", "AllAgree"}
+    assert set(metrics["test_sets"]) == {"50Agree", "66Agree", "75Agree", "AllAgree"}
+    assert "before_test_f1_macro" in metrics and metrics["trainable_parameters"] == metrics["parameters"]
 
 
 def test_tiny_model_learns_the_synthetic_task(tiny_config):

@@ -1,0 +1,195 @@
+"""Any text-classification data set: a local CSV/JSONL file or a hub data set.
+
+Columns are configurable: the text, the label (names or integers; the label set is taken
+from the data), and optional context columns that are either prepended to the text
+(e.g. an aspect before a headline) or passed as the second sentence of a pair. A file
+with a split column is split by it; one without is split 80/10/10, stratified and
+seeded. A label that occurs only outside the training split is an error: the model could
+never predict it, and its scores would be silently meaningless.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from sklearn.model_selection import train_test_split
+
+from common.errors import DataError
+
+SPLITS = ("train", "val", "test")
+SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+                 "dev": "val", "test": "test", "testing": "test"}
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: int
+    pair: Optional[str] = None
+
+
+@dataclass
+class TextSplits:
+    """Train/val/test examples, label names, and extra test sets (e.g. per agreement level)."""
+
+    label_names: list[str]
+    train: list[Example]
+    val: list[Example]
+    test: list[Example]
+    extra_tests: dict[str, list[Example]] = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+    def split(self, name: str) -> list[Example]:
+        return {"train": self.train, "val": self.val, "test": self.test}[name]
+
+
+def read_table(path: Path) -> list[dict]:
+    """Rows of a CSV (header line) or JSONL (one object per line) file; errors name the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file {path} does not exist")
+    if path.suffix.lower() in (".jsonl", ".json"):
+        rows = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{path}, line {number}: not valid JSON ({exc.msg})") from None
+                if not isinstance(row, dict):
+                    raise DataError(f"{path}, line {number}: expected a JSON object per line")
+                rows.append(row)
+    elif path.suffix.lower() in (".csv", ".tsv"):
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ","))
+    else:
+        raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .csv, .tsv or .jsonl")
+    if not rows:
+        raise DataError(f"{path}: the file holds no rows")
+    return rows
+
+
+def _cell(row: dict, column: str, where: str) -> Any:
+    if column not in row:
+        raise DataError(f"{where}: no column {column!r} (columns: {', '.join(map(str, row))})")
+    value = row[column]
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise DataError(f"{where}: empty {column!r}")
+    return value
+
+
+def rows_to_examples(rows: Sequence[dict], source: str, text_column: str, label_column: str,
+                     context_columns: Sequence[str], context_mode: str, label_names: Sequence[str]) -> list[Example]:
+    label_ids = {name: i for i, name in enumerate(label_names)}
+    examples = []
+    for number, row in enumerate(rows, start=1):
+        where = f"{source}, row {number}"
+        text = str(_cell(row, text_column, where)).strip()
+        context = " ".join(str(_cell(row, column, where)).strip() for column in context_columns)
+        label = str(_cell(row, label_column, where)).strip()
+        if label not in label_ids:
+            raise DataError(f"{where}: unknown label {label!r} (known: {', '.join(label_names)})")
+        if context and context_mode == "prepend":
+            examples.append(Example(f"{context}: {text}", label_ids[label]))
+        else:
+            examples.append(Example(text, label_ids[label], context or None))
+    return examples
+
+
+def infer_label_names(labels: Sequence[str]) -> list[str]:
+    """Sorted label names; integer labels sort numerically (so '10' follows '9')."""
+    distinct = set(labels)
+    if all(label.lstrip("-").isdigit() for label in distinct):
+        return sorted(distinct, key=int)
+    return sorted(distinct)
+
+
+def check_labels_trained(splits: dict[str, list[Example]], label_names: Sequence[str], source: str) -> None:
+    trained = {example.label for example in splits["train"]}
+    for name in ("val", "test"):
+        unseen = sorted({label_names[e.label] for e in splits[name]} - {label_names[i] for i in trained})
+        if unseen:
+            raise DataError(f"{source}: label(s) {', '.join(unseen)} occur in the {name} split but never in "
+                            "the train split, so no model trained here could predict them")
+    for name, examples in splits.items():
+        if not examples:
+            raise DataError(f"{source}: the {name} split is empty")
+
+
+def split_stratified(examples: list[Example], seed: int, source: str) -> dict[str, list[Example]]:
+    strata = [e.label for e in examples]
+    try:
+        train, rest = train_test_split(examples, train_size=0.8, stratify=strata, random_state=seed)
+        val, test = train_test_split(rest, train_size=0.5, stratify=[e.label for e in rest], random_state=seed)
+    except ValueError as exc:
+        raise DataError(f"{source}: too few rows for a stratified 80/10/10 split "
+                        f"(label counts {dict(Counter(strata))}): {exc}") from None
+    return {"train": train, "val": val, "test": test}
+
+
+def load_text_file(path: Path, *, text_column: str = "text", label_column: str = "label",
+                   context_columns: Sequence[str] = (), context_mode: str = "prepend",
+                   split_column: Optional[str] = "split", split_seed: int = 42) -> TextSplits:
+    """A CSV/JSONL file: split by its split column when it has one, else 80/10/10 stratified."""
+    rows = read_table(path)
+    source = str(path)
+    labels = [str(_cell(row, label_column, f"{source}, row {i}")).strip() for i, row in enumerate(rows, 1)]
+    label_names = infer_label_names(labels)
+    examples = rows_to_examples(rows, source, text_column, label_column, context_columns, context_mode, label_names)
+    if split_column and split_column in rows[0]:
+        splits = {name: [] for name in SPLITS}
+        for number, (row, example) in enumerate(zip(rows, examples), start=1):
+            name = SPLIT_ALIASES.get(str(row.get(split_column, "")).strip().lower())
+            if name is None:
+                raise DataError(f"{source}, row {number}: unknown split {row.get(split_column)!r} "
+                                f"(expected train, validation/val/dev or test)")
+            splits[name].append(example)
+        how = f"by the {split_column!r} column"
+    else:
+        splits = split_stratified(examples, split_seed, source)
+        how = f"stratified 80/10/10, split_seed {split_seed}"
+    check_labels_trained(splits, label_names, source)
+    return TextSplits(label_names, splits["train"], splits["val"], splits["test"],
+                      info={"source": source, "split": how, "sizes": {k: len(v) for k, v in splits.items()}})
+
+
+def load_hub_dataset(name: str, config_name: Optional[str] = None, *, text_column: str = "text",
+                     label_column: str = "label", context_columns: Sequence[str] = (),
+                     context_mode: str = "prepend", split_seed: int = 42) -> TextSplits:
+    """A hub data set (Parquet/CSV files, no loading scripts). Missing validation/test splits
+    are carved out of train, stratified; ClassLabel names are used when the data has them."""
+    import datasets
+
+    try:
+        dataset = datasets.load_dataset(name, config_name)
+    except Exception as exc:  # offline, unknown name, script-only data set
+        raise DataError(f"could not load hub data set {name!r} ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}); use a local CSV/JSONL file instead") from None
+    feature = dataset[next(iter(dataset))].features.get(label_column)
+    class_names = list(getattr(feature, "names", []) or [])
+    tables = {}
+    for split_name, table in dataset.items():
+        rows = [dict(row) for row in table]
+        if class_names:
+            for row in rows:
+                row[label_column] = class_names[row[label_column]]
+        tables[SPLIT_ALIASES.get(split_name.lower(), split_name)] = rows
+    if "train" not in tables:
+        raise DataError(f"hub data set {name!r} has no train split (splits: {', '.join(dataset)})")
+    all_labels = [str(row.get(label_column, "")).strip() for rows in tables.values() for row in rows]
+    label_names = class_names or infer_label_names(all_labels)
+    examples = {split: rows_to_examples(rows, f"{name}[{split}]", text_column, label_column, context_columns,
+                                        context_mode, label_names) for split, rows in tables.items()}
+    if "val" not in examples or "test" not in examples:
+        carved = split_stratified(examples["train"], split_seed, name)
+        examples.setdefault("val", carved["val"])
+        examples.setdefault("test", carved["test"])
+        examples["train"] = carved["train"]
+    splits = {split: examples[split] for split in SPLITS}
+    check_labels_trained(splits, label_names, name)
+    return TextSplits(label_names, splits["train"], splits["val"], splits["test"],
+                      info={"source": f"hub:{name}", "sizes": {k: len(v) for k, v in splits.items()}})
