@@ -35,16 +35,24 @@ def count_parameters(model: torch.nn.Module) -> dict:
     return {"parameters": total, "trainable_parameters": trainable}
 
 
-def build_optimizer(model: torch.nn.Module, learning_rate: float, weight_decay: float,
-                    device: torch.device) -> torch.optim.AdamW:
+def build_optimizer(model: torch.nn.Module, learning_rate: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW over trainable parameters; biases and norm weights (1-D) get no weight decay,
-    as in BERT and the HF Trainer. The fused kernel is used on CUDA."""
+    as in BERT and the HF Trainer.
+
+    The fused kernel is used wherever torch has one (CUDA and, since torch 2.4, CPU): on a
+    2-core CPU it made the step of a 22.7M-parameter model about 5x faster than the
+    default multi-tensor kernel, which was the whole per-step gap to the HF Trainer (whose
+    default optimizer is fused AdamW).
+    """
     decay, no_decay = [], []
     for param in model.parameters():
         if param.requires_grad:
             (decay if param.ndim >= 2 else no_decay).append(param)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=learning_rate, fused=device.type == "cuda")
+    try:
+        return torch.optim.AdamW(groups, lr=learning_rate, fused=True)
+    except RuntimeError:  # no fused kernel for this device or dtype
+        return torch.optim.AdamW(groups, lr=learning_rate)
 
 
 def count_optimizer_steps(num_batches: int, grad_accum_steps: int, max_steps: Optional[int]) -> int:

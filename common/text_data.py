@@ -120,14 +120,20 @@ def check_labels_trained(splits: dict[str, list[Example]], label_names: Sequence
             raise DataError(f"{source}: the {name} split is empty")
 
 
-def split_stratified(examples: list[Example], seed: int, source: str) -> dict[str, list[Example]]:
+def carve(examples: list[Example], fraction: float, seed: int, source: str) -> tuple[list[Example], list[Example]]:
+    """Split off a stratified `fraction` of `examples`: (rest, carved)."""
     strata = [e.label for e in examples]
     try:
-        train, rest = train_test_split(examples, train_size=0.8, stratify=strata, random_state=seed)
-        val, test = train_test_split(rest, train_size=0.5, stratify=[e.label for e in rest], random_state=seed)
+        return tuple(train_test_split(examples, test_size=fraction, stratify=strata, random_state=seed))
     except ValueError as exc:
-        raise DataError(f"{source}: too few rows for a stratified 80/10/10 split "
+        raise DataError(f"{source}: too few rows for a stratified split "
                         f"(label counts {dict(Counter(strata))}): {exc}") from None
+
+
+def split_stratified(examples: list[Example], seed: int, source: str) -> dict[str, list[Example]]:
+    """80/10/10, stratified by label."""
+    train, rest = carve(examples, 0.2, seed, source)
+    val, test = carve(rest, 0.5, seed, source)
     return {"train": train, "val": val, "test": test}
 
 
@@ -184,12 +190,13 @@ def load_hub_dataset(name: str, config_name: Optional[str] = None, *, text_colum
     label_names = class_names or infer_label_names(all_labels)
     examples = {split: rows_to_examples(rows, f"{name}[{split}]", text_column, label_column, context_columns,
                                         context_mode, label_names) for split, rows in tables.items()}
-    if "val" not in examples or "test" not in examples:
-        carved = split_stratified(examples["train"], split_seed, name)
-        examples.setdefault("val", carved["val"])
-        examples.setdefault("test", carved["test"])
-        examples["train"] = carved["train"]
+    missing = [split for split in ("val", "test") if split not in examples]
+    if len(missing) == 2:
+        examples.update(split_stratified(examples["train"], split_seed, name))
+    elif missing:  # carve only the missing split (10% of train), keep the published one
+        examples["train"], examples[missing[0]] = carve(examples["train"], 0.1, split_seed, name)
     splits = {split: examples[split] for split in SPLITS}
     check_labels_trained(splits, label_names, name)
     return TextSplits(label_names, splits["train"], splits["val"], splits["test"],
-                      info={"source": f"hub:{name}", "sizes": {k: len(v) for k, v in splits.items()}})
+                      info={"source": f"hub:{name}", "carved_from_train": missing,
+                            "sizes": {k: len(v) for k, v in splits.items()}})

@@ -75,7 +75,7 @@ def main(cfg: Phase1Config, provenance: Optional[dict] = None) -> Path:
 
     steps_per_epoch = count_optimizer_steps(len(train_loader), cfg.grad_accum_steps, cfg.max_steps)
     # Built over every parameter a stage may train; frozen ones get no gradient and so no update.
-    optimizer = build_optimizer(model, cfg.learning_rate, cfg.weight_decay, device)
+    optimizer = build_optimizer(model, cfg.learning_rate, cfg.weight_decay)
     scheduler = build_scheduler(optimizer, cfg.lr_scheduler, steps_per_epoch * cfg.epochs, cfg.warmup_ratio)
     scaler = make_grad_scaler(device, amp_dtype)
     stopper = EarlyStopping(cfg.early_stopping_patience)

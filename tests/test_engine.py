@@ -57,7 +57,7 @@ def test_length_grouped_batches_cover_every_example_and_depend_on_epoch(tokenize
 
 def test_no_weight_decay_on_biases_and_norms():
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
-    groups = build_optimizer(model, 1e-3, 0.01, torch.device("cpu")).param_groups
+    groups = build_optimizer(model, 1e-3, 0.01).param_groups
     assert [len(g["params"]) for g in groups] == [1, 3] and [g["weight_decay"] for g in groups] == [0.01, 0.0]
 
 
@@ -73,3 +73,29 @@ def test_find_checkpoint_falls_back_to_the_previous_copy(tmp_path):
     (tmp_path / "last.old" / "config.json").write_text("{}")
     assert find_checkpoint(tmp_path / "last") == tmp_path / "last.old"
     assert find_checkpoint(tmp_path / "best") is None
+
+
+def test_gradient_accumulation_equals_one_large_batch():
+    from torch.utils.data import DataLoader
+
+    from common.engine import build_scheduler, train_one_epoch
+
+    torch.manual_seed(0)
+    data = [{"x": torch.randn(4), "labels": torch.tensor(i % 3)} for i in range(16)]
+
+    def one_epoch(batch_size, accumulation):
+        torch.manual_seed(1)
+        model = torch.nn.Linear(4, 3)
+        optimizer = build_optimizer(model, 0.1, 0.01)
+        scheduler = build_scheduler(optimizer, "constant", total_steps=1, warmup_ratio=0.0)
+        stats = train_one_epoch(model, DataLoader(data, batch_size=batch_size), optimizer, scheduler,
+                                torch.device("cpu"), grad_accum_steps=accumulation, max_grad_norm=0.5,
+                                forward=lambda m, batch: m(batch["x"]), progress=False)
+        return model, stats
+
+    big, big_stats = one_epoch(16, 1)
+    small, small_stats = one_epoch(8, 2)
+    assert big_stats["steps"] == small_stats["steps"] == 1
+    torch.testing.assert_close(big.weight, small.weight)
+    torch.testing.assert_close(big.bias, small.bias)
+    assert big_stats["train_loss"] == pytest.approx(small_stats["train_loss"])
