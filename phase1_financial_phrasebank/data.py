@@ -176,8 +176,10 @@ def phrasebank_splits(bank: PhraseBank, train_level: str, eval_levels: list[str]
     def examples(level: str, split: str) -> list[Example]:
         return [Example(sentence, LABELS.index(label)) for sentence, label in bank.split(level, split)]
 
-    return TextSplits(list(LABELS), examples(train_level, "train"), examples(train_level, "val"),
-                      examples(train_level, "test"), extra_tests={level: examples(level, "test") for level in eval_levels},
+    test = examples(train_level, "test")  # the same list object when it is also an evaluation level
+    return TextSplits(list(LABELS), examples(train_level, "train"), examples(train_level, "val"), test,
+                      extra_tests={level: test if level == train_level else examples(level, "test")
+                                   for level in eval_levels},
                       info={"source": "financial_phrasebank", "train_level": train_level, "cleaning": bank.cleaning})
 
 

@@ -48,7 +48,10 @@ class Evaluator:
     def __init__(self, splits: TextSplits, tokenizer, cfg, device: torch.device, amp_dtype: Optional[torch.dtype]):
         self.splits, self.cfg, self.device, self.amp_dtype = splits, cfg, device, amp_dtype
         sets = {"val": splits.val, "test": splits.test, **splits.extra_tests}
-        self.examples = {name: examples[:cfg.max_eval_samples] for name, examples in sets.items()}
+        # An extra test set that is the test split itself is neither encoded nor scored twice.
+        self.same_as_test = {name for name, examples in splits.extra_tests.items() if examples is splits.test}
+        self.examples = {name: examples[:cfg.max_eval_samples] for name, examples in sets.items()
+                         if name not in self.same_as_test}
         self.loaders = {name: make_eval_loader(encode_examples(tokenizer, examples, cfg.max_length), tokenizer,
                                                cfg.eval_batch_size, cfg.num_workers)
                         for name, examples in self.examples.items()}
@@ -74,7 +77,7 @@ class Evaluator:
         metrics = {**prefix_metrics(val_metrics, "val"), **prefix_metrics(test_metrics, "test")}
         test_sets = {}
         for name in self.splits.extra_tests:
-            extra = self.run(model, name)[0]
+            extra = test_metrics if name in self.same_as_test else self.run(model, name)[0]
             test_sets[name] = {k: extra[k] for k in ("accuracy", "f1_macro", "n")}
             metrics[f"test_{name.lower()}_accuracy"] = extra["accuracy"]
             metrics[f"test_{name.lower()}_f1_macro"] = extra["f1_macro"]

@@ -15,6 +15,12 @@ from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassificati
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Average of the hidden states over real (non-padding) tokens."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
 class MeanPoolingClassifierConfig(PretrainedConfig):
     model_type = "phase1_mean_pooling_classifier"
 
@@ -51,9 +57,7 @@ class MeanPoolingClassifier(PreTrainedModel):
             attention_mask = torch.ones_like(input_ids)
         encoder_inputs = {k: v for k, v in encoder_inputs.items() if k == "token_type_ids" and v is not None}
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **encoder_inputs).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        logits = self.head(pooled)
+        logits = self.head(mean_pool(hidden, attention_mask))
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 

@@ -18,7 +18,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from common.errors import ConfigError
 from common.lora import apply_lora, is_adapter_checkpoint, load_lora
-from phase1_financial_phrasebank.heads import build_mean_pooling_classifier
+from phase1_financial_phrasebank.heads import build_mean_pooling_classifier, mean_pool
 
 # Sizes of the from-scratch encoders (parameter counts, with the 30,522-token uncased
 # WordPiece vocabulary, are in the phase README).
@@ -82,9 +82,7 @@ class SmallTransformerForSequenceClassification(PreTrainedModel):
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         hidden = self.dropout(self.token_embeddings(input_ids) + self.position_embeddings(positions))
         hidden = self.encoder(hidden, src_key_padding_mask=attention_mask == 0)
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        logits = self.classifier(self.dropout(pooled))
+        logits = self.classifier(self.dropout(mean_pool(hidden, attention_mask)))
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
