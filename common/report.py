@@ -124,7 +124,7 @@ def render_table(spec: TableSpec, runs: Sequence[Run]) -> str:
         lines.append("| " + " | ".join(["_no finished runs yet_"] + [""] * (len(headers) - 1)) + " |")
     if spec.reported:
         rep_headers = ["source", "model", "data"] + [c.header for c in spec.columns if c.header in spec.reported[0]]
-        lines += ["", f"Reported by others, not run here:", "",
+        lines += ["", "Reported by others, not run here:", "",
                   "| " + " | ".join(rep_headers) + " |", "|" + "---|" * len(rep_headers)]
         for row in spec.reported:
             lines.append("| " + " | ".join(str(row.get(h, "–")) for h in rep_headers) + " |")
