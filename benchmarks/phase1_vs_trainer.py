@@ -38,8 +38,9 @@ from common.records import collect_env, read_json, write_json  # noqa: E402
 from common.seeding import set_seed  # noqa: E402
 from phase1_financial_phrasebank.config import Phase1Config  # noqa: E402
 from phase1_financial_phrasebank.data import load_splits  # noqa: E402
-from phase1_financial_phrasebank.evaluate import encode_examples  # noqa: E402
-from phase1_financial_phrasebank.models import build_model, load_tokenizer  # noqa: E402
+from common.evaluation import encode_examples  # noqa: E402
+from common.models import load_tokenizer
+from phase1_financial_phrasebank.models import build_model  # noqa: E402
 from phase1_financial_phrasebank.train import main as phase1_main  # noqa: E402
 
 

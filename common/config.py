@@ -56,6 +56,8 @@ class TrainConfig:
     early_stopping_patience: int = option(0, "Stop after this many epochs without a better validation "
                                           "macro-F1; 0 disables early stopping.")
     group_by_length: bool = option(True, "Batch training examples of similar length (less padding).")
+    evaluate_test: bool = option(True, "Score the test split at the end. Tuning trials set it false: "
+                                 "hyperparameters are chosen on validation data alone.")
     max_length: int = option(128, "Maximum tokens per example; longer inputs are truncated.")
     max_train_samples: Optional[int] = option(None, "Debug: keep only the first N training examples.")
     max_eval_samples: Optional[int] = option(None, "Debug: keep only the first N examples of each eval split.")

@@ -58,3 +58,26 @@ def plot_learning_curves(history: Sequence[dict], path: Path, title: str = "Lear
         ax.xaxis.get_major_locator().set_params(integer=True)
     fig.suptitle(title)
     _save(fig, path)
+
+
+def plot_group_scores(scores: dict[str, dict[str, dict]], path: Path, title: str = "Macro-F1 per group") -> None:
+    """Grouped bars: one group of bars per group (e.g. language), one bar per split or run.
+
+    `scores` maps a series name (a split, or a model) to {group: {"f1_macro": ..., "n": ...}}.
+    """
+    series = list(scores)
+    groups = list(dict.fromkeys(g for name in series for g in scores[name]))
+    width = 0.8 / max(len(series), 1)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(groups) * max(1, len(series) / 2)), 3.8))
+    for i, name in enumerate(series):
+        xs = [j + (i - (len(series) - 1) / 2) * width for j, g in enumerate(groups) if g in scores[name]]
+        values = [scores[name][g]["f1_macro"] for g in groups if g in scores[name]]
+        bars = ax.bar(xs, values, width=width, label=name)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+    ax.set_xticks(range(len(groups)), groups, rotation=20)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("macro-F1")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(title)
+    _save(fig, path)

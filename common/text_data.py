@@ -30,6 +30,7 @@ class Example:
     text: str
     label: int
     pair: Optional[str] = None
+    group: Optional[str] = None  # e.g. the language: metrics are also reported per group
 
 
 @dataclass

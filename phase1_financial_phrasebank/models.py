@@ -12,12 +12,12 @@ from typing import Optional
 
 import torch
 from torch import nn
-from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PretrainedConfig,
-                          PreTrainedModel, PreTrainedTokenizerBase)
+from transformers import (AutoConfig, AutoModelForSequenceClassification, PretrainedConfig, PreTrainedModel,
+                          PreTrainedTokenizerBase)
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from common.errors import ConfigError
 from common.lora import apply_lora, is_adapter_checkpoint, load_lora
+from common.models import label_maps, load_classifier, load_error, load_trained_classifier
 from phase1_financial_phrasebank.heads import build_mean_pooling_classifier, mean_pool
 
 # Sizes of the from-scratch encoders (parameter counts, with the 30,522-token uncased
@@ -92,36 +92,20 @@ AutoConfig.register(SmallTransformerConfig.model_type, SmallTransformerConfig)
 AutoModelForSequenceClassification.register(SmallTransformerConfig, SmallTransformerForSequenceClassification)
 
 
-def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
-    try:
-        return AutoTokenizer.from_pretrained(name_or_path)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"could not load a tokenizer from {name_or_path!r}: not a local model directory, "
-                          f"and the hub could not provide it ({str(exc).splitlines()[0]})") from None
-
-
-def _load_error(source: str, exc: Exception) -> ConfigError:
-    return ConfigError(f"could not load model {source!r}: not a local model directory, and the hub could not "
-                       f"provide it ({str(exc).splitlines()[0]})")
-
-
 def build_new_model(cfg, tokenizer: PreTrainedTokenizerBase, label_names: list[str]) -> PreTrainedModel:
     """A classifier with a freshly initialised head (and, for the small models, encoder)."""
-    id2label = dict(enumerate(label_names))
-    label2id = {name: i for i, name in id2label.items()}
     if cfg.architecture in SMALL_ARCHITECTURES:
         config = SmallTransformerConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-                                        max_position_embeddings=cfg.max_length, num_labels=len(label_names),
-                                        id2label=id2label, label2id=label2id, **SMALL_ARCHITECTURES[cfg.architecture])
+                                        max_position_embeddings=cfg.max_length, **label_maps(label_names),
+                                        **SMALL_ARCHITECTURES[cfg.architecture])
         return SmallTransformerForSequenceClassification(config)
-    try:
-        if cfg.head == "mean_mlp":
-            return build_mean_pooling_classifier(cfg.model_name_or_path, id2label, cfg.head_hidden_size,
-                                                 cfg.head_dropout)
-        return AutoModelForSequenceClassification.from_pretrained(
-            cfg.model_name_or_path, num_labels=len(label_names), id2label=id2label, label2id=label2id)
-    except (OSError, ValueError) as exc:
-        raise _load_error(cfg.model_name_or_path, exc) from None
+    if cfg.head == "mean_mlp":
+        try:
+            return build_mean_pooling_classifier(cfg.model_name_or_path, dict(enumerate(label_names)),
+                                                 cfg.head_hidden_size, cfg.head_dropout)
+        except (OSError, ValueError) as exc:
+            raise load_error(cfg.model_name_or_path, exc) from None
+    return load_classifier(cfg.model_name_or_path, label_names)
 
 
 def build_model(cfg, tokenizer: PreTrainedTokenizerBase, label_names: list[str],
@@ -131,10 +115,7 @@ def build_model(cfg, tokenizer: PreTrainedTokenizerBase, label_names: list[str],
     if checkpoint is not None and is_adapter_checkpoint(checkpoint):
         return load_lora(build_new_model(cfg, tokenizer, label_names), checkpoint, trainable=True)
     if checkpoint is not None:
-        try:
-            return AutoModelForSequenceClassification.from_pretrained(str(checkpoint))
-        except (OSError, ValueError) as exc:
-            raise _load_error(str(checkpoint), exc) from None
+        return load_trained_classifier(checkpoint)
     model = build_new_model(cfg, tokenizer, label_names)
     if cfg.lora:
         model = apply_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules)

@@ -12,7 +12,8 @@ from common.errors import ConfigError, DataError
 from common.imbalance import inverse_frequency_weights, oversample
 from common.text_data import load_hub_dataset, load_text_file
 from phase1_financial_phrasebank.data import load_phrasebank, phrasebank_splits
-from phase1_financial_phrasebank.models import build_model, load_tokenizer
+from common.models import load_tokenizer
+from phase1_financial_phrasebank.models import build_model
 from phase1_financial_phrasebank.regimes import apply_regime
 from phase1_financial_phrasebank.train import main
 

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
+from common import fit as fit_module
 from common.config import parse_config
 from common.records import read_jsonl
 from phase1_financial_phrasebank import train as train_module
@@ -95,17 +96,17 @@ def test_resumed_run_equals_uninterrupted_run(tiny_config, monkeypatch):
     reference = load_metrics(whole)
     assert reference["best_epoch"] > 1
 
-    real_save = train_module.save_checkpoint
+    real_save = fit_module.save_checkpoint
 
     def save_then_crash(directory, *args, **kwargs):
         real_save(directory, *args, **kwargs)
         if directory.name == "last":  # simulate a kill right after epoch 1 was checkpointed
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_crash)
+    monkeypatch.setattr(fit_module, "save_checkpoint", save_then_crash)
     with pytest.raises(KeyboardInterrupt):
         main(tiny_config(run_name="split", **learning))
-    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    monkeypatch.setattr(fit_module, "save_checkpoint", real_save)
     run_dir = main(tiny_config(run_name="split", resume=True, **learning))
     assert [row["epoch"] for row in read_jsonl(run_dir / "history.jsonl")] == [1, 2, 3]
     # same losses at every epoch: same batches, dropout masks, optimizer and schedule state

@@ -1,9 +1,14 @@
-"""Evaluation of a phase 1 model: before and after training, and the final report.
+"""Evaluation of a text classifier on a `TextSplits`: before and after training, and the
+final report.
 
-Final evaluation: validation and test metrics, the extra test sets (for Financial
-PhraseBank, the test split of every agreement level; the split is shared by all levels,
-so none of these sentences was trained on), per-example predictions, the misclassified
-test examples (most confident first, for error analysis) and a confusion-matrix plot.
+Final evaluation: validation and test metrics; the extra test sets (for Financial
+PhraseBank, the test split of every agreement level); per-group metrics where examples
+carry a group (for multilingual data, the language) computed on each group's rows
+alone; per-example predictions; the misclassified test examples, most confident first,
+for error analysis; a confusion-matrix plot and, with groups, a per-group bar chart.
+
+With `evaluate_test` false (tuning trials) the test split is never encoded or scored:
+hyperparameters are chosen on validation data only.
 """
 from __future__ import annotations
 
@@ -17,8 +22,8 @@ from scipy.special import softmax
 
 from common.batching import EncodedDataset, encode_texts, make_eval_loader
 from common.engine import evaluate
-from common.metrics import prefix_metrics
-from common.plots import plot_confusion_matrix
+from common.metrics import compute_metrics, prefix_metrics
+from common.plots import plot_confusion_matrix, plot_group_scores
 from common.records import write_csv
 from common.text_data import Example, TextSplits
 
@@ -33,6 +38,8 @@ def prediction_frame(examples: Sequence[Example], logits: np.ndarray, label_name
     frame = pd.DataFrame({"text": [e.text for e in examples]})
     if any(e.pair for e in examples):
         frame["text_pair"] = [e.pair for e in examples]
+    if any(e.group for e in examples):
+        frame["group"] = [e.group for e in examples]
     frame["label"] = [label_names[e.label] for e in examples]
     frame["prediction"] = [label_names[i] for i in probs.argmax(-1)]
     frame["confidence"] = probs.max(-1).round(4)
@@ -42,12 +49,28 @@ def prediction_frame(examples: Sequence[Example], logits: np.ndarray, label_name
     return frame
 
 
+def score_groups(examples: Sequence[Example], logits: np.ndarray, label_names: Sequence[str]) -> dict[str, dict]:
+    """Accuracy and macro-F1 of each group, on that group's rows only (in first-seen order)."""
+    groups = list(dict.fromkeys(e.group for e in examples if e.group is not None))
+    labels = np.array([e.label for e in examples])
+    predictions = logits.argmax(-1)
+    scores = {}
+    for group in groups:
+        rows = np.array([e.group == group for e in examples])
+        metrics = compute_metrics(labels[rows], predictions[rows], label_names)
+        scores[group] = {k: metrics[k] for k in ("accuracy", "f1_macro", "n")}
+    return scores
+
+
 class Evaluator:
     """Encodes each evaluation set once and evaluates any model on it."""
 
     def __init__(self, splits: TextSplits, tokenizer, cfg, device: torch.device, amp_dtype: Optional[torch.dtype]):
         self.splits, self.cfg, self.device, self.amp_dtype = splits, cfg, device, amp_dtype
-        sets = {"val": splits.val, "test": splits.test, **splits.extra_tests}
+        self.test_splits = ("test",) if cfg.evaluate_test else ()
+        sets = {"val": splits.val}
+        if cfg.evaluate_test:
+            sets.update({"test": splits.test, **splits.extra_tests})
         # An extra test set that is the test split itself is neither encoded nor scored twice.
         self.same_as_test = {name for name, examples in splits.extra_tests.items() if examples is splits.test}
         self.examples = {name: examples[:cfg.max_eval_samples] for name, examples in sets.items()
@@ -63,7 +86,7 @@ class Evaluator:
     def before_training(self, model) -> dict:
         """Scores of the untrained head: the 'before' column of before/after tables."""
         scores = {}
-        for name in ("val", "test"):
+        for name in ("val", *self.test_splits):
             metrics, _ = self.run(model, name)
             scores[f"before_{name}_accuracy"] = metrics["accuracy"]
             scores[f"before_{name}_f1_macro"] = metrics["f1_macro"]
@@ -72,9 +95,24 @@ class Evaluator:
     def final(self, model, run_dir: Path, title: str) -> dict:
         """Evaluate the selected model; write predictions, error analysis and plots; return metrics."""
         label_names = self.splits.label_names
-        val_metrics, _ = self.run(model, "val")
-        test_metrics, test_logits = self.run(model, "test")
-        metrics = {**prefix_metrics(val_metrics, "val"), **prefix_metrics(test_metrics, "test")}
+        metrics, group_scores, results = {}, {}, {}
+        for name in ("val", *self.test_splits):
+            split_metrics, logits = results[name] = self.run(model, name)
+            metrics.update(prefix_metrics(split_metrics, name))
+            groups = score_groups(self.examples[name], logits, label_names)
+            if groups:
+                group_scores[name] = groups
+                for group, scores in groups.items():
+                    metrics[f"{name}_{group}_accuracy"] = scores["accuracy"]
+                    metrics[f"{name}_{group}_f1_macro"] = scores["f1_macro"]
+                # Pooled macro-F1 weighs groups by their size; this mean weighs them equally.
+                metrics[f"{name}_f1_macro_group_mean"] = float(np.mean([s["f1_macro"] for s in groups.values()]))
+        if group_scores:
+            metrics["groups"] = group_scores
+            plot_group_scores(group_scores, run_dir / "group_scores.png", title=f"{title}: macro-F1 per group")
+        if not self.test_splits:
+            return metrics
+        test_metrics, test_logits = results["test"]
         test_sets = {}
         for name in self.splits.extra_tests:
             extra = test_metrics if name in self.same_as_test else self.run(model, name)[0]
@@ -90,3 +128,13 @@ class Evaluator:
         plot_confusion_matrix(test_metrics["confusion_matrix"], label_names, run_dir / "confusion_matrix.png",
                               title=f"{title}: test (n={test_metrics['n']})")
         return metrics
+
+
+def summarize_scores(metrics: dict) -> str:
+    """One line for the end of a run: validation, and test where it was scored."""
+    parts = [f"val macro-F1 {metrics['val_f1_macro']:.4f}"]
+    if "test_f1_macro" in metrics:
+        parts.append(f"test accuracy {metrics['test_accuracy']:.4f}, test macro-F1 {metrics['test_f1_macro']:.4f}")
+        if "before_test_f1_macro" in metrics:
+            parts.append(f"before training {metrics['before_test_f1_macro']:.4f}")
+    return "; ".join(parts)

@@ -1,0 +1,122 @@
+"""The epoch loop every text phase shares: train, validate, keep the best epoch by
+validation macro-F1, checkpoint, resume.
+
+A phase's `train.py` reads as the experiment: it loads data, builds the model and the
+loss, calls `fit`, reloads the best checkpoint and runs the final evaluation. What a
+phase does differently per epoch (phase 1's freezing regimes) comes in through
+`before_epoch`; what an outer loop needs to see per epoch (a tuning sweep's pruner)
+through `on_epoch_end`, which may raise to end the run early (its records stay).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+
+from common.batching import EncodedDataset, make_train_loader
+from common.checkpoint import collect_training_state, load_training_state, restore_training_state, save_checkpoint
+from common.device import make_grad_scaler
+from common.engine import (EarlyStopping, LossFn, build_optimizer, build_scheduler, count_optimizer_steps,
+                           count_parameters, train_one_epoch)
+from common.evaluation import Evaluator
+from common.plots import plot_learning_curves
+from common.records import write_jsonl
+from common.seeding import get_rng_state, set_rng_state
+
+BeforeEpoch = Callable[[int], dict]  # epoch index -> extra history fields (e.g. the training stage)
+OnEpochEnd = Callable[[int, dict], None]  # (epoch number, history row); may raise to stop the run
+
+
+@dataclass
+class FitResult:
+    history: list[dict]
+    best_epoch: int
+    train_seconds: float
+    before: dict  # scores of the untrained model
+
+    @property
+    def trainable_parameters(self) -> int:
+        return self.history[-1]["trainable_parameters"] if self.history else 0
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return self.train_seconds / max(len(self.history), 1)
+
+
+def fit(cfg, model: torch.nn.Module, tokenizer, train_set: EncodedDataset, evaluator: Evaluator, run_dir: Path,
+        device: torch.device, amp_dtype: Optional[torch.dtype], *, resume_from: Optional[Path] = None,
+        loss_fn: LossFn = F.cross_entropy, before_epoch: Optional[BeforeEpoch] = None,
+        on_epoch_end: Optional[OnEpochEnd] = None) -> FitResult:
+    """Train `model` for `cfg.epochs` epochs (or until early stopping), writing
+    `checkpoints/{best,last}`, `history.jsonl` and the learning curves after every epoch.
+
+    `resume_from` is a `checkpoints/last` directory whose model weights are already in
+    `model`; the optimizer, schedule, early-stopping and RNG states are restored from it.
+    """
+    checkpoints = Path(run_dir) / "checkpoints"
+    title = cfg.run_name or Path(run_dir).name
+    train_loader = make_train_loader(train_set, tokenizer, cfg.batch_size, cfg.seed, cfg.group_by_length,
+                                     cfg.num_workers)
+    steps_per_epoch = count_optimizer_steps(len(train_loader), cfg.grad_accum_steps, cfg.max_steps)
+    # Built over every parameter a stage may train; frozen ones get no gradient and so no update.
+    optimizer = build_optimizer(model, cfg.learning_rate, cfg.weight_decay)
+    scheduler = build_scheduler(optimizer, cfg.lr_scheduler, steps_per_epoch * cfg.epochs, cfg.warmup_ratio)
+    scaler = make_grad_scaler(device, amp_dtype)
+    stopper = EarlyStopping(cfg.early_stopping_patience)
+    history, start_epoch, train_seconds = [], 0, 0.0
+    if resume_from:
+        state = load_training_state(resume_from)
+        restore_training_state(state, optimizer=optimizer, scheduler=scheduler, scaler=scaler, stopper=stopper)
+        history, start_epoch, train_seconds = state["history"], state["epoch"], state["train_seconds"]
+        before = state["before"]
+        set_rng_state(state["rng"])
+        print(f"Resuming {run_dir} after epoch {start_epoch}")
+    else:
+        before = evaluator.before_training(model)
+
+    for epoch in range(start_epoch, cfg.epochs):
+        if stopper.should_stop:
+            break
+        extra = before_epoch(epoch) if before_epoch else {}
+        trainable = count_parameters(model)["trainable_parameters"]
+        train_loader.sampler.set_epoch(epoch)
+        started = time.perf_counter()
+        train_stats = train_one_epoch(model, train_loader, optimizer, scheduler, device, amp_dtype=amp_dtype,
+                                      scaler=scaler, grad_accum_steps=cfg.grad_accum_steps,
+                                      max_grad_norm=cfg.max_grad_norm, max_steps=cfg.max_steps, loss_fn=loss_fn,
+                                      progress=cfg.progress, desc=f"epoch {epoch + 1}/{cfg.epochs}")
+        epoch_seconds = time.perf_counter() - started
+        train_seconds += epoch_seconds
+        val_metrics, _ = evaluator.run(model, "val")
+        row = {"epoch": epoch + 1, **extra, "trainable_parameters": trainable, **train_stats,
+               "epoch_seconds": round(epoch_seconds, 3),
+               "samples_per_second": round(train_stats["examples"] / epoch_seconds, 2),
+               "val_loss": val_metrics["loss"], "val_accuracy": val_metrics["accuracy"],
+               "val_f1_macro": val_metrics["f1_macro"], "learning_rate": scheduler.get_last_lr()[0]}
+        history.append(row)
+        stage = f" ({extra['stage']})" if "stage" in extra else ""
+        print(f"epoch {epoch + 1}{stage}: train loss {train_stats['train_loss']:.4f}, "
+              f"val loss {val_metrics['loss']:.4f}, val acc {val_metrics['accuracy']:.4f}, "
+              f"val macro-F1 {val_metrics['f1_macro']:.4f} ({epoch_seconds:.1f}s)")
+        if stopper.update(val_metrics["f1_macro"], epoch + 1):
+            save_checkpoint(checkpoints / "best", model, tokenizer)
+        save_checkpoint(checkpoints / "last", model, tokenizer, collect_training_state(
+            epoch=epoch + 1, optimizer=optimizer, scheduler=scheduler, scaler=scaler, stopper=stopper,
+            history=history, rng_state=get_rng_state(), extra={"train_seconds": train_seconds, "before": before}))
+        write_jsonl(Path(run_dir) / "history.jsonl", history)
+        plot_learning_curves(history, Path(run_dir) / "learning_curves.png", title=title)
+        if on_epoch_end:
+            on_epoch_end(epoch + 1, row)
+    return FitResult(history, stopper.best_epoch, train_seconds, before)
+
+
+def summarize_fit(result: FitResult, total_parameters: int, train_examples: int) -> dict:
+    """The training figures every phase's metrics.json carries beside its scores."""
+    return {**result.before, "parameters": total_parameters, "trainable_parameters": result.trainable_parameters,
+            "trainable_share": round(result.trainable_parameters / max(total_parameters, 1), 6),
+            "train_seconds": round(result.train_seconds, 3), "seconds_per_epoch": round(result.seconds_per_epoch, 3),
+            "epochs_trained": len(result.history), "best_epoch": result.best_epoch, "train_examples": train_examples}
