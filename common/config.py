@@ -183,7 +183,8 @@ def build_parser(cls: type, preset_dir: Path, description: str | None = None) ->
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--preset", default=None,
-                        help=f"Preset name ({', '.join(list_presets(preset_dir))}) or path to a JSON file.")
+                        help=f"Preset name ({', '.join(list_presets(preset_dir))}) or path to a JSON file; "
+                             "several, comma-separated, apply left to right.")
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         help_text = f.metadata.get("help", "")
@@ -211,15 +212,19 @@ def parse_config(cls: type, argv: Sequence[str] | None, preset_dir: Path,
         raise ConfigError(f"unexpected arguments {unknown}; use --key value pairs")
     overrides = vars(args)
     preset = overrides.pop("preset", None)
-    values = load_preset(preset, preset_dir) if preset else {}
-    if preset:
-        build_config(cls, values, where=f"preset {preset!r}")  # report preset typos as such
+    values = {}
+    # Presets compose left to right ("mbert,zero_shot": a model row and a setup row).
+    for name in (preset.split(",") if preset else []):
+        one = load_preset(name.strip(), preset_dir)
+        build_config(cls, one, where=f"preset {name.strip()!r}")  # report preset typos as such
+        values.update(one)
     hints = _field_types(cls)
     for key, text in overrides.items():
         values[key] = parse_value(key, text, hints[key])
     cfg = build_config(cls, values)
     if cfg.run_name is None:
-        cfg.run_name = f"{Path(preset).stem if preset else 'default'}_seed{cfg.seed}"
+        stems = "+".join(Path(name.strip()).stem for name in preset.split(",")) if preset else "default"
+        cfg.run_name = f"{stems}_seed{cfg.seed}"
     return cfg, {"preset": preset, "argv": argv}
 
 

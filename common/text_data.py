@@ -18,11 +18,32 @@ from typing import Any, Optional, Sequence
 
 from sklearn.model_selection import train_test_split
 
+from common.config import TrainConfig, option
 from common.errors import DataError
 
 SPLITS = ("train", "val", "test")
 SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                  "dev": "val", "test": "test", "testing": "test"}
+
+
+@dataclass
+class TextDataConfig(TrainConfig):
+    """Config keys of the generic text-classification data path (a phase adds its own data set)."""
+
+    dataset: str = option("text.csv", "A local .csv/.tsv/.jsonl file (relative to data_dir when that is set), "
+                          "or a hub data set id.")
+    dataset_config: Optional[str] = option(None, "Config name of a hub data set.")
+    text_column: str = option("text", "Text column of a CSV/JSONL/hub data set.")
+    label_column: str = option("label", "Label column (names or integers; the label set is read from the data).")
+    context_columns: list[str] = option([], "Extra text columns joined to the input, e.g. an aspect (comma-separated).")
+    context_mode: str = option("prepend", "'prepend': '<context>: <text>'; 'pair': context as the second "
+                               "sentence of a pair.", ("prepend", "pair"))
+    group_column: Optional[str] = option(None, "Column naming each row's group (e.g. its language): metrics are "
+                                         "also reported per group.")
+    split_column: str = option("split", "Column naming each row's split (train/validation/test); without it "
+                               "the file is split 80/10/10, stratified, with split_seed.")
+    split_seed: int = option(42, "Seed of the stratified split of data that comes without one; kept apart "
+                             "from `seed` so that training seeds never move the test set.")
 
 
 @dataclass(frozen=True)
@@ -84,7 +105,8 @@ def _cell(row: dict, column: str, where: str) -> Any:
 
 
 def rows_to_examples(rows: Sequence[dict], source: str, text_column: str, label_column: str,
-                     context_columns: Sequence[str], context_mode: str, label_names: Sequence[str]) -> list[Example]:
+                     context_columns: Sequence[str], context_mode: str, label_names: Sequence[str],
+                     group_column: Optional[str] = None) -> list[Example]:
     label_ids = {name: i for i, name in enumerate(label_names)}
     examples = []
     for number, row in enumerate(rows, start=1):
@@ -94,10 +116,11 @@ def rows_to_examples(rows: Sequence[dict], source: str, text_column: str, label_
         label = str(_cell(row, label_column, where)).strip()
         if label not in label_ids:
             raise DataError(f"{where}: unknown label {label!r} (known: {', '.join(label_names)})")
+        group = str(_cell(row, group_column, where)).strip() if group_column else None
         if context and context_mode == "prepend":
-            examples.append(Example(f"{context}: {text}", label_ids[label]))
+            examples.append(Example(f"{context}: {text}", label_ids[label], group=group))
         else:
-            examples.append(Example(text, label_ids[label], context or None))
+            examples.append(Example(text, label_ids[label], context or None, group))
     return examples
 
 
@@ -140,13 +163,15 @@ def split_stratified(examples: list[Example], seed: int, source: str) -> dict[st
 
 def load_text_file(path: Path, *, text_column: str = "text", label_column: str = "label",
                    context_columns: Sequence[str] = (), context_mode: str = "prepend",
-                   split_column: Optional[str] = "split", split_seed: int = 42) -> TextSplits:
+                   split_column: Optional[str] = "split", split_seed: int = 42,
+                   group_column: Optional[str] = None) -> TextSplits:
     """A CSV/JSONL file: split by its split column when it has one, else 80/10/10 stratified."""
     rows = read_table(path)
     source = str(path)
     labels = [str(_cell(row, label_column, f"{source}, row {i}")).strip() for i, row in enumerate(rows, 1)]
     label_names = infer_label_names(labels)
-    examples = rows_to_examples(rows, source, text_column, label_column, context_columns, context_mode, label_names)
+    examples = rows_to_examples(rows, source, text_column, label_column, context_columns, context_mode, label_names,
+                                group_column)
     if split_column and split_column in rows[0]:
         splits = {name: [] for name in SPLITS}
         for number, (row, example) in enumerate(zip(rows, examples), start=1):
@@ -166,7 +191,8 @@ def load_text_file(path: Path, *, text_column: str = "text", label_column: str =
 
 def load_hub_dataset(name: str, config_name: Optional[str] = None, *, text_column: str = "text",
                      label_column: str = "label", context_columns: Sequence[str] = (),
-                     context_mode: str = "prepend", split_seed: int = 42) -> TextSplits:
+                     context_mode: str = "prepend", split_seed: int = 42,
+                     group_column: Optional[str] = None) -> TextSplits:
     """A hub data set (Parquet/CSV files, no loading scripts). Missing validation/test splits
     are carved out of train, stratified; ClassLabel names are used when the data has them."""
     import datasets
@@ -190,7 +216,7 @@ def load_hub_dataset(name: str, config_name: Optional[str] = None, *, text_colum
     all_labels = [str(row.get(label_column, "")).strip() for rows in tables.values() for row in rows]
     label_names = class_names or infer_label_names(all_labels)
     examples = {split: rows_to_examples(rows, f"{name}[{split}]", text_column, label_column, context_columns,
-                                        context_mode, label_names) for split, rows in tables.items()}
+                                        context_mode, label_names, group_column) for split, rows in tables.items()}
     missing = [split for split in ("val", "test") if split not in examples]
     if len(missing) == 2:
         examples.update(split_stratified(examples["train"], split_seed, name))
@@ -201,3 +227,13 @@ def load_hub_dataset(name: str, config_name: Optional[str] = None, *, text_colum
     return TextSplits(label_names, splits["train"], splits["val"], splits["test"],
                       info={"source": f"hub:{name}", "carved_from_train": missing,
                             "sizes": {k: len(v) for k, v in splits.items()}})
+
+
+def load_text_splits(cfg: TextDataConfig) -> TextSplits:
+    """The data set named by `cfg.dataset`: a local CSV/TSV/JSONL file or a hub data set."""
+    columns = dict(text_column=cfg.text_column, label_column=cfg.label_column, group_column=cfg.group_column,
+                   context_columns=list(cfg.context_columns), context_mode=cfg.context_mode, split_seed=cfg.split_seed)
+    path = Path(cfg.data_dir or ".") / cfg.dataset
+    if path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json"):
+        return load_text_file(path, split_column=cfg.split_column, **columns)
+    return load_hub_dataset(cfg.dataset, cfg.dataset_config, **columns)

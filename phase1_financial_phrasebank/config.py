@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from common.config import TrainConfig, option
+from common.config import option
 from common.errors import ConfigError
+from common.text_data import TextDataConfig
 
 PRESET_DIR = Path(__file__).parent / "presets"
 LEVELS = ("50Agree", "66Agree", "75Agree", "AllAgree")
@@ -18,7 +19,7 @@ REGIMES = ("full", "head_only", "head_then_full", "gradual_unfreeze")
 
 
 @dataclass
-class Phase1Config(TrainConfig):
+class Phase1Config(TextDataConfig):
     architecture: str = option("pretrained", "'pretrained' fine-tunes model_name_or_path; 'mini_transformer' "
                                "and 'tiny_transformer' train a small encoder from scratch with that "
                                "model's tokenizer.", ARCHITECTURES)
@@ -30,17 +31,9 @@ class Phase1Config(TrainConfig):
     split_seed: int = option(42, "Seed of the one stratified 80/10/10 split shared by all agreement levels; "
                              "kept apart from `seed` so that training seeds never move the test set.")
 
-    # --- data: Financial PhraseBank or any text-classification data set ---
+    # --- data: Financial PhraseBank or any text-classification data set (TextDataConfig's keys) ---
     dataset: str = option("financial_phrasebank", "'financial_phrasebank', a local .csv/.tsv/.jsonl file (relative "
                           "to data_dir when that is set), or a hub data set id.")
-    dataset_config: Optional[str] = option(None, "Config name of a hub data set.")
-    text_column: str = option("text", "Text column of a CSV/JSONL/hub data set.")
-    label_column: str = option("label", "Label column (names or integers; the label set is read from the data).")
-    context_columns: list[str] = option([], "Extra text columns joined to the input, e.g. an aspect (comma-separated).")
-    context_mode: str = option("prepend", "'prepend': '<context>: <text>'; 'pair': context as the second "
-                               "sentence of a pair.", ("prepend", "pair"))
-    split_column: str = option("split", "Column naming each row's split (train/validation/test); without it "
-                               "the file is split 80/10/10, stratified, with split_seed.")
 
     # --- training regime ---
     regime: str = option("full", "full: train everything; head_only: encoder frozen; head_then_full: head alone "

@@ -22,7 +22,7 @@ from typing import Iterable, Optional
 from sklearn.model_selection import train_test_split
 
 from common.errors import DataError
-from common.text_data import Example, TextSplits, load_hub_dataset, load_text_file
+from common.text_data import Example, TextSplits, load_text_splits
 from phase1_financial_phrasebank.config import LEVELS, Phase1Config
 
 LABELS = ("negative", "neutral", "positive")
@@ -188,9 +188,4 @@ def load_splits(cfg: Phase1Config) -> TextSplits:
     if cfg.dataset == "financial_phrasebank":
         bank = load_phrasebank(cfg.data_dir, cfg.split_seed)
         return phrasebank_splits(bank, cfg.train_agreement, list(cfg.eval_agreements))
-    columns = dict(text_column=cfg.text_column, label_column=cfg.label_column,
-                   context_columns=list(cfg.context_columns), context_mode=cfg.context_mode, split_seed=cfg.split_seed)
-    path = Path(cfg.data_dir or ".") / cfg.dataset
-    if path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json"):
-        return load_text_file(path, split_column=cfg.split_column, **columns)
-    return load_hub_dataset(cfg.dataset, cfg.dataset_config, **columns)
+    return load_text_splits(cfg)
