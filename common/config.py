@@ -199,9 +199,12 @@ def build_parser(cls: type, preset_dir: Path, description: str | None = None) ->
     return parser
 
 
-def parse_config(cls: type, argv: Sequence[str] | None, preset_dir: Path,
-                 description: str | None = None) -> tuple[Any, dict[str, Any]]:
-    """Parse `[--preset NAME] [--key value ...]` into (config, provenance for config.json)."""
+def parse_config(cls: type, argv: Sequence[str] | None, preset_dir: Path, description: str | None = None,
+                 between: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    """Parse `[--preset NAME] [--key value ...]` into (config, provenance for config.json).
+
+    `between` holds values that apply after the presets and before the command-line keys
+    (a sweep's fixed values)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(cls, preset_dir, description)
     args, unknown = parser.parse_known_args(argv)
@@ -218,6 +221,7 @@ def parse_config(cls: type, argv: Sequence[str] | None, preset_dir: Path,
         one = load_preset(name.strip(), preset_dir)
         build_config(cls, one, where=f"preset {name.strip()!r}")  # report preset typos as such
         values.update(one)
+    values.update(between or {})
     hints = _field_types(cls)
     for key, text in overrides.items():
         values[key] = parse_value(key, text, hints[key])
@@ -226,6 +230,21 @@ def parse_config(cls: type, argv: Sequence[str] | None, preset_dir: Path,
         stems = "+".join(Path(name.strip()).stem for name in preset.split(",")) if preset else "default"
         cfg.run_name = f"{stems}_seed{cfg.seed}"
     return cfg, {"preset": preset, "argv": argv}
+
+
+def check_config_value(cls: type, key: str, value: Any, where: str) -> Any:
+    """One value for key `key` of `cls`, typed and checked (strings are parsed, as on the
+    command line, so YAML's `1e-5`, a string, is read as the float it means)."""
+    if key not in config_keys(cls):
+        raise _unknown_key_error(cls, [key], where)
+    f = next(f for f in dataclasses.fields(cls) if f.name == key)
+    annotation = _field_types(cls)[key]
+    try:
+        if isinstance(value, str) and _base_type(annotation)[0] is not str:
+            value = parse_value(key, value, annotation)
+        return _check_value(key, value, annotation, f.metadata.get("choices"))
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

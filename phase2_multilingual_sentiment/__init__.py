@@ -1,1 +1,1 @@
-"""Placeholder package: this phase is not implemented yet (see the top-level README)."""
+"""Phase 2: multilingual tweet sentiment with XLM-R, mBERT and DistilBERT-multilingual."""

@@ -53,22 +53,30 @@ def phrasebank_dir(tmp_path_factory) -> Path:
     return write_phrasebank(tmp_path_factory.mktemp("phrasebank"), synthetic_phrasebank())
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    """A 2-layer, 32-wide DistilBERT with a WordPiece vocabulary of the synthetic data."""
+def write_tiny_model(directory: Path, words: set[str]) -> Path:
+    """A 2-layer, 32-wide DistilBERT whose WordPiece vocabulary is `words`."""
     from transformers import DistilBertConfig, DistilBertModel, DistilBertTokenizerFast
 
-    directory = tmp_path_factory.mktemp("tiny_distilbert")
-    words = {w.lower() for lines in synthetic_phrasebank().values() for line in lines
-             for w in line.rsplit("@", 1)[0].replace("%", " % ").split()}
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(words | set("0123456789.,%"))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(words | set("0123456789.,%!?@#"))
     # transformers 5 takes the vocabulary itself (`vocab=`); a `vocab_file=` is silently ignored.
     tokenizer = DistilBertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=True)
-    assert tokenizer.unk_token_id not in tokenizer("nokia net profit rose")["input_ids"]
     config = DistilBertConfig(vocab_size=len(vocab), n_layers=2, dim=32, n_heads=2, hidden_dim=64,
                               max_position_embeddings=128, pad_token_id=0)
     DistilBertModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny DistilBERT with a vocabulary of the synthetic PhraseBank."""
+    from transformers import AutoTokenizer
+
+    words = {w.lower() for lines in synthetic_phrasebank().values() for line in lines
+             for w in line.rsplit("@", 1)[0].replace("%", " % ").split()}
+    directory = write_tiny_model(tmp_path_factory.mktemp("tiny_distilbert"), words)
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    assert tokenizer.unk_token_id not in tokenizer("nokia net profit rose")["input_ids"]
     return directory
 
 
@@ -94,3 +102,32 @@ def real_data_dir() -> Path:
     if not root:
         pytest.skip("DATA_DIR is not set: the real data sets are not available here")
     return Path(root)
+
+
+@pytest.fixture(scope="session")
+def tweets_dir(tmp_path_factory) -> Path:
+    from tests.multilingual_data import write_tweets
+
+    return write_tweets(tmp_path_factory.mktemp("tweets"))
+
+
+@pytest.fixture(scope="session")
+def tiny_multilingual_model_dir(tmp_path_factory) -> Path:
+    from tests.multilingual_data import vocabulary
+
+    return write_tiny_model(tmp_path_factory.mktemp("tiny_multilingual"), vocabulary())
+
+
+@pytest.fixture
+def phase2_config(tmp_path, tweets_dir, tiny_multilingual_model_dir):
+    """A factory of phase 2 configs for fast CPU runs into tmp_path."""
+    from phase2_multilingual_sentiment.config import Phase2Config
+
+    def make(**overrides):
+        values = dict(model_name_or_path=str(tiny_multilingual_model_dir), data_dir=str(tweets_dir),
+                      output_dir=str(tmp_path / "runs"), run_name="tiny", device="cpu", epochs=2, batch_size=16,
+                      max_length=16, learning_rate=1e-3, progress=False, languages=["english", "french", "german"])
+        values.update(overrides)
+        return Phase2Config(**values)
+
+    return make
