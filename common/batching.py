@@ -97,5 +97,9 @@ class LengthSortedSampler(torch.utils.data.Sampler):
 
 def make_eval_loader(dataset: EncodedDataset, tokenizer: PreTrainedTokenizerBase, batch_size: int,
                      num_workers: int = 0) -> DataLoader:
+    # A private generator: starting a loader's iterator draws a seed from its generator, and
+    # with the global one, which evaluations ran (e.g. the test split or not) would move the
+    # dropout masks of all later training.
     return DataLoader(dataset, batch_size=batch_size, sampler=LengthSortedSampler(dataset.lengths),
-                      num_workers=num_workers, collate_fn=DataCollatorWithPadding(tokenizer, return_tensors="pt"))
+                      num_workers=num_workers, collate_fn=DataCollatorWithPadding(tokenizer, return_tensors="pt"),
+                      generator=torch.Generator())

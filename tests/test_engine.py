@@ -98,3 +98,18 @@ def test_gradient_accumulation_equals_one_large_batch():
     torch.testing.assert_close(big.weight, small.weight)
     torch.testing.assert_close(big.bias, small.bias)
     assert big_stats["train_loss"] == pytest.approx(small_stats["train_loss"])
+
+
+def test_evaluation_leaves_the_training_random_stream_alone(tiny_model_dir):
+    from common.batching import encode_texts, make_eval_loader
+    from common.engine import predict
+    from common.models import load_classifier, load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    model = load_classifier(str(tiny_model_dir), ["a", "b"])
+    loader = make_eval_loader(encode_texts(tokenizer, ["nokia net profit rose"] * 5, [0] * 5, 16), tokenizer, 2)
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    predict(model, loader, torch.device("cpu"), progress=False)
+    assert torch.equal(torch.rand(3), expected)

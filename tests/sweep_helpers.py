@@ -1,0 +1,29 @@
+"""Phase 2 `main` wrappers that sweep tests name by reference (workers import them)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from phase2_multilingual_sentiment.train import main as phase2_main
+
+LOG = "SWEEP_TEST_LOG"  # a file where each call appends its run name and whether it resumed
+
+
+def logged_main(cfg, provenance=None, on_epoch_end=None):
+    with open(os.environ[LOG], "a") as handle:
+        handle.write(json.dumps({"run_name": cfg.run_name, "resume": cfg.resume}) + "\n")
+    return phase2_main(cfg, provenance, on_epoch_end)
+
+
+def interrupted_third_main(cfg, provenance=None, on_epoch_end=None):
+    """Like Ctrl-C during the third trial, after its first epoch was checkpointed."""
+    log = Path(os.environ[LOG])
+    calls = len(log.read_text().splitlines()) if log.exists() else 0
+
+    def interrupt(epoch, row):
+        on_epoch_end(epoch, row)
+        if calls == 2:
+            raise KeyboardInterrupt
+
+    return logged_main(cfg, provenance, interrupt)

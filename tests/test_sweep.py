@@ -1,0 +1,174 @@
+"""The Optuna sweep runner: search-space files, grids, workers sharing a study, resuming."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from common.errors import ConfigError
+from common.search_space import load_search_space
+from common.sweep import SweepSpec, open_study, run_sweep, run_worker, sweep_cli
+from phase2_multilingual_sentiment.config import PRESET_DIR, Phase2Config
+from tests.sweep_helpers import LOG
+
+PHASE = "phase2_multilingual_sentiment"
+GRID = """
+sampler: grid
+pruner: none
+fixed: {epochs: 2}
+params:
+  learning_rate: [1e-3, 3e-3]
+  batch_size: [8, 16]
+"""
+
+
+@pytest.fixture
+def sweep_spec(tmp_path, phase2_config, monkeypatch):
+    """A factory of sweep specs over a 4-point grid of tiny phase 2 runs."""
+    monkeypatch.setenv(LOG, str(tmp_path / "calls.jsonl"))
+    (tmp_path / "grid.yaml").write_text(GRID)
+
+    def make(main="tests.sweep_helpers:logged_main", heartbeat_seconds=60, **space_text) -> SweepSpec:
+        from common.config import config_to_dict
+
+        base = config_to_dict(phase2_config(languages=["english", "french"]))
+        base = {k: v for k, v in base.items() if k not in ("run_name", "resume", "overwrite")}
+        return SweepSpec(main, f"{PHASE}.config:Phase2Config", PHASE, str(tmp_path / "grid.yaml"), base,
+                         storage=None, study_name="grid", heartbeat_seconds=heartbeat_seconds)
+
+    return make
+
+
+def calls(tmp_path) -> list[dict]:
+    path = tmp_path / "calls.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def trials_table(tmp_path) -> pd.DataFrame:
+    return pd.read_csv(tmp_path / "runs" / PHASE / "sweep_grid" / "trials.csv")
+
+
+def test_grid_sweep_writes_trials_and_reruns_the_best_on_test(tmp_path, sweep_spec):
+    summary = run_sweep(sweep_spec())
+    table = trials_table(tmp_path)
+    assert list(table["state"]) == ["COMPLETE"] * 4
+    points = set(zip(table["param_learning_rate"], table["param_batch_size"]))
+    assert points == {(1e-3, 8), (1e-3, 16), (3e-3, 8), (3e-3, 16)}
+    for run_dir in table["run_dir"]:  # trials: validation only, and no checkpoints left behind
+        metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
+        assert "test_f1_macro" not in metrics and not (Path(run_dir) / "checkpoints").exists()
+    best = table.loc[table["val_f1_macro"].idxmax()]
+    assert summary["best"]["value"] == pytest.approx(best["val_f1_macro"])
+    (final,) = summary["final_runs"]
+    final_metrics = json.loads((Path(final) / "metrics.json").read_text())
+    assert "test_f1_macro" in final_metrics and "test_english_f1_macro" in final_metrics
+    # the re-run repeats the best trial (same seed and config), so its validation score is the same
+    assert final_metrics["val_f1_macro"] == pytest.approx(summary["best"]["value"])
+    assert len(calls(tmp_path)) == 5
+
+
+def test_two_worker_processes_run_every_point_once(tmp_path, sweep_spec):
+    run_sweep(sweep_spec(), workers=2, rerun=False)
+    table = trials_table(tmp_path)
+    assert sorted(table["key"]) == ["g000", "g001", "g002", "g003"] and set(table["state"]) == {"COMPLETE"}
+    assert sorted(call["run_name"] for call in calls(tmp_path)) == [f"sweep_grid/trials/g00{i}" for i in range(4)]
+
+
+def test_a_point_enqueued_twice_runs_once(tmp_path, sweep_spec):
+    spec = sweep_spec()
+    _, _, space = spec.load()
+    study = open_study(spec, space)
+    for index, point in enumerate(space.grid_points()):  # as if two workers had started at the same moment
+        study.enqueue_trial(point, user_attrs={"grid_point": index})
+        study.enqueue_trial(point, user_attrs={"grid_point": index})
+    run_worker(spec)
+    assert sorted(call["run_name"] for call in calls(tmp_path)) == [f"sweep_grid/trials/g00{i}" for i in range(4)]
+    skipped = [t for t in study.get_trials() if "skip_reason" in t.user_attrs]
+    assert len(skipped) == 4 and all(t.state.name == "PRUNED" for t in skipped)
+
+
+def test_interrupted_sweep_resumes_with_only_the_rest(tmp_path, sweep_spec):
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(sweep_spec(main="tests.sweep_helpers:interrupted_third_main"))
+    first = calls(tmp_path)
+    assert len(first) == 3
+    run_sweep(sweep_spec())
+    second = calls(tmp_path)[3:]
+    # the interrupted trial resumes from its checkpoint; the last point starts; nothing reruns
+    assert sorted(second[:2], key=lambda call: call["run_name"]) == [
+        {"run_name": first[2]["run_name"], "resume": True}, {"run_name": "sweep_grid/trials/g003", "resume": False}]
+    assert second[2]["run_name"] == "sweep_grid_best_seed42" and len(second) == 3
+    table = trials_table(tmp_path)
+    assert sorted(table.loc[table["state"] == "COMPLETE", "key"]) == ["g000", "g001", "g002", "g003"]
+    assert list(table.loc[table["state"] == "FAIL", "key"]) == ["g002"]
+    resumed = Path(table.loc[(table["key"] == "g002") & (table["state"] == "COMPLETE"), "run_dir"].item())
+    assert (resumed / "env_resumed.json").exists()
+    assert [json.loads(line)["epoch"] for line in (resumed / "history.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_a_killed_workers_trial_runs_again(tmp_path, sweep_spec):
+    spec = sweep_spec(heartbeat_seconds=1)
+    _, _, space = spec.load()
+    study = open_study(spec, space)
+    from common.sweep import enqueue_missing
+
+    enqueue_missing(study, space)
+    orphan = study.ask()  # claimed by a worker that then died without a word
+    study._storage.record_heartbeat(orphan._trial_id)
+    time.sleep(3.5)  # past the grace period of 3 heartbeats
+    run_worker(spec)
+    assert study.trials[orphan.number].state.name == "FAIL"
+    assert sorted(call["run_name"] for call in calls(tmp_path)) == [f"sweep_grid/trials/g00{i}" for i in range(4)]
+
+
+def test_study_with_another_space_is_refused(tmp_path, sweep_spec):
+    spec = sweep_spec()
+    open_study(spec, spec.load()[2])
+    (tmp_path / "grid.yaml").write_text(GRID.replace("[8, 16]", "[8, 32]"))
+    with pytest.raises(ConfigError, match="another search space or base config.*--study_name"):
+        open_study(spec, spec.load()[2])
+
+
+def test_searched_key_on_the_command_line_is_refused(tmp_path):
+    (tmp_path / "grid.yaml").write_text(GRID)
+    with pytest.raises(ConfigError, match="--learning_rate is searched"):
+        sweep_cli(f"{PHASE}.train:main", f"{PHASE}.config:Phase2Config", PHASE, PRESET_DIR,
+                  ["--space", str(tmp_path / "grid.yaml"), "--learning_rate", "1e-4"])
+
+
+@pytest.mark.parametrize("text, match", [
+    ("params: {learning_rate: [1e-5]}\nsamplr: grid", "unknown key\\(s\\) 'samplr' \\(did you mean 'sampler'\\?\\)"),
+    ("params: {learnig_rate: [1e-5]}", "unknown config key 'learnig_rate' \\(did you mean 'learning_rate'\\?\\)"),
+    ("params: {learning_rate: []}", "empty list of values"),
+    ("params: {learning_rate: [abc]}", "cannot read 'abc' as float"),
+    ("params: {lr_scheduler: [linear, exponential]}", "'exponential' is not one of linear, cosine, constant"),
+    ("params: {learning_rate: {low: 1e-5, high: 1e-4}}", "a grid takes lists of values; learning_rate"),
+    ("sampler: tpe\nparams: {learning_rate: {low: 1e-5, high: 1e-4}}", "needs n_trials"),
+    ("sampler: tpe\nn_trials: 4\nparams: {learning_rate: {low: 1e-3, high: 1e-4}}", "low \\(0.001\\) must be below"),
+    ("sampler: random\nn_trials: 4\nparams: {weight_decay: {low: 0, high: 0.1, log: true}}", "log range needs low > 0"),
+    ("sampler: annealing\nparams: {learning_rate: [1e-5]}", "sampler must be one of grid, tpe, random"),
+    ("pruner: {type: median, patience: 2}\nparams: {learning_rate: [1e-5]}", "pruner options.*patience"),
+    ("fixed: {output_dir: x}\nparams: {learning_rate: [1e-5]}", "'output_dir' is set by the sweep"),
+    ("fixed: {epochs: 2}\nparams: {epochs: [1, 2]}", "epochs both fixed and searched"),
+    ("metric: test_f1_macro\nparams: {learning_rate: [1e-5]}", "metric must be one of val_f1_macro"),
+    ("params: [learning_rate]", "`params` must map"),
+    ("params: {learning_rate: [1e-5}", "not valid YAML/JSON"),
+])
+def test_bad_search_space_is_a_clear_error(tmp_path, text, match):
+    path = tmp_path / "space.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        load_search_space(path, Phase2Config)
+
+
+def test_missing_space_file_and_json_spaces(tmp_path):
+    with pytest.raises(ConfigError, match="search space file .*nope.yaml does not exist"):
+        load_search_space(tmp_path / "nope.yaml", Phase2Config)
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps({"sampler": "tpe", "n_trials": 3, "params": {
+        "learning_rate": {"low": 1e-5, "high": 1e-3, "log": True}, "batch_size": [16, 32]}}))
+    space = load_search_space(path, Phase2Config)
+    assert space.study_name == "space" and space.direction == "maximize" and space.budget == 3
