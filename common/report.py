@@ -57,8 +57,12 @@ class Run:
     metrics: dict
 
     def value(self, key: str) -> Any:
-        source, _, name = key.partition(".")
-        return {"metrics": self.metrics, "config": self.config, "env": self.env}[source].get(name)
+        """`metrics.<key>`, `config.<key>` or `env.<key>`; further dots walk into nested records."""
+        source, *path = key.split(".")
+        value: Any = {"metrics": self.metrics, "config": self.config, "env": self.env}[source]
+        for name in path:
+            value = value.get(name) if isinstance(value, dict) else None
+        return value
 
 
 def collect_runs(runs_root: Path) -> list[Run]:
@@ -68,7 +72,8 @@ def collect_runs(runs_root: Path) -> list[Run]:
         run_dir = metrics_path.parent
         config = read_json(run_dir / "config.json")
         env = read_json(run_dir / "env.json") if (run_dir / "env.json").exists() else {}
-        runs.append(Run(phase=run_dir.parent.name, path=run_dir, config={**config["config"], "preset": config.get("preset")},
+        provenance = {"preset": config.get("preset"), "sweep": config.get("sweep")}
+        runs.append(Run(phase=run_dir.parent.name, path=run_dir, config={**config["config"], **provenance},
                         env=env, metrics=read_json(metrics_path)))
     return runs
 
@@ -78,7 +83,7 @@ def group_key(run: Run) -> str:
 
 
 def format_cell(values: Sequence[Any], fmt: str) -> str:
-    values = [v for v in values if v is not None]
+    values = [", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v for v in values if v is not None]
     if not values:
         return "–"
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):

@@ -65,3 +65,22 @@ def test_missing_markers_are_appended_and_benchmarks_rendered(tmp_path):
     assert "<!-- START TABLE t1 -->" in text and "_no finished runs yet_" in text
     assert "<!-- START TABLE benchmark:speed -->" in text and "| a | 1.5 |" in text
     assert replace_block(text, "t1", "new") .count("<!-- START TABLE t1 -->") == 1
+
+
+def test_phase2_tables_show_languages_and_sweep_reruns(tmp_path):
+    from phase2_multilingual_sentiment.tables import TABLES
+
+    def phase2_run(name, provenance, **metrics):
+        run_dir = tmp_path / "phase2_multilingual_sentiment" / name
+        write_json(run_dir / "config.json", {**provenance, "config": {"seed": 42, "run_name": name, "learning_rate": 5e-5,
+                                                                      "model_name_or_path": "xlm-roberta-base"}})
+        write_json(run_dir / "metrics.json", {"data": {"train_languages": ["english"]}, **metrics})
+
+    phase2_run("zs", {"preset": "zero_shot"}, test_english_f1_macro=0.71, test_arabic_f1_macro=0.33)
+    phase2_run("sweep_grid_best_seed42", {"sweep": "grid"}, test_english_f1_macro=0.75)
+    text = build_report(tmp_path, tmp_path / "e.md", specs=TABLES)
+    zero_shot = next(line for line in text.splitlines() if line.startswith("| zero_shot"))
+    assert "| english |" in zero_shot and "0.3300" in zero_shot and "0.7100" in zero_shot
+    assert "| – |" in zero_shot  # languages not evaluated
+    rerun = next(line for line in text.splitlines() if line.startswith("| sweep_grid_best"))
+    assert "| grid |" in rerun and "0.7500" in rerun and "sweep_grid" not in zero_shot

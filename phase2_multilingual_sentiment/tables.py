@@ -1,0 +1,43 @@
+"""Phase 2 results tables for experiments.md (rendered by `python -m common.report`).
+
+The language-by-model table has one row per model and setup and one column per
+language (test macro-F1 on that language's rows alone); the tuning table has the test
+re-runs of each sweep's best trial.
+"""
+from common.report import Column, TableSpec
+from phase2_multilingual_sentiment.config import TWEET_LANGUAGES
+
+PHASE = "phase2_multilingual_sentiment"
+
+
+def language_columns() -> list[Column]:
+    return [Column(language, f"metrics.test_{language}_f1_macro") for language in TWEET_LANGUAGES]
+
+
+def setup_columns() -> list[Column]:
+    return [Column("trained on", "metrics.data.train_languages", "{}"),
+            Column("epochs", "metrics.epochs_trained", "{:.0f}"), Column("lr", "config.learning_rate", "{:.0e}")]
+
+
+def score_columns() -> list[Column]:
+    return [Column("all: test macro-F1", "metrics.test_f1_macro"),
+            Column("mean over languages", "metrics.test_f1_macro_group_mean"),
+            Column("train s/epoch", "metrics.seconds_per_epoch", "{:.1f}")]
+
+
+def is_sweep_rerun(run) -> bool:
+    return run.path.name.startswith("sweep_")
+
+
+TABLES = [
+    TableSpec(name="phase2_languages", phase=PHASE,
+              title="Phase 2: test macro-F1 per language (rows: model and setup; '–': language not evaluated)",
+              select=lambda run: not is_sweep_rerun(run),
+              columns=[*setup_columns(), *language_columns(), *score_columns()]),
+    TableSpec(name="phase2_tuning", phase=PHASE,
+              title="Phase 2: best trial of each sweep, re-run with the test split",
+              select=is_sweep_rerun,
+              columns=[Column("sweep", "config.sweep", "{}"), Column("batch", "config.batch_size", "{}"),
+                       *setup_columns(), Column("val macro-F1", "metrics.val_f1_macro"),
+                       *language_columns(), *score_columns()]),
+]
