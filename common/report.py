@@ -10,7 +10,9 @@ the tables is kept. Runs that differ only in their seed form one row, shown as
 mean ± std over seeds. Numbers reported elsewhere (a paper, the original study) come from
 the spec's `reported` rows and are printed in their own table, labelled with their source.
 Benchmark scripts write `<runs>/benchmarks/<name>.json`, rendered between
-`<!-- START TABLE benchmark:<name> -->` markers.
+`<!-- START TABLE benchmark:<name> -->` markers. A phase's `FIGURES` (`FigureSpec`) are drawn
+from the runs into `figures/<name>.png` beside the output file and linked between
+`<!-- START TABLE figure:<name> -->` markers.
 """
 from __future__ import annotations
 
@@ -46,6 +48,20 @@ class TableSpec:
     columns: list[Column]
     select: Callable[[dict], bool] = lambda run: True
     reported: list[dict] = field(default_factory=list)  # {"source", "model", "data", <header>: value}
+
+
+@dataclass
+class FigureSpec:
+    """A figure drawn from runs into `figures/<name>.png` beside experiments.md.
+
+    `draw(groups, path, title)` gets the chosen runs grouped into rows (seeds of one
+    experiment together) and returns False when there is nothing to draw."""
+
+    name: str
+    phase: str
+    title: str
+    draw: Callable[[list, Path, str], bool]
+    select: Callable[[Any], bool] = lambda run: True
 
 
 @dataclass
@@ -104,23 +120,33 @@ def model_label(path: str) -> str:
     return str(path) if len(parts) <= 2 else "/".join(parts[-2:])
 
 
-def render_table(spec: TableSpec, runs: Sequence[Run]) -> str:
-    chosen = [run for run in runs if run.phase == spec.phase and spec.select(run)]
+def group_runs(phase: str, select: Callable[[Run], bool], runs: Sequence[Run]) -> list[list[Run]]:
+    """The chosen runs of `phase`, grouped into rows: runs that differ only in their seed."""
     groups: dict[str, list[Run]] = {}
-    for run in chosen:
-        groups.setdefault(group_key(run), []).append(run)
+    for run in runs:
+        if run.phase == phase and select(run):
+            groups.setdefault(group_key(run), []).append(run)
+    return sorted(groups.values(), key=lambda g: (g[0].config.get("preset") or "", g[0].path.name))
+
+
+def row_label(first: Run) -> str:
+    label = first.config.get("preset") or first.path.name
+    if any(first.config.get(k) for k in DEBUG_KEYS):  # never let a debug run pass for a full one
+        label += " (debug subset: " + ", ".join(f"{k}={first.config[k]}" for k in DEBUG_KEYS
+                                                 if first.config.get(k)) + ")"
+    return label
+
+
+def render_table(spec: TableSpec, runs: Sequence[Run]) -> str:
+    groups = group_runs(spec.phase, spec.select, runs)
     headers = ["run", "model", "device", "seeds", "date"] + [c.header for c in spec.columns]
     lines = [f"**{spec.title}** (runs made here; mean ± std over seeds where several ran)", "",
              "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for members in sorted(groups.values(), key=lambda g: (g[0].config.get("preset") or "", g[0].path.name)):
+    for members in groups:
         first = members[0]
         seeds = sorted(run.config.get("seed") for run in members)
         dates = sorted({str(run.env.get("started_at", ""))[:10] for run in members})
-        label = first.config.get("preset") or first.path.name
-        if any(first.config.get(k) for k in DEBUG_KEYS):  # never let a debug run pass for a full one
-            label += " (debug subset: " + ", ".join(f"{k}={first.config[k]}" for k in DEBUG_KEYS
-                                                     if first.config.get(k)) + ")"
-        cells = [label, model_label(first.config.get("model_name_or_path")),
+        cells = [row_label(first), model_label(first.config.get("model_name_or_path")),
                  ", ".join(sorted({describe_device(run.env) for run in members})),
                  f"{len(seeds)} ({', '.join(map(str, seeds))})", ", ".join(dates)]
         cells += [format_cell([run.value(c.key) for run in members], c.fmt) for c in spec.columns]
@@ -156,16 +182,27 @@ def replace_block(text: str, name: str, body: str) -> str:
     return text.rstrip("\n") + f"\n\n{block}\n"  # a new table goes at the end, ready to be moved
 
 
-def load_table_specs(phases: Optional[Sequence[str]] = None) -> list[TableSpec]:
+def load_table_specs(phases: Optional[Sequence[str]] = None, kind: str = "TABLES") -> list:
+    """The `TABLES` (or `FIGURES`) of each phase's tables.py."""
     phases = phases or sorted(p.name for p in REPO_ROOT.glob("phase*") if (p / "tables.py").exists())
-    return [spec for phase in phases for spec in importlib.import_module(f"{phase}.tables").TABLES]
+    return [spec for phase in phases for spec in getattr(importlib.import_module(f"{phase}.tables"), kind, [])]
 
 
-def build_report(runs_root: Path, out: Path, specs: Optional[Sequence[TableSpec]] = None) -> str:
+def render_figure(spec: FigureSpec, runs: Sequence[Run], out: Path) -> str:
+    path = Path(out).parent / "figures" / f"{spec.name}.png"
+    if not spec.draw(group_runs(spec.phase, spec.select, runs), path, spec.title):
+        return f"_{spec.title}: no finished runs yet_"
+    return f"![{spec.title}](figures/{spec.name}.png)"
+
+
+def build_report(runs_root: Path, out: Path, specs: Optional[Sequence[TableSpec]] = None,
+                 figures: Optional[Sequence[FigureSpec]] = None) -> str:
     runs = collect_runs(runs_root)
     text = out.read_text(encoding="utf-8") if out.exists() else "# Experiments\n"
     for spec in specs if specs is not None else load_table_specs():
         text = replace_block(text, spec.name, render_table(spec, runs))
+    for figure in figures if figures is not None else load_table_specs(kind="FIGURES"):
+        text = replace_block(text, f"figure:{figure.name}", render_figure(figure, runs, out))
     for bench in sorted((Path(runs_root) / "benchmarks").glob("*.json")):
         text = replace_block(text, f"benchmark:{bench.stem}", render_benchmark(read_json(bench)))
     atomic_write_text(out, text)

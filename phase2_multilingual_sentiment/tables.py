@@ -4,7 +4,10 @@ The language-by-model table has one row per model and setup and one column per
 language (test macro-F1 on that language's rows alone); the tuning table has the test
 re-runs of each sweep's best trial.
 """
-from common.report import Column, TableSpec
+import statistics
+
+from common.plots import plot_group_scores
+from common.report import Column, FigureSpec, TableSpec, model_label, row_label
 from phase2_multilingual_sentiment.config import TWEET_LANGUAGES
 
 PHASE = "phase2_multilingual_sentiment"
@@ -40,4 +43,28 @@ TABLES = [
               columns=[Column("sweep", "config.sweep", "{}"), Column("batch", "config.batch_size", "{}"),
                        *setup_columns(), Column("val macro-F1", "metrics.val_f1_macro"),
                        *language_columns(), *score_columns()]),
+]
+
+
+def draw_language_bars(groups, path, title) -> bool:
+    """One bar per row (model and setup, mean over seeds) in each language's group."""
+    scores = {}
+    for members in groups:
+        first = members[0]
+        per_language = {}
+        for language in TWEET_LANGUAGES:
+            values = [run.value(f"metrics.test_{language}_f1_macro") for run in members]
+            values = [v for v in values if v is not None]
+            if values:
+                per_language[language] = {"f1_macro": statistics.mean(values)}
+        if per_language:
+            scores[f"{model_label(first.config.get('model_name_or_path'))}: {row_label(first)}"] = per_language
+    if scores:
+        plot_group_scores(scores, path, title=title)
+    return bool(scores)
+
+
+FIGURES = [
+    FigureSpec(name="phase2_languages", phase=PHASE, title="Phase 2: test macro-F1 per language",
+               draw=draw_language_bars, select=lambda run: not is_sweep_rerun(run)),
 ]

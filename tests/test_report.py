@@ -84,3 +84,15 @@ def test_phase2_tables_show_languages_and_sweep_reruns(tmp_path):
     assert "| – |" in zero_shot  # languages not evaluated
     rerun = next(line for line in text.splitlines() if line.startswith("| sweep_grid_best"))
     assert "| grid |" in rerun and "0.7500" in rerun and "sweep_grid" not in zero_shot
+
+
+def test_phase2_language_figure_is_drawn(tmp_path):
+    from phase2_multilingual_sentiment.tables import FIGURES
+
+    run_dir = tmp_path / "phase2_multilingual_sentiment" / "zs"
+    write_json(run_dir / "config.json", {"preset": "zero_shot", "config": {"seed": 1, "model_name_or_path": "m"}})
+    write_json(run_dir / "metrics.json", {"test_english_f1_macro": 0.7, "test_french_f1_macro": 0.5})
+    out = tmp_path / "docs" / "e.md"
+    text = build_report(tmp_path, out, specs=[], figures=FIGURES)
+    assert "![Phase 2: test macro-F1 per language](figures/phase2_languages.png)" in text
+    assert (tmp_path / "docs" / "figures" / "phase2_languages.png").stat().st_size > 0
