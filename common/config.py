@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from common.errors import ConfigError
+from common.optim import OPTIMIZERS, SCHEDULES
 
 
 def option(default: Any, help: str, choices: Sequence[Any] | None = None) -> Any:
@@ -47,10 +48,17 @@ class TrainConfig:
     epochs: int = option(3, "Number of training epochs.")
     batch_size: int = option(32, "Training batch size per optimizer step (before accumulation).")
     eval_batch_size: int = option(64, "Batch size for evaluation.")
-    learning_rate: float = option(5e-5, "Peak learning rate of AdamW.")
-    weight_decay: float = option(0.01, "AdamW weight decay (not applied to biases and norms).")
+    optimizer: str = option("adamw", "adamw (torch, fused where available); adafactor (external learning rate "
+                            "that follows the schedule); adafactor_relative (Adafactor's own step size: needs "
+                            "learning_rate none); sgd (with momentum).", OPTIMIZERS)
+    learning_rate: Optional[float] = option(5e-5, "Peak learning rate ('none' only with adafactor_relative).")
+    weight_decay: float = option(0.01, "Weight decay (not applied to biases and norms; decoupled for AdamW and "
+                                 "Adafactor, L2 for SGD).")
+    momentum: float = option(0.9, "SGD momentum.")
     warmup_ratio: float = option(0.1, "Fraction of optimizer steps spent warming up the learning rate.")
-    lr_scheduler: str = option("linear", "Learning-rate schedule after warmup.", ("linear", "cosine", "constant"))
+    lr_scheduler: str = option("linear", "Learning-rate schedule after warmup (constant: constant after warmup).",
+                               SCHEDULES)
+    polynomial_power: float = option(2.0, "Power of the polynomial schedule's decay to zero.")
     grad_accum_steps: int = option(1, "Batches accumulated per optimizer step.")
     max_grad_norm: float = option(1.0, "Gradient clipping norm; 0 disables clipping.")
     early_stopping_patience: int = option(0, "Stop after this many epochs without a better validation "

@@ -1,7 +1,7 @@
-"""The training steps every phase shares: optimizer and schedule, one epoch over dict
-batches (AMP, gradient accumulation, clipping), prediction, evaluation, early stopping.
+"""The training steps every phase shares: one epoch over dict batches (AMP, gradient
+accumulation, clipping), prediction, evaluation, early stopping.
 
-A phase's `train.py` owns the epoch loop and calls these; a phase whose batches differ
+`common/fit.py` runs the epoch loop with these; a phase whose batches differ
 (e.g. image + text) passes its own `forward` to `train_one_epoch` / `predict`.
 """
 from __future__ import annotations
@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import get_scheduler
 
 from common.device import autocast
 from common.metrics import compute_metrics
@@ -33,38 +32,6 @@ def count_parameters(model: torch.nn.Module) -> dict:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"parameters": total, "trainable_parameters": trainable}
-
-
-def build_optimizer(model: torch.nn.Module, learning_rate: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW over trainable parameters; biases and norm weights (1-D) get no weight decay,
-    as in BERT and the HF Trainer.
-
-    The fused kernel is used wherever torch has one (CUDA and, since torch 2.4, CPU): on a
-    2-core CPU it made the step of a 22.7M-parameter model about 5x faster than the
-    default multi-tensor kernel, which was the whole per-step gap to the HF Trainer (whose
-    default optimizer is fused AdamW).
-    """
-    decay, no_decay = [], []
-    for param in model.parameters():
-        if param.requires_grad:
-            (decay if param.ndim >= 2 else no_decay).append(param)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    try:
-        return torch.optim.AdamW(groups, lr=learning_rate, fused=True)
-    except RuntimeError:  # no fused kernel for this device or dtype
-        return torch.optim.AdamW(groups, lr=learning_rate)
-
-
-def count_optimizer_steps(num_batches: int, grad_accum_steps: int, max_steps: Optional[int]) -> int:
-    steps = math.ceil(num_batches / grad_accum_steps)
-    return min(steps, max_steps) if max_steps else steps
-
-
-def build_scheduler(optimizer: torch.optim.Optimizer, name: str, total_steps: int, warmup_ratio: float):
-    """Linear or cosine decay (or constant) after a linear warmup of ceil(ratio * steps)."""
-    hf_name = "constant_with_warmup" if name == "constant" else name
-    return get_scheduler(hf_name, optimizer, num_warmup_steps=math.ceil(warmup_ratio * total_steps),
-                         num_training_steps=max(total_steps, 1))
 
 
 def move_to_device(batch: dict, device: torch.device) -> dict:

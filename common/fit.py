@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from common.batching import EncodedDataset, make_train_loader
 from common.checkpoint import collect_training_state, load_training_state, restore_training_state, save_checkpoint
 from common.device import make_grad_scaler
-from common.engine import (EarlyStopping, LossFn, build_optimizer, build_scheduler, count_optimizer_steps,
-                           count_parameters, train_one_epoch)
+from common.engine import EarlyStopping, LossFn, count_parameters, train_one_epoch
 from common.evaluation import Evaluator
+from common.optim import build_optimizer, build_scheduler, check_optimizer_config, count_optimizer_steps
 from common.plots import plot_learning_curves
 from common.records import write_jsonl
 from common.seeding import get_rng_state, set_rng_state
@@ -57,14 +57,16 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: EncodedDataset, evalu
     `resume_from` is a `checkpoints/last` directory whose model weights are already in
     `model`; the optimizer, schedule, early-stopping and RNG states are restored from it.
     """
+    check_optimizer_config(cfg)
     checkpoints = Path(run_dir) / "checkpoints"
     title = cfg.run_name or Path(run_dir).name
     train_loader = make_train_loader(train_set, tokenizer, cfg.batch_size, cfg.seed, cfg.group_by_length,
                                      cfg.num_workers)
     steps_per_epoch = count_optimizer_steps(len(train_loader), cfg.grad_accum_steps, cfg.max_steps)
     # Built over every parameter a stage may train; frozen ones get no gradient and so no update.
-    optimizer = build_optimizer(model, cfg.learning_rate, cfg.weight_decay)
-    scheduler = build_scheduler(optimizer, cfg.lr_scheduler, steps_per_epoch * cfg.epochs, cfg.warmup_ratio)
+    optimizer = build_optimizer(model, cfg.learning_rate, cfg.weight_decay, cfg.optimizer, cfg.momentum)
+    scheduler = build_scheduler(optimizer, cfg.lr_scheduler, steps_per_epoch * cfg.epochs, cfg.warmup_ratio,
+                                cfg.polynomial_power)
     scaler = make_grad_scaler(device, amp_dtype)
     stopper = EarlyStopping(cfg.early_stopping_patience)
     history, start_epoch, train_seconds = [], 0, 0.0

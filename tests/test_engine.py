@@ -5,7 +5,8 @@ from transformers import DistilBertTokenizerFast
 
 from common.batching import EncodedDataset, make_eval_loader, make_train_loader
 from common.checkpoint import find_checkpoint
-from common.engine import EarlyStopping, build_optimizer, predict
+from common.engine import EarlyStopping, predict
+from common.optim import build_optimizer
 
 
 class Echo(torch.nn.Module):
@@ -77,7 +78,8 @@ def test_find_checkpoint_falls_back_to_the_previous_copy(tmp_path):
 def test_gradient_accumulation_equals_one_large_batch():
     from torch.utils.data import DataLoader
 
-    from common.engine import build_scheduler, train_one_epoch
+    from common.engine import train_one_epoch
+    from common.optim import build_scheduler
 
     torch.manual_seed(0)
     data = [{"x": torch.randn(4), "labels": torch.tensor(i % 3)} for i in range(16)]
