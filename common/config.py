@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from common.errors import ConfigError
-from common.optim import OPTIMIZERS, SCHEDULES
+from common.optim import OPTIMIZERS, SCHEDULES, check_optimizer_config
 
 
 def option(default: Any, help: str, choices: Sequence[Any] | None = None) -> Any:
@@ -74,6 +74,11 @@ class TrainConfig:
     progress: bool = option(True, "Show progress bars.")
     resume: bool = option(False, "Continue the run from <run dir>/checkpoints/last.")
     overwrite: bool = option(False, "Replace an existing run directory of the same name.")
+
+    def __post_init__(self) -> None:
+        # Optimizer keys that are valid alone but not together fail here, when the config is
+        # built, before any data is read or run directory made.
+        check_optimizer_config(self)
 
 
 def config_keys(cls: type) -> list[str]:

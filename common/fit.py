@@ -22,7 +22,7 @@ from common.checkpoint import collect_training_state, load_training_state, resto
 from common.device import make_grad_scaler
 from common.engine import EarlyStopping, LossFn, count_parameters, train_one_epoch
 from common.evaluation import Evaluator
-from common.optim import build_optimizer, build_scheduler, check_optimizer_config, count_optimizer_steps
+from common.optim import build_optimizer, build_scheduler, count_optimizer_steps
 from common.plots import plot_learning_curves
 from common.records import write_jsonl
 from common.seeding import get_rng_state, set_rng_state
@@ -57,7 +57,6 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: EncodedDataset, evalu
     `resume_from` is a `checkpoints/last` directory whose model weights are already in
     `model`; the optimizer, schedule, early-stopping and RNG states are restored from it.
     """
-    check_optimizer_config(cfg)
     checkpoints = Path(run_dir) / "checkpoints"
     title = cfg.run_name or Path(run_dir).name
     train_loader = make_train_loader(train_set, tokenizer, cfg.batch_size, cfg.seed, cfg.group_by_length,

@@ -12,7 +12,8 @@ import numpy as np  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
+    """Write a figure atomically (temporary file, then rename) and close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
@@ -36,7 +37,7 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], label_names: Sequence
     ax.set_title(title)
     ax.set_xlabel("Predicted label")
     ax.set_ylabel("True label")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_learning_curves(history: Sequence[dict], path: Path, title: str = "Learning curves") -> None:
@@ -57,7 +58,7 @@ def plot_learning_curves(history: Sequence[dict], path: Path, title: str = "Lear
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
     fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_group_scores(scores: dict[str, dict[str, dict]], path: Path, title: str = "Macro-F1 per group") -> None:
@@ -80,4 +81,4 @@ def plot_group_scores(scores: dict[str, dict[str, dict]], path: Path, title: str
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
     ax.set_title(title)
-    _save(fig, path)
+    save_figure(fig, path)

@@ -14,6 +14,15 @@
       warmup_ratio: {low: 0.0, high: 0.2}          # a range: float, or int with type: int
       weight_decay: {low: 1.0e-4, high: 0.1, log: true}
 
+A grid is the product of its lists. Where some combinations are invalid (Adafactor's
+relative step takes no learning rate), list the grid's points instead of `params`:
+
+    points:
+      - {optimizer: adamw, learning_rate: 2.0e-5}
+      - {optimizer: adafactor_relative, learning_rate: null, lr_scheduler: constant, warmup_ratio: 0.0}
+
+(every point names the same keys).
+
 Every key is checked when the file is read: unknown keys, parameters that are not config
 keys of the phase, values of the wrong type or outside a key's choices, empty lists,
 inverted or non-positive log ranges, and ranges in a grid are errors that name the file.
@@ -32,7 +41,8 @@ import yaml
 from common.config import check_config_value
 from common.errors import ConfigError
 
-SPACE_KEYS = ("study_name", "sampler", "n_trials", "seed", "metric", "pruner", "keep_checkpoints", "fixed", "params")
+SPACE_KEYS = ("study_name", "sampler", "n_trials", "seed", "metric", "pruner", "keep_checkpoints", "fixed", "params",
+              "points")
 SAMPLERS = ("grid", "tpe", "random")
 PRUNERS = ("median", "percentile", "hyperband", "none")
 METRICS = {"val_f1_macro": "maximize", "val_accuracy": "maximize", "val_loss": "minimize"}
@@ -69,6 +79,7 @@ class SearchSpace:
     keep_checkpoints: bool
     fixed: dict
     params: list[Param] = field(default_factory=list)
+    points: Optional[list[dict]] = None  # an explicit grid, instead of the product of the lists
     source: str = ""
 
     @property
@@ -80,6 +91,8 @@ class SearchSpace:
         return self.sampler["type"] == "grid"
 
     def grid_points(self) -> list[dict]:
+        if self.points is not None:
+            return [dict(point) for point in self.points]
         names = [p.name for p in self.params]
         return [dict(zip(names, combo)) for combo in itertools.product(*(p.values for p in self.params))]
 
@@ -90,7 +103,7 @@ class SearchSpace:
     def describe(self) -> dict:
         """What identifies the study: a study resumed with another space is an error."""
         return {"sampler": self.sampler, "n_trials": self.n_trials, "seed": self.seed, "metric": self.metric,
-                "fixed": self.fixed, "params": [p.__dict__ for p in self.params]}
+                "fixed": self.fixed, "params": [p.__dict__ for p in self.params], "points": self.points}
 
     def build_sampler(self):
         import optuna
@@ -153,6 +166,24 @@ def _read_param(name: str, spec: Any, config_cls: type, path: Path) -> Param:
     return Param(name, low=low, high=high, log=bool(spec.get("log", False)), step=spec.get("step"), integer=integer)
 
 
+def _read_points(points: Any, raw: dict, config_cls: type, path: Path) -> list[dict]:
+    if "params" in raw:
+        raise _fail(path, "give either `params` (a product grid) or `points` (an explicit grid), not both")
+    if raw.get("sampler", "grid") != "grid":
+        raise _fail(path, "`points` is an explicit grid: it needs sampler grid")
+    if not isinstance(points, list) or not points or not all(isinstance(p, dict) and p for p in points):
+        raise _fail(path, "`points` must be a non-empty list of mappings of config keys to values")
+    names = list(points[0])
+    for number, point in enumerate(points, start=1):
+        if sorted(point) != sorted(names):
+            raise _fail(path, f"point {number} names {', '.join(point)}; every point must name {', '.join(names)}")
+    checked = [{k: check_config_value(config_cls, k, v, f"search space {path}, point {n}") for k, v in point.items()}
+               for n, point in enumerate(points, start=1)]
+    if len({json.dumps(p, sort_keys=True) for p in checked}) < len(checked):
+        raise _fail(path, "a point is listed twice")
+    return checked
+
+
 def load_search_space(path: Path, config_cls: type) -> SearchSpace:
     path = Path(path)
     if not path.is_file():
@@ -168,7 +199,13 @@ def load_search_space(path: Path, config_cls: type) -> SearchSpace:
         hints = [f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, SPACE_KEYS, 1)) else "")
                  for k in unknown]
         raise _fail(path, f"unknown key(s) {', '.join(hints)}; valid keys: {', '.join(SPACE_KEYS)}")
-    params = raw.get("params")
+    points = raw.get("points")
+    if points is not None:
+        points = _read_points(points, raw, config_cls, path)
+        params = {name: list(dict.fromkeys(json.dumps(p[name]) for p in points)) for name in points[0]}
+        params = {name: [json.loads(v) for v in values] for name, values in params.items()}
+    else:
+        params = raw.get("params")
     if not isinstance(params, dict) or not params:
         raise _fail(path, "`params` must map at least one config key to its values or range")
     sampler = _named_options(raw.get("sampler", "grid"), "sampler", SAMPLERS, path)
@@ -190,7 +227,7 @@ def load_search_space(path: Path, config_cls: type) -> SearchSpace:
                         n_trials=raw.get("n_trials"), seed=int(raw.get("seed", 0)), metric=metric, pruner=pruner,
                         keep_checkpoints=bool(raw.get("keep_checkpoints", False)), fixed=fixed,
                         params=[_read_param(name, spec, config_cls, path) for name, spec in params.items()],
-                        source=str(path))
+                        points=points, source=str(path))
     if space.is_grid:
         ranges = [p.name for p in space.params if p.values is None]
         if ranges:

@@ -35,10 +35,16 @@ PHASE = "phase2_multilingual_sentiment"
 def main(cfg: Phase2Config, provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None) -> Path:
     """Train, keep the best epoch by validation macro-F1 (over the training languages),
     evaluate it on every language; return the run directory."""
+    return train_and_evaluate(cfg, PHASE, provenance, on_epoch_end)
+
+
+def train_and_evaluate(cfg: Phase2Config, phase: str, provenance: Optional[dict] = None,
+                       on_epoch_end: Optional[OnEpochEnd] = None) -> Path:
+    """`main` with the run directory under `phase` (phase 3 studies this same task)."""
     device = resolve_device(cfg.device)
     amp_dtype = resolve_amp_dtype(device, cfg.precision)
     splits = load_splits(cfg)  # bad data or languages fail before a run directory exists
-    run_dir = start_run(cfg, PHASE, device, provenance)
+    run_dir = start_run(cfg, phase, device, provenance)
     last = find_checkpoint(run_dir / "checkpoints" / "last") if cfg.resume else None
     if cfg.resume and last is None:
         print(f"--resume: no checkpoint in {run_dir / 'checkpoints'}, starting from scratch")
@@ -54,7 +60,7 @@ def main(cfg: Phase2Config, provenance: Optional[dict] = None, on_epoch_end: Opt
                  on_epoch_end=on_epoch_end)
 
     model = load_trained_classifier(find_checkpoint(run_dir / "checkpoints" / "best")).to(device)
-    metrics = evaluator.final(model, run_dir, title=cfg.run_name or PHASE)
+    metrics = evaluator.final(model, run_dir, title=cfg.run_name or phase)
     metrics.update(summarize_fit(result, count_parameters(model)["parameters"], len(train_set)), data=splits.info)
     write_json(run_dir / "metrics.json", metrics)
     for split, scores in metrics.get("groups", {}).items():

@@ -1,1 +1,1 @@
-"""Placeholder package: this phase is not implemented yet (see the top-level README)."""
+"""Phase 3: systematic hyperparameter studies of XLM-R on the phase 2 multilingual data."""

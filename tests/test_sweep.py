@@ -10,7 +10,8 @@ import pytest
 
 from common.errors import ConfigError
 from common.search_space import load_search_space
-from common.sweep import SweepSpec, open_study, run_sweep, run_worker, sweep_cli
+from common.study import SweepSpec, enqueue_missing, open_study, run_worker
+from common.sweep import run_sweep, sweep_cli
 from phase2_multilingual_sentiment.config import PRESET_DIR, Phase2Config
 from tests.sweep_helpers import LOG
 
@@ -113,8 +114,6 @@ def test_a_killed_workers_trial_runs_again(tmp_path, sweep_spec):
     spec = sweep_spec(heartbeat_seconds=1)
     _, _, space = spec.load()
     study = open_study(spec, space)
-    from common.sweep import enqueue_missing
-
     enqueue_missing(study, space)
     orphan = study.ask()  # claimed by a worker that then died without a word
     study._storage.record_heartbeat(orphan._trial_id)

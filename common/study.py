@@ -1,0 +1,236 @@
+"""Coordination of sweep workers through the Optuna study storage alone.
+
+A grid's points are enqueued as waiting trials, each claimed by exactly one worker (a
+claim is one atomic state change in the database); a point enqueued twice by two workers
+starting at once is run by the lower trial number only. A killed worker's trial stops
+sending heartbeats and is failed after the grace period; its point is enqueued again and
+resumes from its last checkpoint. Each trial is an ordinary run of the phase's `main`.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from common.config import build_config
+from common.errors import ConfigError
+from common.records import read_json, read_jsonl, write_csv
+from common.report import NON_EXPERIMENT_KEYS
+from common.search_space import SearchSpace, load_search_space
+
+SKIP = "skip_reason"  # user attr of trials that never trained (a duplicate point, a trial past the grid)
+
+
+@dataclass
+class SweepSpec:
+    """Everything a worker process needs; plain data, so that it pickles into spawned workers."""
+
+    main_ref: str  # "package.module:function"
+    config_ref: str  # "package.module:ConfigClass"
+    phase: str
+    space_path: str
+    base: dict  # config values of every trial before its parameters
+    storage: Optional[str]
+    study_name: Optional[str]
+    heartbeat_seconds: int = 60
+
+    def load(self) -> tuple[Callable, type, SearchSpace]:
+        def resolve(ref: str):
+            module, _, name = ref.partition(":")
+            return getattr(importlib.import_module(module), name)
+
+        config_cls = resolve(self.config_ref)
+        return resolve(self.main_ref), config_cls, load_search_space(Path(self.space_path), config_cls)
+
+    def directory(self, space: SearchSpace) -> Path:
+        return Path(self.base["output_dir"]) / self.phase / f"sweep_{self.study_name or space.study_name}"
+
+
+def storage_url(spec: SweepSpec, space: SearchSpace) -> str:
+    if spec.storage:
+        return spec.storage
+    path = spec.directory(space) / "study.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path.resolve()}"
+
+
+def open_study(spec: SweepSpec, space: SearchSpace):
+    """Create the study, or load it; a study made from another space or base config is an error."""
+    import optuna
+
+    url = storage_url(spec, space)
+    # SQLite: wait for a writer's lock rather than fail; heartbeats find trials of killed workers.
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    grace = 3 * spec.heartbeat_seconds
+    try:
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=spec.heartbeat_seconds,
+                                             grace_period=grace)
+    except Exception as exc:  # a bad URL, a missing database driver, an unreachable server
+        raise ConfigError(f"cannot open the study storage {url!r}: {type(exc).__name__}: {exc}") from None
+    name = spec.study_name or space.study_name
+    study = optuna.create_study(study_name=name, storage=storage, direction=space.direction,
+                                sampler=space.build_sampler(), pruner=space.build_pruner(), load_if_exists=True)
+    # Keys that may differ between machines of one study (paths, devices) are not part of it.
+    identity = {"space": space.describe(),
+                "base": {k: v for k, v in spec.base.items() if k not in NON_EXPERIMENT_KEYS}}
+    stored = study.user_attrs.get("identity")
+    if stored is None:
+        study.set_user_attr("identity", identity)
+    elif stored != identity:
+        raise ConfigError(f"study {name!r} in {url} was started with another search space or base config; "
+                          "use --study_name to start a new study (differences in: "
+                          f"{', '.join(k for k in identity if identity[k] != stored.get(k))})")
+    return study
+
+
+def live(trial) -> bool:
+    """A trial that holds its point: it ran, runs, or waits to run (failed ones do not)."""
+    from optuna.trial import TrialState
+
+    return SKIP not in trial.user_attrs and trial.state in (TrialState.COMPLETE, TrialState.PRUNED,
+                                                            TrialState.RUNNING, TrialState.WAITING)
+
+
+def enqueue_missing(study, space: SearchSpace) -> None:
+    """Enqueue every grid point that no live trial holds (all of them in a new study; after
+    a crash, the points of failed trials)."""
+    held = {t.user_attrs.get("grid_point") for t in study.get_trials(deepcopy=False) if live(t)}
+    for index, point in enumerate(space.grid_points()):
+        if index not in held:
+            study.enqueue_trial(point, user_attrs={"grid_point": index})
+
+
+def has_work(study, space: SearchSpace) -> bool:
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    if space.is_grid:
+        return any(t.state == TrialState.WAITING and SKIP not in t.user_attrs for t in trials)
+    return sum(live(t) for t in trials) < space.n_trials
+
+
+def is_duplicate(study, trial, point: int) -> bool:
+    """Another live trial holds `point` and wins: it finished, or it has a lower number."""
+    from optuna.trial import TrialState
+
+    for other in study.get_trials(deepcopy=False):
+        if other.number == trial.number or other.user_attrs.get("grid_point") != point or not live(other):
+            continue
+        if other.state in (TrialState.COMPLETE, TrialState.PRUNED) or other.number < trial.number:
+            return True
+    return False
+
+
+def trial_key(trial, space: SearchSpace) -> str:
+    return f"g{trial.user_attrs['grid_point']:03d}" if space.is_grid else f"t{trial.number:03d}"
+
+
+def make_objective(spec: SweepSpec, main: Callable, config_cls: type, space: SearchSpace, study, device: str,
+                   worker: str):
+    import optuna
+
+    def objective(trial) -> float:
+        point = trial.user_attrs.get("grid_point")
+        if space.is_grid and point is None:  # made when another worker took the last waiting point
+            trial.set_user_attr(SKIP, "no grid point left")
+            raise optuna.TrialPruned("no grid point left")
+        if space.is_grid and is_duplicate(study, trial, point):
+            trial.set_user_attr(SKIP, f"grid point {point} is held by another trial")
+            raise optuna.TrialPruned(f"grid point {point} is held by another trial")
+        params = {param.name: param.suggest(trial) for param in space.params}
+        run_name = f"{spec.directory(space).name}/trials/{trial_key(trial, space)}"
+        run_dir = Path(spec.base["output_dir"]) / spec.phase / run_name
+        resume = (run_dir / "checkpoints" / "last").exists()
+        cfg = build_config(config_cls, {**spec.base, **params, "run_name": run_name, "device": device,
+                                        "evaluate_test": False, "resume": resume,
+                                        "overwrite": run_dir.exists() and not resume})
+        for key, value in {"run_dir": str(run_dir), "worker": worker, "device": device}.items():
+            trial.set_user_attr(key, value)
+        for row in read_jsonl(run_dir / "history.jsonl") if resume else []:  # epochs done before a crash
+            trial.report(row[space.metric], row["epoch"])
+        print(f"[{worker}] trial {trial.number} ({trial_key(trial, space)}): {params}")
+
+        def report(epoch: int, row: dict) -> None:
+            trial.report(row[space.metric], epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after epoch {epoch}: {space.metric} {row[space.metric]:.4f}")
+
+        provenance = {"sweep": study.study_name, "trial": trial.number, "space": space.source}
+        finished = False
+        try:
+            main(cfg, provenance, on_epoch_end=report)
+            finished = True
+        except optuna.TrialPruned:
+            finished = True
+            raise
+        finally:
+            if finished and not space.keep_checkpoints:
+                shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+        metrics = read_json(run_dir / "metrics.json")
+        for key in ("best_epoch", "epochs_trained", "train_seconds"):
+            trial.set_user_attr(key, metrics.get(key))
+        return metrics[space.metric]
+
+    return objective
+
+
+def run_worker(spec: SweepSpec, worker_index: int = 0, device: Optional[str] = None, threads: int = 0) -> None:
+    """Claim and run trials until the study has none left for this worker."""
+    import optuna
+    import torch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if threads:
+        torch.set_num_threads(threads)
+    main, config_cls, space = spec.load()
+    study = open_study(spec, space)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    objective = make_objective(spec, main, config_cls, space, study, device or spec.base["device"], worker)
+    while True:
+        optuna.storages.fail_stale_trials(study)
+        if space.is_grid:
+            enqueue_missing(study, space)
+        if not has_work(study, space):
+            break
+        # A failing trial (e.g. out of GPU memory) is recorded and the sweep goes on; config
+        # and data errors are not RuntimeErrors and stop the worker with their message.
+        study.optimize(objective, n_trials=1, catch=(RuntimeError,), gc_after_trial=True)
+        write_trials_table(study, space, spec.directory(space))
+
+
+def write_trials_table(study, space: SearchSpace, directory: Path) -> Optional[Any]:
+    """trials.csv: one row per trial that trained (skipped claims are left out)."""
+    import pandas as pd
+
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        if SKIP in t.user_attrs or t.state.name == "WAITING":
+            continue
+        rows.append({"number": t.number, "key": trial_key(t, space) if (t.user_attrs.get("grid_point") is not None
+                                                                       or not space.is_grid) else "",
+                     "state": t.state.name, space.metric: t.value, **{f"param_{k}": v for k, v in t.params.items()},
+                     "epochs_reported": len(t.intermediate_values),
+                     **{k: t.user_attrs.get(k) for k in ("best_epoch", "train_seconds", "worker", "device",
+                                                         "run_dir")},
+                     "duration_seconds": round(t.duration.total_seconds(), 1) if t.duration else None})
+    frame = pd.DataFrame(rows)
+    write_csv(directory / "trials.csv", frame)
+    return frame
+
+
+def check_points(spec: SweepSpec, config_cls: type, space: SearchSpace) -> None:
+    """Every grid point must make a valid config, before any worker starts."""
+    names = {p.name for p in space.params}
+    relative = any("adafactor_relative" in (p.values or []) for p in space.params if p.name == "optimizer")
+    if not space.is_grid and relative and "learning_rate" in names:
+        raise ConfigError(f"{space.source}: adafactor_relative takes no learning rate, so it cannot be sampled "
+                          "together with learning_rate; list the combinations as grid `points`")
+    for index, point in enumerate(space.grid_points() if space.is_grid else []):
+        try:
+            build_config(config_cls, {**spec.base, **point})  # the config checks its optimizer keys
+        except ConfigError as exc:
+            raise ConfigError(f"{space.source}, grid point {index} {point}: {exc}") from None
