@@ -12,7 +12,8 @@ the spec's `reported` rows and are printed in their own table, labelled with the
 Benchmark scripts write `<runs>/benchmarks/<name>.json`, rendered between
 `<!-- START TABLE benchmark:<name> -->` markers. A phase's `FIGURES` (`FigureSpec`) are drawn
 from the runs into `figures/<name>.png` beside the output file and linked between
-`<!-- START TABLE figure:<name> -->` markers.
+`<!-- START TABLE figure:<name> -->` markers; its `BLOCKS` (`BlockSpec`) render anything
+else (a sweep's trials table) between `<!-- START TABLE <name> -->` markers.
 """
 from __future__ import annotations
 
@@ -65,6 +66,15 @@ class FigureSpec:
 
 
 @dataclass
+class BlockSpec:
+    """Any other generated block: `render(runs_root, out)` returns its markdown (e.g. a
+    sweep's trials table, read from its trials.csv)."""
+
+    name: str
+    render: Callable[[Path, Path], str]
+
+
+@dataclass
 class Run:
     phase: str
     path: Path
@@ -88,7 +98,7 @@ def collect_runs(runs_root: Path) -> list[Run]:
         run_dir = metrics_path.parent
         config = read_json(run_dir / "config.json")
         env = read_json(run_dir / "env.json") if (run_dir / "env.json").exists() else {}
-        provenance = {"preset": config.get("preset"), "sweep": config.get("sweep")}
+        provenance = {key: config.get(key) for key in ("preset", "sweep", "rerun")}
         runs.append(Run(phase=run_dir.parent.name, path=run_dir, config={**config["config"], **provenance},
                         env=env, metrics=read_json(metrics_path)))
     return runs
@@ -203,6 +213,8 @@ def build_report(runs_root: Path, out: Path, specs: Optional[Sequence[TableSpec]
         text = replace_block(text, spec.name, render_table(spec, runs))
     for figure in figures if figures is not None else load_table_specs(kind="FIGURES"):
         text = replace_block(text, f"figure:{figure.name}", render_figure(figure, runs, out))
+    for block in load_table_specs(kind="BLOCKS") if specs is None else []:
+        text = replace_block(text, block.name, block.render(Path(runs_root), Path(out)))
     for bench in sorted((Path(runs_root) / "benchmarks").glob("*.json")):
         text = replace_block(text, f"benchmark:{bench.stem}", render_benchmark(read_json(bench)))
     atomic_write_text(out, text)

@@ -99,7 +99,7 @@ def test_invalid_combination_on_the_command_line_exits_with_a_message(capsys):
 
 STUDY = """
 sampler: random
-n_trials: 6
+n_trials: 4
 seed: 3
 pruner: none
 fixed: {epochs: 1}
@@ -123,7 +123,7 @@ def test_tiny_study_writes_trials_preset_plots_and_confirmation(tmp_path, phase2
     import pandas as pd
 
     trials = pd.read_csv(directory / "trials.csv")
-    assert len(trials) == 6 and set(trials["state"]) == {"COMPLETE"}
+    assert len(trials) == 4 and set(trials["state"]) == {"COMPLETE"}
     assert trials["worker"].notna().all() and set(trials["device"]) == {"cpu"}
     for name in PLOTS:
         assert (directory / name).stat().st_size > 0, name
@@ -149,6 +149,15 @@ def test_tiny_study_writes_trials_preset_plots_and_confirmation(tmp_path, phase2
         assert confirmation[label]["test_f1_macro"]["values"] == values
         assert confirmation[label]["test_f1_macro"]["mean"] == pytest.approx(statistics.mean(values))
         assert confirmation[label]["test_f1_macro"]["std"] == pytest.approx(statistics.stdev(values))
+    # experiments.md: the trials table, the verdict and the plots; the confirmation rows over 3 seeds
+    from common.report import build_report
+
+    text = build_report(tmp_path / "runs", tmp_path / "docs" / "experiments.md")
+    block = text.split("<!-- START TABLE phase3_trials -->")[1].split("<!-- END TABLE phase3_trials -->")[0]
+    assert "**Study `study`**" in block and block.count("| COMPLETE |") == 4 and "than two standard errors" in block
+    assert all((tmp_path / "docs" / "figures" / f"{PHASE}_study_{name}").exists() for name in PLOTS)
+    rows = [line for line in text.splitlines() if line.startswith("| sweep_study_")]
+    assert len(rows) == 2 and all("| 3 (1, 2, 3) |" in row for row in rows)
 
 
 def test_summary_and_comparison_arithmetic(tmp_path):

@@ -1,0 +1,84 @@
+"""Phase 3 results for experiments.md (rendered by `python -m common.report`).
+
+- `phase3_confirmation`: the best and the default configuration of each study, re-run
+  over several seeds and scored on the test split (mean ± std over seeds).
+- `phase3_trials`: every study's trials table (from its trials.csv), with its plots
+  copied next to experiments.md.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from common.records import read_json
+from common.report import BlockSpec, Column, TableSpec
+from phase3_hp_tuning_xlm_roberta.plots import PLOTS
+
+PHASE = "phase3_hp_tuning_xlm_roberta"
+
+
+def is_confirmation(run) -> bool:
+    return run.config.get("rerun") in ("best", "default")
+
+
+def format_trials(frame: pd.DataFrame, metric: str) -> str:
+    params = [c for c in frame.columns if c.startswith("param_")]
+    headers = ["trial", "state", *[c.removeprefix("param_") for c in params], metric, "epochs", "s", "worker / device"]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for _, row in frame.sort_values(metric, ascending=False, na_position="last").iterrows():
+        values = [f"{row[p]:.3g}" if isinstance(row[p], float) else str(row[p]) for p in params]
+        score = "–" if pd.isna(row[metric]) else f"{row[metric]:.4f}"
+        lines.append("| " + " | ".join([str(row["number"]), row["state"], *values, score,
+                                        str(row["epochs_reported"]), f"{row['duration_seconds']:.0f}",
+                                        f"{row['worker']} / {row['device']}"]) + " |")
+    return "\n".join(lines)
+
+
+def render_trials(runs_root: Path, out: Path) -> str:
+    """Each study: its trials table (best first), its confirmation verdict, its plots."""
+    parts = []
+    for directory in sorted((Path(runs_root) / PHASE).glob("sweep_*/")):
+        if not (directory / "trials.csv").exists() or not (directory / "study_report.json").exists():
+            continue
+        report = read_json(directory / "study_report.json")
+        frame = pd.read_csv(directory / "trials.csv")
+        base = read_json(directory / "best_preset.json") if (directory / "best_preset.json").exists() else {}
+        parts.append(f"**Study `{report['study']}`** ({report['space']}; model {base.get('model_name_or_path', '?')}, "
+                     f"languages {', '.join(base.get('languages') or ['all'])}; objective {report['metric']}, "
+                     "validation split; runs made here)")
+        parts += ["", format_trials(frame, report["metric"]), ""]
+        comparison = report.get("confirmation", {}).get("comparison")
+        if comparison:
+            parts.append(f"Best vs default on the test split over seeds "
+                         f"{report['confirmation']['best']['seeds']}: difference "
+                         f"{comparison['difference']:+.4f} macro-F1, standard error {comparison['standard_error']:.4f}, "
+                         f"Welch p = {comparison['welch_p_value'] if comparison['welch_p_value'] is None else round(comparison['welch_p_value'], 3)}: "
+                         f"the gain is {'larger' if comparison['gain_exceeds_two_standard_errors'] else 'not larger'} "
+                         "than two standard errors.")
+            parts.append("")
+        figures = Path(out).parent / "figures"
+        for name in PLOTS:
+            if (directory / name).exists():
+                target = figures / f"{PHASE}_{report['study']}_{name}"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(directory / name, target)
+                parts.append(f"![{report['study']}: {name.removesuffix('.png')}](figures/{target.name})")
+        parts.append("")
+    return "\n".join(parts).strip() or "_no finished study yet_"
+
+
+TABLES = [
+    TableSpec(name="phase3_confirmation", phase=PHASE,
+              title="Phase 3: best vs default configuration of each study, test split, over seeds",
+              select=is_confirmation,
+              columns=[Column("study", "config.sweep", "{}"), Column("configuration", "config.rerun", "{}"),
+                       Column("optimizer", "config.optimizer", "{}"), Column("lr", "config.learning_rate", "{:.0e}"),
+                       Column("schedule", "config.lr_scheduler", "{}"), Column("warmup", "config.warmup_ratio", "{}"),
+                       Column("weight decay", "config.weight_decay", "{}"), Column("batch", "config.batch_size", "{}"),
+                       Column("epochs", "config.epochs", "{}"), Column("val macro-F1", "metrics.val_f1_macro"),
+                       Column("test macro-F1", "metrics.test_f1_macro"),
+                       Column("test accuracy", "metrics.test_accuracy")]),
+]
+BLOCKS = [BlockSpec(name="phase3_trials", render=render_trials)]
