@@ -23,6 +23,7 @@ from common.report import NON_EXPERIMENT_KEYS
 from common.search_space import SearchSpace, load_search_space
 
 SKIP = "skip_reason"  # user attr of trials that never trained (a duplicate point, a trial past the grid)
+ERROR = "error"  # user attr of trials that failed with an error (as opposed to an interruption)
 
 
 @dataclass
@@ -88,11 +89,13 @@ def open_study(spec: SweepSpec, space: SearchSpace):
 
 
 def live(trial) -> bool:
-    """A trial that holds its point: it ran, runs, or waits to run (failed ones do not)."""
+    """A trial that holds its point: it ran, runs, waits to run, or failed with an error (a
+    rerun would fail the same way). Only interrupted trials (killed, Ctrl-C) let it go."""
     from optuna.trial import TrialState
 
-    return SKIP not in trial.user_attrs and trial.state in (TrialState.COMPLETE, TrialState.PRUNED,
-                                                            TrialState.RUNNING, TrialState.WAITING)
+    if SKIP in trial.user_attrs:
+        return False
+    return trial.state != TrialState.FAIL or ERROR in trial.user_attrs
 
 
 def enqueue_missing(study, space: SearchSpace) -> None:
@@ -167,6 +170,9 @@ def make_objective(spec: SweepSpec, main: Callable, config_cls: type, space: Sea
         except optuna.TrialPruned:
             finished = True
             raise
+        except RuntimeError as exc:  # e.g. out of GPU memory: recorded, and the point is not retried
+            trial.set_user_attr(ERROR, f"{type(exc).__name__}: {str(exc)[:300]}")
+            raise
         finally:
             if finished and not space.keep_checkpoints:
                 shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
@@ -215,7 +221,7 @@ def write_trials_table(study, space: SearchSpace, directory: Path) -> Optional[A
                      "state": t.state.name, space.metric: t.value, **{f"param_{k}": v for k, v in t.params.items()},
                      "epochs_reported": len(t.intermediate_values),
                      **{k: t.user_attrs.get(k) for k in ("best_epoch", "train_seconds", "worker", "device",
-                                                         "run_dir")},
+                                                         "run_dir", ERROR)},
                      "duration_seconds": round(t.duration.total_seconds(), 1) if t.duration else None})
     frame = pd.DataFrame(rows)
     write_csv(directory / "trials.csv", frame)

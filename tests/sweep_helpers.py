@@ -27,3 +27,12 @@ def interrupted_third_main(cfg, provenance=None, on_epoch_end=None):
             raise KeyboardInterrupt
 
     return logged_main(cfg, provenance, interrupt)
+
+
+def out_of_memory_at_batch_16(cfg, provenance=None, on_epoch_end=None):
+    """Fails like a GPU running out of memory at the larger batch size."""
+    if cfg.batch_size == 16:
+        with open(os.environ[LOG], "a") as handle:
+            handle.write(json.dumps({"run_name": cfg.run_name, "resume": cfg.resume}) + "\n")
+        raise RuntimeError("CUDA out of memory (simulated)")
+    return logged_main(cfg, provenance, on_epoch_end)

@@ -171,3 +171,14 @@ def test_missing_space_file_and_json_spaces(tmp_path):
         "learning_rate": {"low": 1e-5, "high": 1e-3, "log": True}, "batch_size": [16, 32]}}))
     space = load_search_space(path, Phase2Config)
     assert space.study_name == "space" and space.direction == "maximize" and space.budget == 3
+
+
+def test_a_failing_trial_is_recorded_once_and_the_sweep_goes_on(tmp_path, sweep_spec):
+    summary = run_sweep(sweep_spec(main="tests.sweep_helpers:out_of_memory_at_batch_16"))
+    table = trials_table(tmp_path).set_index("key")
+    assert list(table.loc[["g000", "g002"], "state"]) == ["COMPLETE"] * 2
+    assert list(table.loc[["g001", "g003"], "state"]) == ["FAIL"] * 2
+    assert table.loc["g001", "error"] == "RuntimeError: CUDA out of memory (simulated)"
+    # each point ran once: a failure with an error is final (only interrupted trials rerun)
+    assert sorted(call["run_name"] for call in calls(tmp_path)[:4]) == [f"sweep_grid/trials/g00{i}" for i in range(4)]
+    assert summary["best"]["params"]["batch_size"] == 8
