@@ -59,19 +59,50 @@ def storage_url(spec: SweepSpec, space: SearchSpace) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
+def serialize_sqlite_transactions(engine) -> None:
+    """Make each SQLite transaction take the write lock when it begins.
+
+    Python's sqlite3 driver runs the SELECT of a read-then-write (Optuna's claim of a
+    waiting trial: "is it still WAITING? then set RUNNING") outside any transaction, so
+    two processes can both read WAITING and both claim the trial. `BEGIN IMMEDIATE` turns
+    the read and the write into one atomic step (SQLAlchemy's recipe for pysqlite); a
+    database server's row locks do the same for PostgreSQL and MySQL.
+    """
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _driver_leaves_transactions_alone(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # pooled connections were opened before the hooks
+
+
+def open_storage(url: str, heartbeat_seconds: int = 60):
+    """Optuna's database storage, with heartbeats (they find the trials of killed workers)."""
+    import optuna
+
+    # SQLite: wait for a writer's lock rather than fail.
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    try:
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat_seconds,
+                                             grace_period=3 * heartbeat_seconds)
+    except Exception as exc:  # a bad URL, a missing database driver, an unreachable server
+        raise ConfigError(f"cannot open the study storage {url!r}: {type(exc).__name__}: {exc}") from None
+    if url.startswith("sqlite"):
+        serialize_sqlite_transactions(storage.engine)
+    return storage
+
+
 def open_study(spec: SweepSpec, space: SearchSpace):
     """Create the study, or load it; a study made from another space or base config is an error."""
     import optuna
 
     url = storage_url(spec, space)
-    # SQLite: wait for a writer's lock rather than fail; heartbeats find trials of killed workers.
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    grace = 3 * spec.heartbeat_seconds
-    try:
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=spec.heartbeat_seconds,
-                                             grace_period=grace)
-    except Exception as exc:  # a bad URL, a missing database driver, an unreachable server
-        raise ConfigError(f"cannot open the study storage {url!r}: {type(exc).__name__}: {exc}") from None
+    storage = open_storage(url, spec.heartbeat_seconds)
     name = spec.study_name or space.study_name
     study = optuna.create_study(study_name=name, storage=storage, direction=space.direction,
                                 sampler=space.build_sampler(), pruner=space.build_pruner(), load_if_exists=True)

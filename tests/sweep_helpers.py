@@ -36,3 +36,4 @@ def out_of_memory_at_batch_16(cfg, provenance=None, on_epoch_end=None):
             handle.write(json.dumps({"run_name": cfg.run_name, "resume": cfg.resume}) + "\n")
         raise RuntimeError("CUDA out of memory (simulated)")
     return logged_main(cfg, provenance, on_epoch_end)
+

@@ -182,3 +182,28 @@ def test_a_failing_trial_is_recorded_once_and_the_sweep_goes_on(tmp_path, sweep_
     # each point ran once: a failure with an error is final (only interrupted trials rerun)
     assert sorted(call["run_name"] for call in calls(tmp_path)[:4]) == [f"sweep_grid/trials/g00{i}" for i in range(4)]
     assert summary["best"]["params"]["batch_size"] == 8
+
+
+def test_concurrent_claims_on_sqlite_are_atomic(tmp_path):
+    import multiprocessing
+
+    import optuna
+
+    from common.study import open_storage
+    from tests.claim_helpers import claim_until_empty
+
+    url = f"sqlite:///{tmp_path / 'claims.db'}"
+    study = optuna.create_study(study_name="claims", storage=open_storage(url))
+    for point in range(40):
+        study.enqueue_trial({"x": point}, user_attrs={"point": point})
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=claim_until_empty, args=(url, "claims", str(tmp_path / f"w{i}.json")))
+                 for i in range(4)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    results = [json.loads((tmp_path / f"w{i}.json").read_text()) for i in range(4)]
+    claimed = [point for r in results for point in r["claimed"] if point is not None]
+    assert not [e for r in results for e in r["errors"]]
+    assert sorted(claimed) == list(range(40))  # every waiting trial claimed by exactly one process
