@@ -12,6 +12,7 @@ import importlib
 import os
 import shutil
 import socket
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -85,6 +86,9 @@ def open_storage(url: str, heartbeat_seconds: int = 60):
     """Optuna's database storage, with heartbeats (they find the trials of killed workers)."""
     import optuna
 
+    # Optuna marks heartbeats experimental; they are relied on here on purpose, and the warning would
+    # otherwise repeat for every trial.
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     # SQLite: wait for a writer's lock rather than fail.
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     try:
