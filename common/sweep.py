@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from common.config import build_config, config_to_dict, parse_config
+from common.device import resolve_device
 from common.errors import ConfigError
 from common.records import write_json
 from common.search_space import SearchSpace, load_search_space
@@ -108,6 +109,8 @@ def run_sweep(spec: SweepSpec, workers: int = 1, devices: Sequence[str] = (), fi
     started = time.perf_counter()
     main, config_cls, space = spec.load()
     check_points(spec, config_cls, space)
+    for device in [*devices, spec.base["device"]]:
+        resolve_device(device)  # a missing GPU fails here, not in every worker
     study = open_study(spec, space)  # a bad storage or a changed space fails here, once
     if space.is_grid:
         enqueue_missing(study, space)

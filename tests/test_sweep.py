@@ -207,3 +207,13 @@ def test_concurrent_claims_on_sqlite_are_atomic(tmp_path):
     claimed = [point for r in results for point in r["claimed"] if point is not None]
     assert not [e for r in results for e in r["errors"]]
     assert sorted(claimed) == list(range(40))  # every waiting trial claimed by exactly one process
+
+
+def test_a_missing_gpu_fails_before_any_worker_starts(tmp_path, sweep_spec):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ConfigError, match="no CUDA GPU is available"):
+        run_sweep(sweep_spec(), workers=2, devices=["cuda:0", "cuda:1"])
+    assert not calls(tmp_path)
