@@ -219,7 +219,7 @@ def make_objective(spec: SweepSpec, main: Callable, config_cls: type, space: Sea
     return objective
 
 
-def run_worker(spec: SweepSpec, worker_index: int = 0, device: Optional[str] = None, threads: int = 0) -> None:
+def run_worker(spec: SweepSpec, device: Optional[str] = None, threads: int = 0) -> None:
     """Claim and run trials until the study has none left for this worker."""
     import optuna
     import torch

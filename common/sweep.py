@@ -37,22 +37,14 @@ from common.device import resolve_device
 from common.errors import ConfigError
 from common.records import write_json
 from common.search_space import SearchSpace, load_search_space
-from common.study import (SKIP, SweepSpec, check_points, enqueue_missing, open_study, run_worker,  # noqa: F401
-                          write_trials_table)
-
-def _worker_entry(spec: SweepSpec, worker_index: int, device: Optional[str], threads: int) -> None:
-    run_worker(spec, worker_index, device, threads)
-
-
+from common.study import SKIP, SweepSpec, check_points, enqueue_missing, open_study, run_worker, write_trials_table
 
 
 def best_trial(study):
+    """The best completed trial; None before any trial has completed."""
     from optuna.trial import TrialState
 
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    if not done:
-        return None
-    return study.best_trial
+    return study.best_trial if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) else None
 
 
 def summarize(spec: SweepSpec, space: SearchSpace, study, seconds: float) -> Optional[dict]:
@@ -117,11 +109,11 @@ def run_sweep(spec: SweepSpec, workers: int = 1, devices: Sequence[str] = (), fi
     write_json(spec.directory(space) / "space.json", {"file": space.source, **space.describe()})
     threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0
     if workers == 1:
-        run_worker(spec, 0, devices[0] if devices else None, threads)
+        run_worker(spec, devices[0] if devices else None, threads)
     else:
         context = multiprocessing.get_context("spawn")  # fresh interpreters: no shared CUDA or RNG state
-        processes = [context.Process(target=_worker_entry, args=(spec, i, devices[i % len(devices)] if devices
-                                                                  else None, threads)) for i in range(workers)]
+        worker_devices = [devices[i % len(devices)] if devices else None for i in range(workers)]
+        processes = [context.Process(target=run_worker, args=(spec, device, threads)) for device in worker_devices]
         for process in processes:
             process.start()
         for process in processes:
