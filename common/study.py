@@ -35,7 +35,7 @@ class SweepSpec:
     config_ref: str  # "package.module:ConfigClass"
     phase: str
     space_path: str
-    base: dict  # config values of every trial before its parameters
+    base: dict  # config values of every trial before its parameters (the space's `fixed` included)
     storage: Optional[str]
     study_name: Optional[str]
     heartbeat_seconds: int = 60
@@ -194,7 +194,8 @@ def make_objective(spec: SweepSpec, main: Callable, config_cls: type, space: Sea
 
         def report(epoch: int, row: dict) -> None:
             trial.report(row[space.metric], epoch)
-            if trial.should_prune():
+            # After the last epoch there is nothing left to save: the trial completes.
+            if epoch < cfg.epochs and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {epoch}: {space.metric} {row[space.metric]:.4f}")
 
         provenance = {"sweep": study.study_name, "trial": trial.number, "space": space.source}

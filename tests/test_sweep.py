@@ -37,6 +37,7 @@ def sweep_spec(tmp_path, phase2_config, monkeypatch):
 
         base = config_to_dict(phase2_config(languages=["english", "french"]))
         base = {k: v for k, v in base.items() if k not in ("run_name", "resume", "overwrite")}
+        base.update(load_search_space(tmp_path / "grid.yaml", Phase2Config).fixed)  # as the command line does
         return SweepSpec(main, f"{PHASE}.config:Phase2Config", PHASE, str(tmp_path / "grid.yaml"), base,
                          storage=None, study_name="grid", heartbeat_seconds=heartbeat_seconds)
 
@@ -217,3 +218,14 @@ def test_a_missing_gpu_fails_before_any_worker_starts(tmp_path, sweep_spec):
     with pytest.raises(ConfigError, match="no CUDA GPU is available"):
         run_sweep(sweep_spec(), workers=2, devices=["cuda:0", "cuda:1"])
     assert not calls(tmp_path)
+
+
+def test_pruning_stops_weak_trials_early_but_never_after_the_last_epoch(tmp_path, sweep_spec):
+    (tmp_path / "grid.yaml").write_text("pruner: {type: median, n_startup_trials: 2, n_warmup_steps: 0}\n"
+                                        "fixed: {epochs: 3}\nparams:\n  learning_rate: [0.1, 0.2, 0.3, 0.4]\n")
+    run_sweep(sweep_spec(main="tests.sweep_helpers:scripted_main"), rerun=False)
+    table = trials_table(tmp_path).set_index("param_learning_rate")
+    assert table.loc[0.3, "state"] == "PRUNED" and table.loc[0.3, "epochs_reported"] == 1
+    # below the median only at its last epoch: nothing left to save, so it completes
+    assert table.loc[0.4, "state"] == "COMPLETE" and table.loc[0.4, "epochs_reported"] == 3
+    assert list(table.loc[[0.1, 0.2], "state"]) == ["COMPLETE"] * 2
