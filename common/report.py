@@ -115,7 +115,7 @@ def format_cell(values: Sequence[Any], fmt: str) -> str:
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         distinct = sorted({str(v) for v in values})
         return ", ".join(distinct)
-    if len(values) == 1:
+    if len(set(values)) == 1:  # one run, or a setting all seeds share
         return fmt.format(values[0])
     return f"{fmt.format(statistics.mean(values))} ± {fmt.format(statistics.stdev(values))}"
 

@@ -11,6 +11,7 @@ from typing import Optional
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullFormatter
 
 from common.plots import plt, save_figure
 
@@ -32,7 +33,15 @@ def plot_metric_vs_learning_rate(frame: pd.DataFrame, metric: str, path: Path) -
         ax.scatter(rows["param_learning_rate"], rows[metric], alpha=0.35, s=18)
         means = rows.groupby("param_learning_rate")[metric].mean()
         ax.plot(means.index, means.values, "o-", label=f"{name} (mean)")
+    pruned = frame[frame["state"] == "PRUNED"] if "param_learning_rate" in frame else frame.iloc[:0]
+    if len(pruned):
+        ax.scatter(pruned["param_learning_rate"], pruned[metric], marker="x", color="grey",
+                   label="pruned (last reported value)")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor decade labels collide with the grid's
+    rates = sorted(frame["param_learning_rate"].dropna().unique())
+    if len(rates) <= 8:  # a grid: label its values
+        ax.set_xticks(rates, [f"{rate:.0e}" for rate in rates])
     ax.set_xlabel("peak learning rate")
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)

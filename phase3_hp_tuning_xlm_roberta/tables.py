@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from common.records import read_json
-from common.report import BlockSpec, Column, TableSpec
+from common.report import BlockSpec, Column, TableSpec, model_label
 from phase3_hp_tuning_xlm_roberta.plots import PLOTS
 
 PHASE = "phase3_hp_tuning_xlm_roberta"
@@ -45,7 +45,7 @@ def render_trials(runs_root: Path, out: Path) -> str:
         report = read_json(directory / "study_report.json")
         frame = pd.read_csv(directory / "trials.csv")
         base = read_json(directory / "best_preset.json") if (directory / "best_preset.json").exists() else {}
-        parts.append(f"**Study `{report['study']}`** ({report['space']}; model {base.get('model_name_or_path', '?')}, "
+        parts.append(f"**Study `{report['study']}`** ({report['space']}; model {model_label(base.get('model_name_or_path', '?'))}, "
                      f"languages {', '.join(base.get('languages') or ['all'])}; objective {report['metric']}, "
                      "validation split; runs made here)")
         parts += ["", format_trials(frame, report["metric"]), ""]
