@@ -101,7 +101,9 @@ def plot_param_importances(study, path: Path) -> Optional[dict]:
     import optuna
 
     try:
-        importances = optuna.importance.get_param_importances(study)
+        # fANOVA, named and seeded: Optuna's default evaluator has changed between versions.
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
     except (RuntimeError, ValueError) as exc:
         print(f"no parameter importances: {exc}")
         return None

@@ -102,7 +102,7 @@ sampler: random
 n_trials: 4
 seed: 3
 pruner: none
-fixed: {epochs: 1}
+fixed: {epochs: 4}
 params:
   learning_rate: {low: 1.0e-3, high: 1.0e-2, log: true}
   optimizer: [adamw, adafactor]
