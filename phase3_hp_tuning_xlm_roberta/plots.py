@@ -100,6 +100,13 @@ def plot_param_importances(study, path: Path) -> Optional[dict]:
     (fewer than two completed trials, or no parameter that varies)."""
     import optuna
 
+    values = {t.value for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"}
+    if len(values) == 1:  # no variance to attribute: say so instead of drawing nothing
+        fig, ax = plt.subplots(figsize=(6, 1.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "importances undefined: every completed trial scored the same", ha="center", va="center")
+        save_figure(fig, path)
+        return {}
     try:
         # fANOVA, named and seeded: Optuna's default evaluator has changed between versions.
         evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)

@@ -102,9 +102,9 @@ sampler: random
 n_trials: 4
 seed: 3
 pruner: none
-fixed: {epochs: 4}
+fixed: {epochs: 6}
 params:
-  learning_rate: {low: 1.0e-3, high: 1.0e-2, log: true}
+  learning_rate: {low: 3.0e-3, high: 3.0e-2, log: true}
   optimizer: [adamw, adafactor]
   lr_scheduler: [linear, cosine, constant, polynomial]
   warmup_ratio: {low: 0.0, high: 0.2}
@@ -204,3 +204,16 @@ def test_relative_adafactor_cannot_be_sampled_with_a_learning_rate(tmp_path):
     with pytest.raises(ConfigError, match="grid point 0.*takes no learning rate"):
         check_points(SweepSpec("", "", PHASE, "", {"lr_scheduler": "constant", "warmup_ratio": 0.0}, None, None),
                      Phase3Config, load_search_space(tmp_path / "g.yaml", Phase3Config))
+
+
+def test_importances_of_a_flat_study_are_reported_undefined(tmp_path):
+    import optuna
+
+    from phase3_hp_tuning_xlm_roberta.plots import plot_param_importances
+
+    study = optuna.create_study(direction="maximize")
+    for lr in (1e-5, 1e-4):
+        study.enqueue_trial({"learning_rate": lr})
+        study.optimize(lambda trial: 0.5 + 0 * trial.suggest_float("learning_rate", 1e-6, 1e-3, log=True), n_trials=1)
+    assert plot_param_importances(study, tmp_path / "imp.png") == {}
+    assert (tmp_path / "imp.png").stat().st_size > 0
