@@ -41,6 +41,18 @@ def encode_texts(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], label
     return EncodedDataset({k: encodings[k] for k in keep}, labels)
 
 
+def truncation_rate(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
+                    text_pairs: Sequence[str | None] | None, max_length: int) -> float:
+    """Share of `texts` (with their pairs) that tokenize to more than `max_length` tokens."""
+    if not texts:
+        return 0.0
+    pairs = list(text_pairs) if text_pairs is not None and any(text_pairs) else None
+    if pairs is not None:
+        pairs = [pair or "" for pair in pairs]
+    lengths = [len(ids) for ids in tokenizer(list(texts), pairs, truncation=False, verbose=False)["input_ids"]]
+    return sum(length > max_length for length in lengths) / len(lengths)
+
+
 class EpochLengthGroupedSampler(LengthGroupedSampler):
     """Length-grouped order whose randomness depends only on (seed, epoch), so that an
     interrupted and resumed run sees the same batches as an uninterrupted one."""

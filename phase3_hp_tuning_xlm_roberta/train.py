@@ -14,15 +14,16 @@ from pathlib import Path
 from typing import Optional
 
 from common.cli import run_cli
+from common.finetune import train_and_evaluate
 from common.fit import OnEpochEnd
-from phase2_multilingual_sentiment.train import train_and_evaluate
+from phase2_multilingual_sentiment.data import load_splits
 from phase3_hp_tuning_xlm_roberta.config import PRESET_DIR, Phase3Config
 
 PHASE = "phase3_hp_tuning_xlm_roberta"
 
 
 def main(cfg: Phase3Config, provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None) -> Path:
-    return train_and_evaluate(cfg, PHASE, provenance, on_epoch_end)
+    return train_and_evaluate(cfg, PHASE, load_splits, provenance, on_epoch_end)
 
 
 if __name__ == "__main__":
