@@ -41,9 +41,10 @@ def load_classifier(name_or_path: str, label_names: Sequence[str]) -> PreTrained
         raise load_error(name_or_path, exc) from None
 
 
-def load_trained_classifier(checkpoint: Path) -> PreTrainedModel:
-    """A classifier saved by a run (its head and label names included)."""
+def load_trained_classifier(checkpoint: Path, **kwargs) -> PreTrainedModel:
+    """A classifier saved by a run (its head and label names included); `kwargs` go to
+    `from_pretrained` (e.g. `attn_implementation="eager"` to read attention weights)."""
     try:
-        return AutoModelForSequenceClassification.from_pretrained(str(checkpoint))
+        return AutoModelForSequenceClassification.from_pretrained(str(checkpoint), **kwargs)
     except (OSError, ValueError) as exc:
         raise load_error(str(checkpoint), exc) from None

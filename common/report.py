@@ -21,6 +21,7 @@ import argparse
 import importlib
 import json
 import re
+import shutil
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,6 +204,14 @@ def render_figure(spec: FigureSpec, runs: Sequence[Run], out: Path) -> str:
     if not spec.draw(group_runs(spec.phase, spec.select, runs), path, spec.title):
         return f"_{spec.title}: no finished runs yet_"
     return f"![{spec.title}](figures/{spec.name}.png)"
+
+
+def publish_figure(source: Path, out: Path, name: str, caption: str) -> str:
+    """Copy a run's figure to `figures/<name>` beside the markdown file; return its link."""
+    target = Path(out).parent / "figures" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return f"![{caption}](figures/{name})"
 
 
 def build_report(runs_root: Path, out: Path, specs: Optional[Sequence[TableSpec]] = None,

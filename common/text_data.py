@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -142,6 +142,25 @@ def check_labels_trained(splits: dict[str, list[Example]], label_names: Sequence
     for name, examples in splits.items():
         if not examples:
             raise DataError(f"{source}: the {name} split is empty")
+
+
+def deduplicate(pairs: Sequence[tuple[str, Any]]) -> tuple[list[tuple[str, Any]], dict]:
+    """Keep one copy of each (text, label) pair's text; drop every copy of a text whose copies
+    disagree on the label (a duplicate across splits would leak, and a conflicting one
+    cannot be right in both places)."""
+    labels_of: dict[str, set] = defaultdict(set)
+    for sentence, label in pairs:
+        labels_of[sentence].add(label)
+    conflicting = {s for s, labels in labels_of.items() if len(labels) > 1}
+    seen, clean = set(), []
+    for sentence, label in pairs:
+        if sentence not in conflicting and sentence not in seen:
+            seen.add(sentence)
+            clean.append((sentence, label))
+    stats = {"raw": len(pairs), "duplicates_removed": len(pairs) - len(labels_of),
+             "conflicting_sentences_dropped": len(conflicting), "clean": len(clean),
+             "label_counts": dict(Counter(label for _, label in clean))}
+    return clean, stats
 
 
 def carve(examples: list[Example], fraction: float, seed: int, source: str) -> tuple[list[Example], list[Example]]:

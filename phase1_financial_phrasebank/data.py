@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
@@ -22,7 +22,7 @@ from typing import Iterable, Optional
 from sklearn.model_selection import train_test_split
 
 from common.errors import DataError
-from common.text_data import Example, TextSplits, load_text_splits
+from common.text_data import Example, TextSplits, deduplicate, load_text_splits
 from phase1_financial_phrasebank.config import LEVELS, Phase1Config
 
 LABELS = ("negative", "neutral", "positive")
@@ -111,23 +111,6 @@ class PhraseBank:
 
     def split(self, level: str, split: str) -> list[Pair]:
         return [pair for pair in self.levels[level] if self.split_of[pair[0]] == split]
-
-
-def deduplicate(pairs: list[Pair]) -> tuple[list[Pair], dict]:
-    """Keep one copy of each sentence; drop every copy of a sentence whose copies disagree."""
-    labels_of: dict[str, set] = defaultdict(set)
-    for sentence, label in pairs:
-        labels_of[sentence].add(label)
-    conflicting = {s for s, labels in labels_of.items() if len(labels) > 1}
-    seen, clean = set(), []
-    for sentence, label in pairs:
-        if sentence not in conflicting and sentence not in seen:
-            seen.add(sentence)
-            clean.append((sentence, label))
-    stats = {"raw": len(pairs), "duplicates_removed": len(pairs) - len(labels_of),
-             "conflicting_sentences_dropped": len(conflicting), "clean": len(clean),
-             "label_counts": dict(Counter(label for _, label in clean))}
-    return clean, stats
 
 
 def assign_splits(levels: dict[str, list[Pair]], seed: int, ratios=(0.8, 0.1, 0.1)) -> dict[str, str]:

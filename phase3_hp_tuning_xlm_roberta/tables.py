@@ -7,13 +7,12 @@
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
 
 from common.records import read_json
-from common.report import BlockSpec, Column, TableSpec, model_label
+from common.report import BlockSpec, Column, TableSpec, model_label, publish_figure
 from phase3_hp_tuning_xlm_roberta.plots import PLOTS
 
 PHASE = "phase3_hp_tuning_xlm_roberta"
@@ -58,13 +57,10 @@ def render_trials(runs_root: Path, out: Path) -> str:
                          f"the gain is {'larger' if comparison['gain_exceeds_two_standard_errors'] else 'not larger'} "
                          "than two standard errors.")
             parts.append("")
-        figures = Path(out).parent / "figures"
         for name in PLOTS:
             if (directory / name).exists():
-                target = figures / f"{PHASE}_{report['study']}_{name}"
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(directory / name, target)
-                parts.append(f"![{report['study']}: {name.removesuffix('.png')}](figures/{target.name})")
+                parts.append(publish_figure(directory / name, out, f"{PHASE}_{report['study']}_{name}",
+                                            f"{report['study']}: {name.removesuffix('.png')}"))
         parts.append("")
     return "\n".join(parts).strip() or "_no finished study yet_"
 

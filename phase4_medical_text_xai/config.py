@@ -1,0 +1,34 @@
+"""Phase 4 config: the command-line contract keys plus the medical abstracts data set.
+
+Defaults are the `roberta` preset's run: RoBERTa base fine-tuned on the five condition
+classes of the Medical Abstracts corpus, abstracts truncated to 256 tokens.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.config import option
+from common.text_data import TextDataConfig
+
+PRESET_DIR = Path(__file__).parent / "presets"
+MEDICAL_DATASET = "medical_abstracts"
+
+
+@dataclass
+class Phase4Config(TextDataConfig):
+    model_name_or_path: str = option("roberta-base", "Hub id or local directory of the encoder (RoBERTa, BERT, ...).")
+    learning_rate: float = option(2e-5, "Peak learning rate.")
+    epochs: int = option(3, "Number of training epochs.")
+    batch_size: int = option(16, "Training batch size per optimizer step (before accumulation).")
+    max_length: int = option(256, "Maximum tokens per abstract; longer abstracts are truncated (the run "
+                             "reports how many were).")
+
+    # --- data: the Medical Abstracts corpus, or any text data set (TextDataConfig's keys) ---
+    dataset: str = option(MEDICAL_DATASET, f"'{MEDICAL_DATASET}' (from data_dir: medical_tc_train.csv and/or "
+                          "medical_tc_test.csv with condition_label,medical_abstract, names in "
+                          "medical_tc_labels.csv; else the hub's TimSchopf/medical_abstracts), a local "
+                          ".csv/.tsv/.jsonl file, or a hub data set id.")
+    deduplicate: bool = option(True, "Keep one copy of each abstract and drop abstracts filed under more than "
+                               "one condition (the same text in train and test would leak; a text with two "
+                               "labels cannot be right in both).")

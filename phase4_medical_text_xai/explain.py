@@ -1,0 +1,216 @@
+"""Explain a trained phase 4 model's test predictions with attention rollout, Integrated
+Gradients and conservative LRP; score each method's faithfulness against a random ranking;
+write HTML pages and figures. Works from a saved run, without retraining.
+
+Usage:
+    python -m phase4_medical_text_xai.explain --run runs/phase4_medical_text_xai/roberta_seed42
+    python -m phase4_medical_text_xai.explain --run <run dir> --n 50 --methods ig,lrp --ig_steps 100
+
+Reads <run>/checkpoints/best and <run>/predictions.csv (the run's test split); writes
+<run>/explanations/: index.html and example_NNNN.html, attention/example_NNNN.png,
+examples.jsonl (tokens, attributions, checks, curves), faithfulness.json and
+faithfulness.png. An interrupted call resumes: examples already explained with the same
+settings are kept.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from common.checkpoint import find_checkpoint
+from common.cli import exit_on_bad_input
+from common.device import resolve_device
+from common.errors import ConfigError, DataError
+from common.models import load_tokenizer, load_trained_classifier
+from common.records import read_json, read_jsonl, write_json
+from phase4_medical_text_xai.attention import attention_rollout, attention_weights, plot_attention
+from phase4_medical_text_xai.faithfulness import perturbation_curves, summarize
+from phase4_medical_text_xai.html_report import example_name, write_example_page, write_index
+from phase4_medical_text_xai.integrated_gradients import integrated_gradients, special_token_mask
+from phase4_medical_text_xai.lrp import CONSERVATION_TOLERANCE, lrp_relevance
+from phase4_medical_text_xai.plots import plot_faithfulness_curves
+
+METHODS = ("attention", "ig", "lrp")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", required=True, help="Run directory written by phase4_medical_text_xai.train.")
+    parser.add_argument("--n", type=int, default=20, help="Number of test examples to explain (the first n "
+                        "of the run's test split, in its predictions.csv order).")
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"Comma-separated subset of {', '.join(METHODS)}"
+                        " (a random ranking is always scored as the reference).")
+    parser.add_argument("--ig_steps", type=int, default=50, help="Integration steps of Integrated Gradients.")
+    parser.add_argument("--ig_batch_size", type=int, default=16, help="Path points per forward pass (IG's "
+                        "internal batching: memory vs speed).")
+    parser.add_argument("--fractions", type=int, default=10, help="Deletion/insertion curves use fractions "
+                        "0, 1/F, ..., 1 of the content tokens.")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the random reference ranking.")
+    parser.add_argument("--out", default=None, help="Output folder (default: <run>/explanations).")
+    return parser
+
+
+def parse_methods(text: str) -> list[str]:
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ConfigError(f"--methods: unknown method(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+                          f"choose from {', '.join(METHODS)}")
+    return list(dict.fromkeys(methods))
+
+
+def load_run(run_dir: Path, device: torch.device):
+    """(model, tokenizer, test predictions, run config) of a finished run."""
+    if not run_dir.is_dir():
+        raise DataError(f"run directory {run_dir} does not exist")
+    checkpoint = find_checkpoint(run_dir / "checkpoints" / "best")
+    if checkpoint is None:
+        raise DataError(f"{run_dir} has no checkpoint in checkpoints/best: train the run to the end first "
+                        "(or resume it with --resume)")
+    predictions_path = run_dir / "predictions.csv"
+    if not predictions_path.is_file():
+        raise DataError(f"{run_dir} has no predictions.csv: explanations cover the run's test split, which "
+                        "a run with evaluate_test false never scored")
+    config = read_json(run_dir / "config.json")["config"] if (run_dir / "config.json").is_file() else {}
+    model = load_trained_classifier(checkpoint, attn_implementation="eager").to(device).eval()
+    return model, load_tokenizer(str(checkpoint)), pd.read_csv(predictions_path), config
+
+
+def explain_example(model, tokenizer, row, index: int, methods: Sequence[str], args, max_length: int,
+                    device: torch.device, attention_dir: Path) -> dict:
+    """Every method's token scores for the predicted class of one abstract, their checks,
+    timings and faithfulness curves."""
+    encoding = tokenizer(row.text, truncation=True, max_length=max_length, return_offsets_mapping=True,
+                         return_tensors="pt")
+    offsets = encoding.pop("offset_mapping")[0].tolist()
+    inputs = {k: v.to(device) for k, v in encoding.items()}
+    special = special_token_mask(tokenizer, inputs["input_ids"]).cpu().numpy()
+    label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    attributions, checks, seconds = {}, {}, {}
+
+    start = time.perf_counter()
+    logits, attentions = attention_weights(model, inputs)
+    target = int(logits.argmax())
+    if "attention" in methods:
+        rollout = attention_rollout(attentions)[0].cpu().numpy()
+        attributions["attention"] = rollout
+        seconds["attention"] = time.perf_counter() - start
+        plot_attention(attentions, rollout, tokenizer.convert_ids_to_tokens(encoding["input_ids"][0]),
+                       attention_dir / f"{example_name(index)}.png",
+                       title=f"Example {index}: attention of the first token (predicted {label_names[target]})")
+    if "ig" in methods:
+        start = time.perf_counter()
+        scores, checks["ig"] = integrated_gradients(model, tokenizer, inputs, target, args.ig_steps, args.ig_batch_size)
+        attributions["ig"], seconds["ig"] = scores.cpu().numpy(), time.perf_counter() - start
+    if "lrp" in methods:
+        start = time.perf_counter()
+        scores, checks["lrp"] = lrp_relevance(model, inputs, target)
+        attributions["lrp"], seconds["lrp"] = scores.cpu().numpy(), time.perf_counter() - start
+        if checks["lrp"]["conservation_error"] > CONSERVATION_TOLERANCE:
+            raise ConfigError(f"LRP relevance of example {index} does not sum to the logit (relative error "
+                              f"{checks['lrp']['conservation_error']:.2e} > {CONSERVATION_TOLERANCE}): "
+                              f"{type(model).__name__} uses an operation the conservative rules do not cover")
+    attributions["random"] = np.random.default_rng([args.seed, index]).random(len(special))
+    seconds["random"] = 0.0
+
+    fractions = np.linspace(0, 1, args.fractions + 1)
+    replacement = tokenizer.mask_token_id if tokenizer.mask_token_id is not None else tokenizer.pad_token_id
+    faithfulness = {method: perturbation_curves(model, inputs, target, scores, ~special, fractions, replacement)
+                    for method, scores in attributions.items()}
+    probs = torch.softmax(logits.float(), -1).cpu().numpy()
+    full_length = len(tokenizer(row.text, truncation=False, verbose=False)["input_ids"])
+    shown_end = max((end for (start_, end), s in zip(offsets, special) if not s), default=0)
+    return {"index": index, "text": row.text[:shown_end], "truncated": full_length > max_length,
+            "label": str(row.label), "prediction": label_names[target],
+            "probs": {name: float(p) for name, p in zip(label_names, probs)},
+            "tokens": tokenizer.convert_ids_to_tokens(encoding["input_ids"][0]), "offsets": offsets,
+            "special": special.tolist(), "attributions": {m: np.asarray(s, float).tolist() for m, s in attributions.items()},
+            "checks": checks, "seconds": seconds, "faithfulness": faithfulness}
+
+
+def explain_run(run_dir: Path, n: int = 20, methods: Sequence[str] = METHODS, args=None,
+                out: Optional[Path] = None) -> Path:
+    """Explain the first `n` test examples of a run; return the output folder."""
+    args = args or build_parser().parse_args(["--run", str(run_dir)])
+    if n < 1:
+        raise ConfigError("--n must be at least 1")
+    device = resolve_device(args.device)
+    model, tokenizer, predictions, config = load_run(run_dir, device)
+    max_length = int(config.get("max_length", 256))
+    out = Path(out or run_dir / "explanations")
+    settings = {"methods": list(methods), "ig_steps": args.ig_steps, "fractions": args.fractions, "seed": args.seed,
+                "max_length": max_length}
+    done = {}
+    if (out / "settings.json").is_file() and read_json(out / "settings.json") == settings:
+        done = {r["index"]: r for r in read_jsonl(out / "examples.jsonl")} if (out / "examples.jsonl").is_file() else {}
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "settings.json", settings)
+    records = []
+    with open(out / "examples.jsonl", "w", encoding="utf-8") as log:  # rewritten with what is kept, then appended
+        for index, row in enumerate(tqdm(list(predictions.head(n).itertuples()), desc="explaining", unit="example")):
+            record = done.get(index) or explain_example(model, tokenizer, row, index, methods, args, max_length,
+                                                        device, out / "attention")
+            log.write(json.dumps(record) + "\n")
+            log.flush()  # an interrupted call keeps every finished example
+            records.append(record)
+    all_methods = [*methods, "random"]
+    result = {"run": run_dir.name, "run_dir": str(run_dir), "model": str(config.get("model_name_or_path", "?")),
+              "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+              "n": len(records), "methods": all_methods, "fractions": np.linspace(0, 1, args.fractions + 1).tolist(),
+              "replacement": tokenizer.mask_token or tokenizer.pad_token, "ig_steps": args.ig_steps,
+              "summary": summarize(records, all_methods),
+              "seconds_per_example": {m: float(np.mean([r["seconds"][m] for r in records])) for m in all_methods},
+              "checks": summarize_checks(records), "accuracy_of_explained": float(np.mean(
+                  [r["label"] == r["prediction"] for r in records])),
+              "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    write_json(out / "faithfulness.json", result)
+    plot_faithfulness_curves(result, out / "faithfulness.png")
+    for record in records:
+        write_example_page(record, methods, out)
+    write_index(records, result, out)
+    print_summary(result, out)
+    return out
+
+
+def summarize_checks(records: Sequence[dict]) -> dict:
+    checks = {}
+    ig = [r["checks"]["ig"] for r in records if "ig" in r["checks"]]
+    if ig:
+        checks["ig_abs_delta_max"] = max(abs(c["delta"]) for c in ig)
+        checks["ig_abs_delta_mean"] = float(np.mean([abs(c["delta"]) for c in ig]))
+    lrp = [r["checks"]["lrp"] for r in records if "lrp" in r["checks"]]
+    if lrp:
+        checks["lrp_conservation_error_max"] = max(c["conservation_error"] for c in lrp)
+        checks["lrp_token_share_mean"] = float(np.mean([c["token_relevance"] / c["logit"] for c in lrp if c["logit"]]))
+    return checks
+
+
+def print_summary(result: dict, out: Path) -> None:
+    print(f"{result['n']} examples explained -> {out / 'index.html'}")
+    for method, entry in result["summary"].items():
+        print(f"  {method:9s} comprehensiveness {entry['comprehensiveness']['mean']:.3f}  sufficiency "
+              f"{entry['sufficiency']['mean']:.3f}  deletion AUC {entry['deletion_auc']['mean']:.3f}  insertion AUC "
+              f"{entry['insertion_auc']['mean']:.3f}  {result['seconds_per_example'][method]:.2f} s/example")
+    print("  checks: " + ", ".join(f"{k} {v:.3g}" for k, v in result["checks"].items()))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    def entry() -> None:
+        args = build_parser().parse_args(argv)
+        explain_run(Path(args.run), args.n, parse_methods(args.methods), args, Path(args.out) if args.out else None)
+
+    exit_on_bad_input(entry)
+
+
+if __name__ == "__main__":
+    main()

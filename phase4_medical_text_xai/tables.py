@@ -1,0 +1,69 @@
+"""Phase 4 results for experiments.md (rendered by `python -m common.report`).
+
+- `phase4_classification`: test scores of each trained model and how often its
+  max_length truncated the abstracts.
+- `phase4_faithfulness`: for each run that `explain` has covered, the faithfulness of
+  every method and of the random reference (mean ± std over the explained examples),
+  the explainers' checks and seconds per example, and the mean deletion/insertion curves.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.records import read_json
+from common.report import BlockSpec, Column, TableSpec, describe_device, model_label, publish_figure
+from phase4_medical_text_xai.faithfulness import HIGHER_IS_BETTER, METRICS
+from phase4_medical_text_xai.html_report import METHOD_TITLES
+
+PHASE = "phase4_medical_text_xai"
+
+
+def faithfulness_table(result: dict) -> list[str]:
+    headers = ["method", *[f"{m.replace('_', ' ')} {'↑' if HIGHER_IS_BETTER[m] else '↓'}" for m in METRICS],
+               "s / example"]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for method, entry in result["summary"].items():
+        cells = [f"{entry[m]['mean']:.3f} ± {entry[m]['std']:.3f}" for m in METRICS]
+        lines.append("| " + " | ".join([METHOD_TITLES.get(method, method), *cells,
+                                        f"{result['seconds_per_example'][method]:.2f}"]) + " |")
+    return lines
+
+
+def render_faithfulness(runs_root: Path, out: Path) -> str:
+    parts = []
+    for path in sorted((Path(runs_root) / PHASE).glob("*/explanations/faithfulness.json")):
+        result = read_json(path)
+        run_dir = path.parent.parent
+        env = read_json(run_dir / "env.json") if (run_dir / "env.json").exists() else {}
+        checks = result.get("checks", {})
+        parts += [f"**Faithfulness of the explanations of run `{result['run']}`** (runs made here: model "
+                  f"{model_label(result['model'])}, trained on {describe_device(env)}; {result['n']} test "
+                  f"examples explained on {result['device']}, {result['created_at'][:10]}; the predicted class "
+                  f"is explained; tokens masked with `{result['replacement']}`; IG {result['ig_steps']} steps)", "",
+                  *faithfulness_table(result), ""]
+        notes = []
+        if "ig_abs_delta_max" in checks:
+            notes.append(f"IG convergence delta: mean |δ| {checks['ig_abs_delta_mean']:.3g}, "
+                         f"max {checks['ig_abs_delta_max']:.3g}")
+        if "lrp_conservation_error_max" in checks:
+            notes.append(f"LRP: tokens + biases = logit within a relative {checks['lrp_conservation_error_max']:.1e}"
+                         f"; on average the tokens carry {checks['lrp_token_share_mean']:.0%} of the logit")
+        if notes:
+            parts += ["Checks: " + "; ".join(notes) + ".", ""]
+        if (path.parent / "faithfulness.png").exists():
+            parts.append(publish_figure(path.parent / "faithfulness.png", out, f"{PHASE}_{result['run']}_faithfulness.png",
+                                        f"{result['run']}: deletion and insertion curves"))
+            parts.append("")
+    return "\n".join(parts).strip() or "_no explained run yet_"
+
+
+TABLES = [
+    TableSpec(name="phase4_classification", phase=PHASE,
+              title="Phase 4: medical abstracts, test split (5 conditions)",
+              columns=[Column("split", "metrics.data.split", "{}"), Column("max length", "config.max_length", "{}"),
+                       Column("truncated (test)", "metrics.data.truncated.test", "{:.1%}"),
+                       Column("lr", "config.learning_rate", "{:.0e}"), Column("epochs", "metrics.epochs_trained", "{}"),
+                       Column("test accuracy", "metrics.test_accuracy"), Column("test macro-F1", "metrics.test_f1_macro"),
+                       Column("train s/epoch", "metrics.seconds_per_epoch", "{:.0f}")]),
+]
+BLOCKS = [BlockSpec(name="phase4_faithfulness", render=render_faithfulness)]
