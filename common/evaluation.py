@@ -13,12 +13,13 @@ hyperparameters are chosen on validation data only.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from scipy.special import softmax
+from torch.utils.data import DataLoader
 
 from common.batching import EncodedDataset, encode_texts, make_eval_loader
 from common.engine import evaluate
@@ -40,6 +41,8 @@ def prediction_frame(examples: Sequence[Example], logits: np.ndarray, label_name
         frame["text_pair"] = [e.pair for e in examples]
     if any(e.group for e in examples):
         frame["group"] = [e.group for e in examples]
+    if examples and hasattr(examples[0], "image"):  # image + text examples
+        frame["image"] = [str(e.image) for e in examples]
     frame["label"] = [label_names[e.label] for e in examples]
     frame["prediction"] = [label_names[i] for i in probs.argmax(-1)]
     frame["confidence"] = probs.max(-1).round(4)
@@ -65,7 +68,10 @@ def score_groups(examples: Sequence[Example], logits: np.ndarray, label_names: S
 class Evaluator:
     """Encodes each evaluation set once and evaluates any model on it."""
 
-    def __init__(self, splits: TextSplits, tokenizer, cfg, device: torch.device, amp_dtype: Optional[torch.dtype]):
+    def __init__(self, splits: TextSplits, tokenizer, cfg, device: torch.device, amp_dtype: Optional[torch.dtype],
+                 make_loader: Optional[Callable[[Sequence], DataLoader]] = None):
+        """`make_loader(examples)` builds an evaluation loader (dataset order kept by its
+        sampler); the default tokenizes text examples."""
         self.splits, self.cfg, self.device, self.amp_dtype = splits, cfg, device, amp_dtype
         self.test_splits = ("test",) if cfg.evaluate_test else ()
         sets = {"val": splits.val}
@@ -75,9 +81,9 @@ class Evaluator:
         self.same_as_test = {name for name, examples in splits.extra_tests.items() if examples is splits.test}
         self.examples = {name: examples[:cfg.max_eval_samples] for name, examples in sets.items()
                          if name not in self.same_as_test}
-        self.loaders = {name: make_eval_loader(encode_examples(tokenizer, examples, cfg.max_length), tokenizer,
-                                               cfg.eval_batch_size, cfg.num_workers)
-                        for name, examples in self.examples.items()}
+        make_loader = make_loader or (lambda examples: make_eval_loader(
+            encode_examples(tokenizer, examples, cfg.max_length), tokenizer, cfg.eval_batch_size, cfg.num_workers))
+        self.loaders = {name: make_loader(examples) for name, examples in self.examples.items()}
 
     def run(self, model, name: str) -> tuple[dict, np.ndarray]:
         return evaluate(model, self.loaders[name], self.device, self.splits.label_names, amp_dtype=self.amp_dtype,

@@ -16,6 +16,7 @@ from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DataLoader
 
 from common.batching import EncodedDataset, make_train_loader
 from common.checkpoint import collect_training_state, load_training_state, restore_training_state, save_checkpoint
@@ -47,23 +48,28 @@ class FitResult:
         return self.train_seconds / max(len(self.history), 1)
 
 
-def fit(cfg, model: torch.nn.Module, tokenizer, train_set: EncodedDataset, evaluator: Evaluator, run_dir: Path,
+def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDataset], evaluator: Evaluator, run_dir: Path,
         device: torch.device, amp_dtype: Optional[torch.dtype], *, resume_from: Optional[Path] = None,
         loss_fn: LossFn = F.cross_entropy, before_epoch: Optional[BeforeEpoch] = None,
-        on_epoch_end: Optional[OnEpochEnd] = None) -> FitResult:
+        on_epoch_end: Optional[OnEpochEnd] = None, train_loader: Optional[DataLoader] = None,
+        learning_rates: Optional[dict[str, float]] = None) -> FitResult:
     """Train `model` for `cfg.epochs` epochs (or until early stopping), writing
     `checkpoints/{best,last}`, `history.jsonl` and the learning curves after every epoch.
 
     `resume_from` is a `checkpoints/last` directory whose model weights are already in
     `model`; the optimizer, schedule, early-stopping and RNG states are restored from it.
+    A phase whose batches are not tokenized text alone passes its own `train_loader` (its
+    sampler must have `set_epoch`) instead of `train_set`; `learning_rates` gives parts of
+    the model their own peak learning rate (see `common.optim.parameter_groups`).
     """
     checkpoints = Path(run_dir) / "checkpoints"
     title = cfg.run_name or Path(run_dir).name
-    train_loader = make_train_loader(train_set, tokenizer, cfg.batch_size, cfg.seed, cfg.group_by_length,
-                                     cfg.num_workers)
+    train_loader = train_loader or make_train_loader(train_set, tokenizer, cfg.batch_size, cfg.seed,
+                                                     cfg.group_by_length, cfg.num_workers)
     steps_per_epoch = count_optimizer_steps(len(train_loader), cfg.grad_accum_steps, cfg.max_steps)
     # Built over every parameter a stage may train; frozen ones get no gradient and so no update.
-    optimizer = build_optimizer(model, cfg.learning_rate, cfg.weight_decay, cfg.optimizer, cfg.momentum)
+    optimizer = build_optimizer(model, cfg.learning_rate, cfg.weight_decay, cfg.optimizer, cfg.momentum,
+                                learning_rates)
     scheduler = build_scheduler(optimizer, cfg.lr_scheduler, steps_per_epoch * cfg.epochs, cfg.warmup_ratio,
                                 cfg.polynomial_power)
     scaler = make_grad_scaler(device, amp_dtype)

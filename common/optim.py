@@ -46,17 +46,32 @@ def check_optimizer_config(cfg) -> None:
         raise ConfigError(f"learning_rate must be positive, got {cfg.learning_rate}")
 
 
-def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    decay, no_decay = [], []
-    for param in model.parameters():
+def parameter_groups(model: torch.nn.Module, weight_decay: float,
+                     learning_rates: Optional[dict[str, float]] = None) -> list[dict]:
+    """Trainable parameters split by weight decay (matrices) or none (biases, norms), and
+    by peak learning rate: `learning_rates` maps parameter-name prefixes to their own rate
+    (first match wins; e.g. a new head learns faster than a pretrained encoder); the rest
+    take the optimizer's learning rate."""
+    rates = list((learning_rates or {}).items())
+    buckets: dict[tuple, list] = {}
+    for name, param in model.named_parameters():
         if param.requires_grad:
-            (decay if param.ndim >= 2 else no_decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+            rate = next((lr for prefix, lr in rates if name.startswith(prefix)), None)
+            buckets.setdefault((rate, param.ndim >= 2), []).append(param)
+    groups = []
+    for rate in dict.fromkeys([*(lr for _, lr in rates), None]):
+        for decay in (True, False):
+            params = buckets.get((rate, decay), [])
+            if params or rate is None:  # the default pair is always there, as optimizers expect
+                groups.append({"params": params, "weight_decay": weight_decay if decay else 0.0,
+                               **({"lr": rate} if rate is not None else {})})
+    return groups
 
 
 def build_optimizer(model: torch.nn.Module, learning_rate: Optional[float], weight_decay: float,
-                    name: str = "adamw", momentum: float = 0.9) -> torch.optim.Optimizer:
-    groups = parameter_groups(model, weight_decay)
+                    name: str = "adamw", momentum: float = 0.9,
+                    learning_rates: Optional[dict[str, float]] = None) -> torch.optim.Optimizer:
+    groups = parameter_groups(model, weight_decay, learning_rates)
     if name == "adamw":
         try:
             return torch.optim.AdamW(groups, lr=learning_rate, fused=True)

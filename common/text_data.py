@@ -95,7 +95,7 @@ def read_table(path: Path) -> list[dict]:
     return rows
 
 
-def _cell(row: dict, column: str, where: str) -> Any:
+def require_cell(row: dict, column: str, where: str) -> Any:
     if column not in row:
         raise DataError(f"{where}: no column {column!r} (columns: {', '.join(map(str, row))})")
     value = row[column]
@@ -111,12 +111,12 @@ def rows_to_examples(rows: Sequence[dict], source: str, text_column: str, label_
     examples = []
     for number, row in enumerate(rows, start=1):
         where = f"{source}, row {number}"
-        text = str(_cell(row, text_column, where)).strip()
-        context = " ".join(str(_cell(row, column, where)).strip() for column in context_columns)
-        label = str(_cell(row, label_column, where)).strip()
+        text = str(require_cell(row, text_column, where)).strip()
+        context = " ".join(str(require_cell(row, column, where)).strip() for column in context_columns)
+        label = str(require_cell(row, label_column, where)).strip()
         if label not in label_ids:
             raise DataError(f"{where}: unknown label {label!r} (known: {', '.join(label_names)})")
-        group = str(_cell(row, group_column, where)).strip() if group_column else None
+        group = str(require_cell(row, group_column, where)).strip() if group_column else None
         if context and context_mode == "prepend":
             examples.append(Example(f"{context}: {text}", label_ids[label], group=group))
         else:
@@ -187,7 +187,7 @@ def load_text_file(path: Path, *, text_column: str = "text", label_column: str =
     """A CSV/JSONL file: split by its split column when it has one, else 80/10/10 stratified."""
     rows = read_table(path)
     source = str(path)
-    labels = [str(_cell(row, label_column, f"{source}, row {i}")).strip() for i, row in enumerate(rows, 1)]
+    labels = [str(require_cell(row, label_column, f"{source}, row {i}")).strip() for i, row in enumerate(rows, 1)]
     label_names = infer_label_names(labels)
     examples = rows_to_examples(rows, source, text_column, label_column, context_columns, context_mode, label_names,
                                 group_column)

@@ -1,0 +1,155 @@
+"""Phase 5 data: a manifest of (text, image, label) rows, validated before anything trains.
+
+A manifest is a CSV (header line) or JSONL file with the columns `text`, `image` (a path
+relative to the manifest's folder) and `label`, and optionally `split`
+(train/validation/test; without it the rows are split 80/10/10, stratified and seeded)
+plus any columns of its own (e.g. a group for per-group metrics). Every row is checked
+up front: a missing or unreadable image, an image path that leaves the manifest's
+folder, an unknown label or an empty split is an error naming the row.
+
+Images are decoded when a batch needs them (`num_workers` decode in parallel), resized
+and centre-cropped to `image_size`, and normalised with the statistics of the image
+encoder's pretrained weights (ImageNet's, also used when training from scratch).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset, SequentialSampler
+from torchvision.transforms import v2
+
+from common.batching import EpochRandomSampler
+from common.errors import DataError
+from common.text_data import (SPLIT_ALIASES, SPLITS, TextSplits, check_labels_trained, read_table, require_cell,
+                              split_stratified)
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass(frozen=True)
+class ImageTextExample:
+    text: str
+    image: Path  # absolute
+    label: int
+    group: Optional[str] = None
+    pair: Optional[str] = None  # never set: keeps the text examples' interface for prediction tables
+
+
+def resolve_image(root: Path, value: str, where: str) -> Path:
+    path = (root / value).resolve()
+    if not path.is_relative_to(root):
+        raise DataError(f"{where}: image path {value!r} leaves the manifest's folder {root}")
+    if not path.is_file():
+        raise DataError(f"{where}: image file {path} does not exist")
+    try:
+        with Image.open(path) as image:
+            image.verify()  # reads the headers and checksums, not the pixels
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise DataError(f"{where}: image {path} cannot be read ({type(exc).__name__}: {exc})") from None
+    return path
+
+
+def read_manifest(path: Path, label_names: Sequence[str], group_column: Optional[str] = None,
+                  with_labels: bool = True) -> tuple[list[ImageTextExample], list[Optional[str]]]:
+    """The manifest's examples and each row's split name (None where it has no split column).
+    Without `with_labels` (prediction on new data) a label column is optional."""
+    path = Path(path)
+    rows = read_table(path)
+    root = path.parent.resolve()
+    label_ids = {name: i for i, name in enumerate(label_names)}
+    examples, splits = [], []
+    for number, row in enumerate(rows, start=1):
+        where = f"{path}, row {number}"
+        text = str(require_cell(row, "text", where)).strip()
+        image = resolve_image(root, str(require_cell(row, "image", where)).strip(), where)
+        label = -1
+        if with_labels or row.get("label") not in (None, ""):
+            name = str(require_cell(row, "label", where)).strip()
+            if name not in label_ids:
+                raise DataError(f"{where}: unknown label {name!r} (known: {', '.join(label_names)})")
+            label = label_ids[name]
+        group = str(require_cell(row, group_column, where)).strip() if group_column else None
+        split = None
+        if "split" in row:
+            split = SPLIT_ALIASES.get(str(row["split"]).strip().lower())
+            if split is None:
+                raise DataError(f"{where}: unknown split {row['split']!r} (expected train, validation/val/dev or test)")
+        examples.append(ImageTextExample(text, image, label, group))
+        splits.append(split)
+    return examples, splits
+
+
+def load_splits(cfg) -> TextSplits:
+    path = Path(cfg.data_dir or ".") / cfg.dataset
+    examples, split_names = read_manifest(path, cfg.labels, cfg.group_column)
+    if all(name is not None for name in split_names):
+        parts = {name: [e for e, s in zip(examples, split_names) if s == name] for name in SPLITS}
+        how = "by the manifest's split column"
+    else:
+        parts = split_stratified(examples, cfg.split_seed, str(path))
+        how = f"stratified 80/10/10, split_seed {cfg.split_seed}"
+    check_labels_trained(parts, cfg.labels, str(path))
+    return TextSplits(list(cfg.labels), parts["train"], parts["val"], parts["test"],
+                      info={"source": str(path), "split": how, "sizes": {k: len(v) for k, v in parts.items()}})
+
+
+def build_image_transform(image_size: int, mean: Sequence[float] = IMAGENET_MEAN,
+                          std: Sequence[float] = IMAGENET_STD) -> v2.Compose:
+    """What torchvision's ImageClassification preset does, at `image_size`: resize the
+    short side, centre-crop, scale to [0, 1], normalise."""
+    return v2.Compose([v2.PILToTensor(), v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size),
+                       v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
+
+
+class ManifestDataset(Dataset):
+    """Tokenized texts (once, up front) and images (decoded per item) of a list of examples;
+    a modality the model does not use is left out."""
+
+    def __init__(self, examples: Sequence[ImageTextExample], tokenizer=None, transform=None, max_length: int = 64):
+        self.examples, self.transform = list(examples), transform
+        self.encodings = None
+        if tokenizer is not None:
+            encoded = tokenizer([e.text for e in self.examples], truncation=True, max_length=max_length)
+            self.encodings = {k: encoded[k] for k in TEXT_KEYS if k in encoded}
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> dict:
+        item = {k: v[index] for k, v in self.encodings.items()} if self.encodings else {}
+        if self.transform is not None:
+            with Image.open(self.examples[index].image) as image:
+                item["pixel_values"] = self.transform(image.convert("RGB"))
+        item["labels"] = self.examples[index].label
+        return item
+
+
+class Collator:
+    """Pads the text part with the tokenizer, stacks the images."""
+
+    def __init__(self, tokenizer=None):
+        self.tokenizer = tokenizer
+
+    def __call__(self, items: list[dict]) -> dict:
+        batch = {"labels": torch.tensor([item["labels"] for item in items])}
+        if "pixel_values" in items[0]:
+            batch["pixel_values"] = torch.stack([item["pixel_values"] for item in items])
+        if self.tokenizer is not None and "input_ids" in items[0]:
+            text = [{k: item[k] for k in TEXT_KEYS if k in item} for item in items]
+            batch.update(self.tokenizer.pad(text, return_tensors="pt"))
+        return batch
+
+
+def make_loader(dataset: ManifestDataset, tokenizer, batch_size: int, num_workers: int = 0,
+                seed: Optional[int] = None) -> DataLoader:
+    """Training order (a seed: reshuffled per epoch by `set_epoch`) or dataset order (no seed)."""
+    sampler = EpochRandomSampler(len(dataset), seed) if seed is not None else SequentialSampler(dataset)
+    # A private generator: starting an iterator must not draw from the global RNG.
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                      collate_fn=Collator(tokenizer), generator=torch.Generator(),
+                      persistent_workers=num_workers > 0)

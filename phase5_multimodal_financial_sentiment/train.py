@@ -1,0 +1,89 @@
+"""Train and evaluate a phase 5 model: text + image fusion, or one modality alone.
+
+Usage:
+    python -m phase5_multimodal_financial_sentiment.make_synthetic --out data/synthetic_charts --n 3000
+    python -m phase5_multimodal_financial_sentiment.train --preset concat --data_dir data/synthetic_charts
+    python -m phase5_multimodal_financial_sentiment.train --preset gated --data_dir <dir> --freeze_text
+    python -m phase5_multimodal_financial_sentiment.train --preset text_only --data_dir <dir>     # ablations
+    python -m phase5_multimodal_financial_sentiment.train --preset image_only --data_dir <dir>
+    python -m phase5_multimodal_financial_sentiment.train --preset attention,synthetic_cpu --data_dir <dir> \
+        --model_name_or_path <local encoder>                 # small, from-scratch ResNet-18 on a CPU
+    python -m phase5_multimodal_financial_sentiment.predict --model runs/phase5_multimodal_financial_sentiment/concat_seed42/checkpoints/best --manifest new.csv
+    python -m phase5_multimodal_financial_sentiment.train --help
+
+Writes runs/phase5_multimodal_financial_sentiment/<run_name>/ (config, env, history,
+metrics with per-class recall, predictions with each row's image, misclassified rows,
+confusion matrix, learning curves, checkpoints/{best,last}).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from common.checkpoint import find_checkpoint
+from common.cli import run_cli
+from common.device import resolve_amp_dtype, resolve_device
+from common.engine import count_parameters
+from common.evaluation import Evaluator, summarize_scores
+from common.fit import OnEpochEnd, fit, summarize_fit
+from common.models import load_tokenizer
+from common.records import start_run, write_json
+from common.seeding import set_seed
+from phase5_multimodal_financial_sentiment.config import PRESET_DIR, Phase5Config, check_config
+from phase5_multimodal_financial_sentiment.data import ManifestDataset, build_image_transform, load_splits, make_loader
+from phase5_multimodal_financial_sentiment.models import build_model, load_trained_model
+
+PHASE = "phase5_multimodal_financial_sentiment"
+
+
+def loader_factory(model_config, tokenizer, cfg: Phase5Config):
+    """`make(examples, batch_size, seed)`: a loader of exactly what the model reads."""
+    transform = (build_image_transform(model_config.image_size, model_config.image_mean, model_config.image_std)
+                 if model_config.uses_image else None)
+    text_tokenizer = tokenizer if model_config.uses_text else None
+
+    def make(examples, batch_size: int = cfg.eval_batch_size, seed: Optional[int] = None):
+        dataset = ManifestDataset(examples, text_tokenizer, transform, cfg.max_length)
+        return make_loader(dataset, text_tokenizer, batch_size, cfg.num_workers, seed)
+
+    return make
+
+
+def main(cfg: Phase5Config, provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None) -> Path:
+    """Train, keep the best epoch by validation macro-F1, evaluate it; return the run directory."""
+    check_config(cfg)
+    device = resolve_device(cfg.device)
+    amp_dtype = resolve_amp_dtype(device, cfg.precision)
+    splits = load_splits(cfg)  # every row and image checked before a run directory exists
+    run_dir = start_run(cfg, PHASE, device, provenance)
+    last = find_checkpoint(run_dir / "checkpoints" / "last") if cfg.resume else None
+    if cfg.resume and last is None:
+        print(f"--resume: no checkpoint in {run_dir / 'checkpoints'}, starting from scratch")
+
+    set_seed(cfg.seed)  # before the ResNet (from scratch) and the head are initialised
+    tokenizer = load_tokenizer(cfg.model_name_or_path) if cfg.modality != "image" else None
+    model = (load_trained_model(last) if last else build_model(cfg, splits.label_names)).to(device)
+    make = loader_factory(model.config, tokenizer, cfg)
+    evaluator = Evaluator(splits, tokenizer, cfg, device, amp_dtype, make_loader=make)
+    train_loader = make(splits.train[:cfg.max_train_samples], cfg.batch_size, seed=cfg.seed)
+
+    # Pretrained text encoder: a small step; ResNet and head (new or from scratch): larger ones.
+    rates = {"text_encoder.": cfg.learning_rate, "image_encoder.": cfg.image_learning_rate,
+             "head.": cfg.head_learning_rate}
+    result = fit(cfg, model, tokenizer, None, evaluator, run_dir, device, amp_dtype, resume_from=last,
+                 on_epoch_end=on_epoch_end, train_loader=train_loader, learning_rates=rates)
+
+    model = load_trained_model(find_checkpoint(run_dir / "checkpoints" / "best")).to(device)
+    metrics = evaluator.final(model, run_dir, title=cfg.run_name or PHASE)
+    metrics.update(summarize_fit(result, count_parameters(model)["parameters"], len(train_loader.dataset)),
+                   data=splits.info, image_weights=model.config.image_weights if model.config.uses_image else None)
+    write_json(run_dir / "metrics.json", metrics)
+    if "test_recall_neutral" in metrics:
+        print("test recall per class: " + ", ".join(f"{name} {metrics[f'test_recall_{name}']:.3f}"
+                                                       for name in splits.label_names))
+    print(f"{summarize_scores(metrics)}; run directory {run_dir}")
+    return run_dir
+
+
+if __name__ == "__main__":
+    run_cli(main, Phase5Config, PRESET_DIR, description=__doc__.split("\n\n")[0])
