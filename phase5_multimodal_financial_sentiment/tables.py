@@ -1,0 +1,32 @@
+"""Phase 5 results for experiments.md (rendered by `python -m common.report`): the modality
+ablation table (text only, image only, each fusion head), neutral recall beside macro-F1
+as in the original study, and the test accuracy on each kind of synthetic example
+(which modality carries the label) where runs recorded it."""
+from __future__ import annotations
+
+from common.report import Column, TableSpec
+
+PHASE = "phase5_multimodal_financial_sentiment"
+LABELS = ("negative", "neutral", "positive")
+
+
+def setup_columns() -> list[Column]:
+    return [Column("modality", "config.modality", "{}"), Column("fusion", "config.fusion", "{}"),
+            Column("image encoder", "config.image_model", "{}"), Column("image weights", "metrics.image_weights", "{}"),
+            Column("image px", "config.image_size", "{}"), Column("epochs", "metrics.epochs_trained", "{}")]
+
+
+def score_columns() -> list[Column]:
+    return [Column("test accuracy", "metrics.test_accuracy"), Column("test macro-F1", "metrics.test_f1_macro"),
+            Column("**neutral recall**", "metrics.test_recall_neutral"),
+            *[Column(f"recall {name}", f"metrics.test_recall_{name}") for name in LABELS if name != "neutral"],
+            *[Column(f"acc. where {kind} informs", f"metrics.groups.test.{kind}.accuracy")
+              for kind in ("text", "image", "both")],
+            Column("train s/epoch", "metrics.seconds_per_epoch", "{:.0f}")]
+
+
+TABLES = [
+    TableSpec(name="phase5_ablation", phase=PHASE,
+              title="Phase 5: modality ablation and fusion heads, test split",
+              columns=[*setup_columns(), *score_columns()]),
+]
