@@ -302,3 +302,20 @@ def test_report_renders_in_headless_chromium(tiny_run, tmp_path):
     assert pixels.shape[:2] == (900, 1200)
     red = (pixels[..., 0] > 200) & (pixels[..., 1] < 190) & (pixels[..., 2] < 190)
     assert red.sum() > 50  # the heat-map shading was drawn, not just a blank page
+
+
+def test_report_renders_the_classification_and_faithfulness_tables(tiny_run, tmp_path):
+    from common.report import build_report
+    from phase4_medical_text_xai import explain
+
+    if not (tiny_run / "explanations" / "faithfulness.json").exists():
+        explain.explain_run(tiny_run, 2, ["attention", "ig", "lrp"],
+                            explain.build_parser().parse_args(["--run", str(tiny_run), "--ig_steps", "8"]))
+    out = tmp_path / "experiments.md"
+    text = build_report(tiny_run.parent.parent, out)
+    result = json.loads((tiny_run / "explanations" / "faithfulness.json").read_text())
+    assert "Phase 4: medical abstracts, test split" in text and "stratified 80/10/10" in text
+    assert "Faithfulness of the explanations of run `tiny`" in text
+    row = next(line for line in text.splitlines() if line.startswith("| Integrated Gradients"))
+    assert f"{result['summary']['ig']['comprehensiveness']['mean']:.3f}" in row
+    assert "| Random |" in text and (tmp_path / "figures" / "phase4_medical_text_xai_tiny_faithfulness.png").exists()

@@ -237,3 +237,15 @@ def test_building_the_model_keeps_the_pretrained_and_initial_weights(tiny_text_e
     after = {**{f"t.{k}": v for k, v in model.text_encoder.state_dict().items()},
              **{f"i.{k}": v for k, v in model.image_encoder.state_dict().items()}}
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_report_renders_the_ablation_table(fused_run, tmp_path):
+    import json
+
+    from common.report import build_report
+
+    text = build_report(fused_run.parent.parent, tmp_path / "experiments.md")
+    metrics = json.loads((fused_run / "metrics.json").read_text())
+    row = next(line for line in text.splitlines() if line.startswith("| tiny"))
+    assert "| fusion | attention | resnet18 | none | 32 |" in row
+    assert f"{metrics['test_recall_neutral']:.4f}" in row and f"{metrics['test_f1_macro']:.4f}" in row
