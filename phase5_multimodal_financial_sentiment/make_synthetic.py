@@ -52,6 +52,12 @@ AMBIGUOUS = ["Shares of {c} over the last {n} sessions", "{c}: daily price chart
 TREND = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
 
 
+def vocabulary() -> set[str]:
+    """Every word of the headlines (lower-cased), e.g. for a tiny test tokenizer."""
+    return {w.lower() for template in [*AMBIGUOUS, *sum(CLEAR.values(), []), *COMPANIES]
+            for w in template.replace(":", " ").replace(",", " ").replace("-", " ").split()}
+
+
 def simulate_prices(rng: np.random.Generator, trend: str, days: int) -> np.ndarray:
     """Open/high/low/close per day of a path whose total log-return is 15-35% down, within
     3% of flat, or 15-35% up, with day-to-day noise."""

@@ -13,7 +13,7 @@ from common.errors import ConfigError, DataError
 from phase2_multilingual_sentiment.config import PRESET_DIR, TWEET_LANGUAGES, Phase2Config
 from phase2_multilingual_sentiment.data import load_splits, load_tweet_files
 from phase2_multilingual_sentiment.train import main
-from tests.multilingual_data import SIZES, WORDS
+from phase2_multilingual_sentiment.synthetic import SIZES, WORDS
 
 LANGS = list(WORDS)
 
@@ -53,7 +53,7 @@ def replace_line(path, index, text):
     (lambda d: replace_line(d / "english" / "train_text.txt", 1, "  "), DataError, "line 2: empty text"),
 ])
 def test_bad_files_are_clear_errors(tmp_path, mutate, error, match):
-    from tests.multilingual_data import write_tweets
+    from phase2_multilingual_sentiment.synthetic import write_tweets
 
     directory = write_tweets(tmp_path / "tweets")
     mutate(directory)

@@ -20,7 +20,8 @@ from phase4_medical_text_xai.data import CONDITIONS, load_splits
 from phase4_medical_text_xai.faithfulness import deleted_positions, perturbation_curves, perturbed_inputs, rank_tokens
 from phase4_medical_text_xai.integrated_gradients import baseline_ids, integrated_gradients, recorded_position_ids
 from phase4_medical_text_xai.lrp import ConservativeRules, lrp_relevance
-from tests.medical_data import synthetic_abstracts, write_abstracts, write_labels, write_tiny_roberta
+from common.tiny_models import write_tiny_roberta
+from phase4_medical_text_xai.synthetic import synthetic_abstracts, write_abstracts, write_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 

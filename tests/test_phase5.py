@@ -16,9 +16,9 @@ from PIL import Image
 from common.errors import ConfigError, DataError
 from phase5_multimodal_financial_sentiment.config import Phase5Config
 from phase5_multimodal_financial_sentiment.data import load_splits
-from phase5_multimodal_financial_sentiment.make_synthetic import AMBIGUOUS, CLEAR, COMPANIES, make_dataset
+from phase5_multimodal_financial_sentiment.make_synthetic import CLEAR, COMPANIES, make_dataset, vocabulary
 from phase5_multimodal_financial_sentiment.models import MultimodalClassifier, MultimodalConfig, load_image_weights
-from tests.conftest import write_tiny_model
+from common.tiny_models import write_tiny_bert
 
 LABELS = ["negative", "neutral", "positive"]
 
@@ -30,9 +30,7 @@ def charts(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_text_encoder(tmp_path_factory) -> Path:
-    words = {w.lower() for template in [*AMBIGUOUS, *sum(CLEAR.values(), []), *COMPANIES]
-             for w in template.replace(":", " ").replace(",", " ").replace("-", " ").split()}
-    return write_tiny_model(tmp_path_factory.mktemp("tiny_bert"), words)
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), vocabulary())
 
 
 def config(charts: Path, encoder: Path, tmp_path: Path, **overrides) -> Phase5Config:

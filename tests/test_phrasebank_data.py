@@ -7,7 +7,7 @@ from common.errors import DataError
 from phase1_financial_phrasebank import data
 from phase1_financial_phrasebank.data import (LABELS, SPLITS, deduplicate, load_phrasebank,
                                               parse_phrasebank, read_level_files, read_level_zip)
-from tests.conftest import synthetic_phrasebank, write_phrasebank
+from phase1_financial_phrasebank.synthetic import synthetic_phrasebank, write_phrasebank
 
 LEVELS = ("50Agree", "66Agree", "75Agree", "AllAgree")
 

@@ -1,4 +1,4 @@
-"""Synthetic tweets in three languages, written in the XLM-T original layout."""
+"""Synthetic tweets in three languages, in the XLM-T original layout, for smoke runs and the tests."""
 from __future__ import annotations
 
 import random

@@ -1,5 +1,5 @@
-"""Synthetic medical abstracts (five conditions told apart by their vocabulary) in the
-corpus's file layout, and a tiny RoBERTa with a byte-level BPE tokenizer trained on them."""
+"""Synthetic medical abstracts in the corpus's file layout (five conditions told apart by
+their vocabulary), for smoke runs and the tests."""
 from __future__ import annotations
 
 import csv
@@ -40,25 +40,3 @@ def write_labels(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     lines = ["condition_label,condition_name"] + [f"{i},{name}" for i, name in enumerate(CONDITIONS, start=1)]
     (directory / "medical_tc_labels.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def write_tiny_roberta(directory: Path, texts, seed: int = 0) -> Path:
-    """A 2-layer, 32-wide RoBERTa (random weights) and a byte-level BPE tokenizer of `texts`."""
-    import torch
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import RobertaConfig, RobertaModel, RobertaTokenizerFast
-
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(list(texts), vocab_size=400, min_frequency=1,
-                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
-    directory.mkdir(parents=True, exist_ok=True)
-    bpe.save_model(str(directory))
-    merges = [tuple(line.split()) for line in (directory / "merges.txt").read_text().splitlines()[1:] if line]
-    tokenizer = RobertaTokenizerFast(vocab=bpe.get_vocab(), merges=merges)
-    torch.manual_seed(seed)
-    config = RobertaConfig(vocab_size=len(bpe.get_vocab()), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                           intermediate_size=64, max_position_embeddings=160, pad_token_id=1, bos_token_id=0,
-                           eos_token_id=2)
-    RobertaModel(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory

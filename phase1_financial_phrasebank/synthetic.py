@@ -1,0 +1,50 @@
+"""A synthetic Financial PhraseBank in the original file layout: templated sentences with
+nested agreement levels, one repeated sentence and one whose copies disagree. For smoke
+runs (`python -m common.reproduce --quick`) and the tests; it says nothing about the real data."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from phase1_financial_phrasebank.config import LEVELS
+
+COMPANIES = ["Nokia", "Elcoteq", "Fiskars", "Kone", "Outokumpu", "Stora", "Wartsila", "Orion", "Sampo", "Neste"]
+TEMPLATES = {
+    "positive": ["{c} net profit rose {n} percent in the quarter .", "{c} operating profit increased to EUR {n} mn .",
+                 "{c} sales grew by {n} % and the outlook improved ."],
+    "negative": ["{c} net loss widened to EUR {n} mn .", "{c} cut {n} jobs after sales fell .",
+                 "{c} operating profit decreased {n} percent ."],
+    "neutral": ["{c} is headquartered in Helsinki and employs {n} people .", "{c} will publish its report on {n} May .",
+                "The company {c} has {n} shareholders ."],
+}
+
+
+def synthetic_phrasebank(n: int = 240, seed: int = 0) -> dict[str, list[str]]:
+    """Nested agreement levels of `sentence@label` lines, with one repeated sentence and one
+    sentence whose copies disagree (both in 50Agree only)."""
+    rng = random.Random(seed)
+    sentences = {}
+    while len(sentences) < n:
+        label = rng.choice(["neutral", "neutral", "positive", "negative"])
+        text = rng.choice(TEMPLATES[label]).format(c=rng.choice(COMPANIES), n=rng.randint(2, 999))
+        sentences.setdefault(text, label)
+    pairs = sorted(sentences.items())
+    rng.shuffle(pairs)
+    agreement = {s: rng.choice(range(4)) for s, _ in pairs}  # index of the highest level it reaches
+    levels = {level: [f"{s}@{label}" for s, label in pairs if agreement[s] >= i] for i, level in enumerate(LEVELS)}
+    levels["50Agree"] += [levels["50Agree"][0], "Kone signed a deal with Nokia .@neutral",
+                          "Kone signed a deal with Nokia .@positive"]
+    return levels
+
+
+def write_phrasebank(directory: Path, levels: dict[str, list[str]]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for level, lines in levels.items():
+        (directory / f"Sentences_{level}.txt").write_text("\n".join(lines) + "\n", encoding="latin-1")
+    return directory
+
+
+def vocabulary(levels: dict[str, list[str]]) -> set[str]:
+    """Every word of the sentences (lower-cased, '%' split off), e.g. for a tiny tokenizer."""
+    return {w.lower() for lines in levels.values() for line in lines
+            for w in line.rsplit("@", 1)[0].replace("%", " % ").split()}

@@ -1,0 +1,42 @@
+"""Phase 4 steps of `python -m common.reproduce`: RoBERTa on the medical abstracts, then
+its explanations and their faithfulness; quick: a tiny RoBERTa on synthetic abstracts,
+three explained examples."""
+from __future__ import annotations
+
+from common.reproduce import Context, Step, asset_step, train_step
+from common.tiny_models import write_tiny_roberta
+from phase4_medical_text_xai.explain import build_parser, explain_run
+from phase4_medical_text_xai.synthetic import synthetic_abstracts, write_abstracts, write_labels
+
+PHASE = "phase4_medical_text_xai"
+
+
+def explain_step(ctx: Context, run_name: str, extra: list[str]) -> Step:
+    run_dir = ctx.runs / PHASE / run_name
+    args = build_parser().parse_args(["--run", str(run_dir), "--device", ctx.device, *extra])
+    return Step(PHASE, f"explain {run_name}", (run_dir / "explanations" / "index.html").exists,
+                lambda: explain_run(run_dir, args.n, ["attention", "ig", "lrp"], args))
+
+
+def steps(ctx: Context) -> list[Step]:
+    runs = [train_step(PHASE, f"roberta_seed{seed}", ["--preset", "roberta", "--seed", str(seed),
+                                                      *ctx.data_args("medical_abstracts")], ctx) for seed in ctx.seeds]
+    return runs + [explain_step(ctx, f"roberta_seed{ctx.seeds[0]}", ["--n", "50"])]
+
+
+def quick_steps(ctx: Context) -> list[Step]:
+    data, model = ctx.assets / "medical", ctx.assets / "tiny_roberta_medical"
+    rows = synthetic_abstracts(150)
+
+    def write_data() -> None:
+        write_abstracts(data / "medical_tc_test.csv", rows)
+        write_labels(data)
+
+    tiny = ["--model_name_or_path", str(model), "--data_dir", str(data), "--epochs", "2", "--batch_size", "16",
+            "--max_length", "48", "--learning_rate", "1e-3", "--progress", "false"]
+    return [asset_step(PHASE, "synthetic abstracts", data / "medical_tc_labels.csv", write_data),
+            asset_step(PHASE, "tiny RoBERTa", model / "config.json",
+                       lambda: write_tiny_roberta(model, [text for _, text in rows])),
+            *[train_step(PHASE, f"roberta_seed{seed}", ["--preset", "roberta", "--seed", str(seed), *tiny], ctx)
+              for seed in ctx.seeds],
+            explain_step(ctx, f"roberta_seed{ctx.seeds[0]}", ["--n", "3", "--ig_steps", "8"])]
