@@ -40,6 +40,10 @@ class Column:
     header: str
     key: str  # "metrics.<key>", "config.<key>" or "env.<key>"
     fmt: str = "{:.4f}"
+    applies: Optional[Callable[["Run"], bool]] = None  # where it is False the cell shows "–" (a key that has no meaning there)
+
+    def value(self, run: "Run") -> Any:
+        return run.value(self.key) if self.applies is None or self.applies(run) else None
 
 
 @dataclass
@@ -160,7 +164,7 @@ def render_table(spec: TableSpec, runs: Sequence[Run]) -> str:
         cells = [row_label(first), model_label(first.config.get("model_name_or_path")),
                  ", ".join(sorted({describe_device(run.env) for run in members})),
                  f"{len(seeds)} ({', '.join(map(str, seeds))})", ", ".join(dates)]
-        cells += [format_cell([run.value(c.key) for run in members], c.fmt) for c in spec.columns]
+        cells += [format_cell([c.value(run) for run in members], c.fmt) for c in spec.columns]
         lines.append("| " + " | ".join(cells) + " |")
     if not groups:
         lines.append("| " + " | ".join(["_no finished runs yet_"] + [""] * (len(headers) - 1)) + " |")
