@@ -7,8 +7,11 @@ records, beside the scores, how the data was read and how often `max_length` tru
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
+
+import torch
 
 from common.batching import truncation_rate
 from common.checkpoint import find_checkpoint
@@ -28,16 +31,33 @@ def measure_truncation(tokenizer, splits: TextSplits, max_length: int, names: Se
                                         [e.pair for e in splits.split(name)], max_length), 4) for name in names}
 
 
-def train_and_evaluate(cfg: TextDataConfig, phase: str, load_splits: Callable[[TextDataConfig], TextSplits],
-                       provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None) -> Path:
-    """Train, keep the best epoch by validation macro-F1, evaluate it; return the run directory."""
+@dataclass
+class RunStart:
+    device: torch.device
+    amp_dtype: Optional[torch.dtype]
+    splits: TextSplits
+    run_dir: Path
+    resume_from: Optional[Path]  # checkpoints/last of an interrupted run, with --resume
+
+
+def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] = None) -> RunStart:
+    """Check the device and read the data (bad input fails before a run directory exists),
+    then create the run directory and find the checkpoint to resume from."""
     device = resolve_device(cfg.device)
     amp_dtype = resolve_amp_dtype(device, cfg.precision)
-    splits = load_splits(cfg)  # bad data fails before a run directory exists
+    splits = load_splits(cfg)
     run_dir = start_run(cfg, phase, device, provenance)
     last = find_checkpoint(run_dir / "checkpoints" / "last") if cfg.resume else None
     if cfg.resume and last is None:
         print(f"--resume: no checkpoint in {run_dir / 'checkpoints'}, starting from scratch")
+    return RunStart(device, amp_dtype, splits, run_dir, last)
+
+
+def train_and_evaluate(cfg: TextDataConfig, phase: str, load_splits: Callable[[TextDataConfig], TextSplits],
+                       provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None) -> Path:
+    """Train, keep the best epoch by validation macro-F1, evaluate it; return the run directory."""
+    run = open_run(cfg, phase, load_splits, provenance)
+    device, amp_dtype, splits, run_dir, last = run.device, run.amp_dtype, run.splits, run.run_dir, run.resume_from
 
     set_seed(cfg.seed)  # before the new classification head is initialised
     tokenizer = load_tokenizer(cfg.model_name_or_path)

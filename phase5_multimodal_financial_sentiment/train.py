@@ -22,12 +22,12 @@ from typing import Optional
 
 from common.checkpoint import find_checkpoint
 from common.cli import run_cli
-from common.device import resolve_amp_dtype, resolve_device
 from common.engine import count_parameters
 from common.evaluation import Evaluator, summarize_scores
+from common.finetune import open_run
 from common.fit import OnEpochEnd, fit, summarize_fit
 from common.models import load_tokenizer
-from common.records import start_run, write_json
+from common.records import write_json
 from common.seeding import set_seed
 from phase5_multimodal_financial_sentiment.config import PRESET_DIR, Phase5Config, check_config
 from phase5_multimodal_financial_sentiment.data import ManifestDataset, build_image_transform, load_splits, make_loader
@@ -52,13 +52,8 @@ def loader_factory(model_config, tokenizer, cfg: Phase5Config):
 def main(cfg: Phase5Config, provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None) -> Path:
     """Train, keep the best epoch by validation macro-F1, evaluate it; return the run directory."""
     check_config(cfg)
-    device = resolve_device(cfg.device)
-    amp_dtype = resolve_amp_dtype(device, cfg.precision)
-    splits = load_splits(cfg)  # every row and image checked before a run directory exists
-    run_dir = start_run(cfg, PHASE, device, provenance)
-    last = find_checkpoint(run_dir / "checkpoints" / "last") if cfg.resume else None
-    if cfg.resume and last is None:
-        print(f"--resume: no checkpoint in {run_dir / 'checkpoints'}, starting from scratch")
+    run = open_run(cfg, PHASE, load_splits, provenance)  # bad input fails before a run directory exists
+    device, amp_dtype, splits, run_dir, last = run.device, run.amp_dtype, run.splits, run.run_dir, run.resume_from
 
     set_seed(cfg.seed)  # before the ResNet (from scratch) and the head are initialised
     tokenizer = load_tokenizer(cfg.model_name_or_path) if cfg.modality != "image" else None
