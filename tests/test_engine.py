@@ -115,3 +115,15 @@ def test_evaluation_leaves_the_training_random_stream_alone(tiny_model_dir):
     torch.manual_seed(0)
     predict(model, loader, torch.device("cpu"), progress=False)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_parameter_groups_give_named_parts_their_own_learning_rate():
+    from common.optim import build_optimizer
+
+    model = torch.nn.ModuleDict({"encoder": torch.nn.Linear(4, 4), "head": torch.nn.Linear(4, 2)})
+    model["encoder"].bias.requires_grad_(False)  # frozen parameters are left out
+    optimizer = build_optimizer(model, 1e-5, 0.01, learning_rates={"head.": 1e-3})
+    by_param = {id(p): (g.get("lr"), g["weight_decay"]) for g in optimizer.param_groups for p in g["params"]}
+    assert by_param[id(model["head"].weight)] == (1e-3, 0.01) and by_param[id(model["head"].bias)] == (1e-3, 0.0)
+    assert by_param[id(model["encoder"].weight)] == (1e-5, 0.01)
+    assert id(model["encoder"].bias) not in by_param
