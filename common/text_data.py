@@ -144,20 +144,25 @@ def check_labels_trained(splits: dict[str, list[Example]], label_names: Sequence
             raise DataError(f"{source}: the {name} split is empty")
 
 
+def conflicting_texts(pairs: Sequence[tuple[str, Any]]) -> set[str]:
+    """Texts that occur with more than one label among (text, label) pairs."""
+    labels_of: dict[str, set] = defaultdict(set)
+    for text, label in pairs:
+        labels_of[text].add(label)
+    return {text for text, labels in labels_of.items() if len(labels) > 1}
+
+
 def deduplicate(pairs: Sequence[tuple[str, Any]]) -> tuple[list[tuple[str, Any]], dict]:
     """Keep one copy of each (text, label) pair's text; drop every copy of a text whose copies
     disagree on the label (a duplicate across splits would leak, and a conflicting one
     cannot be right in both places)."""
-    labels_of: dict[str, set] = defaultdict(set)
-    for sentence, label in pairs:
-        labels_of[sentence].add(label)
-    conflicting = {s for s, labels in labels_of.items() if len(labels) > 1}
+    conflicting = conflicting_texts(pairs)
     seen, clean = set(), []
     for sentence, label in pairs:
         if sentence not in conflicting and sentence not in seen:
             seen.add(sentence)
             clean.append((sentence, label))
-    stats = {"raw": len(pairs), "duplicates_removed": len(pairs) - len(labels_of),
+    stats = {"raw": len(pairs), "duplicates_removed": len(pairs) - len({text for text, _ in pairs}),
              "conflicting_sentences_dropped": len(conflicting), "clean": len(clean),
              "label_counts": dict(Counter(label for _, label in clean))}
     return clean, stats

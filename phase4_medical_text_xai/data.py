@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Sequence
 
 from common.errors import DataError
-from common.text_data import (Example, TextSplits, carve, check_labels_trained, deduplicate, load_hub_dataset,
-                              load_text_splits, read_table, rows_to_examples, split_stratified)
+from common.text_data import (Example, TextSplits, carve, check_labels_trained, conflicting_texts, deduplicate,
+                              load_hub_dataset, load_text_splits, read_table, rows_to_examples, split_stratified)
 from phase4_medical_text_xai.config import MEDICAL_DATASET, Phase4Config
 
 HUB_ID = "TimSchopf/medical_abstracts"
@@ -51,19 +51,12 @@ def clean(examples: Sequence[Example], source: str, info: dict) -> list[Example]
     return [Example(text, label) for text, label in kept]
 
 
-def conflicting_texts(examples: Sequence[Example]) -> set[str]:
-    labels: dict[str, set] = {}
-    for e in examples:
-        labels.setdefault(e.text, set()).add(e.label)
-    return {text for text, found in labels.items() if len(found) > 1}
-
-
 def split_published(train: list[Example], test: list[Example], split_seed: int, dedupe: bool,
                     info: dict, source: str) -> dict[str, list[Example]]:
     """Keep the published test split; validation is a stratified 10% of train. Cleaning
     looks at both files together: a text in both stays in test only."""
     if dedupe:
-        conflicting = conflicting_texts(train + test)
+        conflicting = conflicting_texts([(e.text, e.label) for e in train + test])
         test = clean([e for e in test if e.text not in conflicting], "test", info)
         in_test = {e.text for e in test}
         train = clean([e for e in train if e.text not in conflicting and e.text not in in_test], "train", info)
