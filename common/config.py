@@ -51,6 +51,8 @@ class TrainConfig:
     optimizer: str = option("adamw", "adamw (torch, fused where available); adafactor (external learning rate "
                             "that follows the schedule); adafactor_relative (Adafactor's own step size: needs "
                             "learning_rate none); sgd (with momentum).", OPTIMIZERS)
+    fused_adamw: bool = option(True, "adamw: use torch's fused kernel where it has one (CUDA; CPU since torch 2.4); "
+                               "false: the multi-tensor (foreach) kernel, e.g. to measure what fusing gains.")
     learning_rate: Optional[float] = option(5e-5, "Peak learning rate ('none' only with adafactor_relative).")
     weight_decay: float = option(0.01, "Weight decay (not applied to biases and norms; decoupled for AdamW and "
                                  "Adafactor, L2 for SGD).")

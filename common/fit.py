@@ -69,7 +69,7 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
     steps_per_epoch = count_optimizer_steps(len(train_loader), cfg.grad_accum_steps, cfg.max_steps)
     # Built over every parameter a stage may train; frozen ones get no gradient and so no update.
     optimizer = build_optimizer(model, cfg.learning_rate, cfg.weight_decay, cfg.optimizer, cfg.momentum,
-                                learning_rates)
+                                learning_rates, fused=cfg.fused_adamw)
     scheduler = build_scheduler(optimizer, cfg.lr_scheduler, steps_per_epoch * cfg.epochs, cfg.warmup_ratio,
                                 cfg.polynomial_power)
     scaler = make_grad_scaler(device, amp_dtype)

@@ -184,7 +184,8 @@ def render_benchmark(result: dict) -> str:
     setup = ", ".join(f"{k}: {v}" for k, v in result.get("setup", {}).items())
     lines = [f"**{result['title']}** ({setup})", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in rows:
-        lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()) + " |")
+        lines.append("| " + " | ".join("–" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+                                       for v in row.values()) + " |")
     return "\n".join(lines)
 
 
