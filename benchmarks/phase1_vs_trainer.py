@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from common.device import resolve_amp_dtype, resolve_device  # noqa: E402
+from common.device import resolve_device  # noqa: E402
 from common.evaluation import encode_examples  # noqa: E402
 from common.metrics import compute_metrics  # noqa: E402
 from common.models import load_tokenizer  # noqa: E402
