@@ -28,15 +28,17 @@ Trainer here does not). Each (variant, seed) runs in a fresh process, seed by se
 that every seed's variants run close together in time on a noisy machine; its figures are
 kept in `<output_dir>/benchmarks/phase1_vs_trainer/<device>/`, so an interrupted or
 extended invocation (more seeds, more variants) re-runs only what is missing, and the table
-shows every variant measured for the chosen seeds. The table, mean ± std over seeds, goes to `<output_dir>/benchmarks/phase1_vs_trainer[_cuda].json`,
-which `python -m common.report` renders in experiments.md. The loop's runs land in
-`<output_dir>/phase1_financial_phrasebank/bench_*` like any other phase 1 run.
+shows every variant measured for the chosen seeds. The table, mean ± std over seeds, goes
+to `<output_dir>/benchmarks/phase1_vs_trainer[_cuda].json`, which `python -m common.report`
+renders in experiments.md. The loop's runs land in `<output_dir>/phase1_financial_phrasebank/bench_*`
+like any other phase 1 run.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import multiprocessing
+import operator
 import os
 import resource
 import statistics
@@ -206,6 +208,12 @@ def mean_std(values: list[float], fmt: str) -> str:
     return f"{fmt.format(statistics.mean(values))} ± {fmt.format(statistics.stdev(values))}"
 
 
+def paired_mean(own: dict, ref: dict, key: str, compare) -> float:
+    """Mean over the seeds both ran of compare(own, reference): runs of one seed ran close
+    together in time, so the pairing cancels part of the machine's drift."""
+    return statistics.mean(compare(own[seed][key], ref[seed][key]) for seed in ref)
+
+
 def summarize(variants: list[Variant], seeds: list[int], figures: dict, device: torch.device) -> list[dict]:
     """One row per variant: means over its seeds, and the ratio to its reference's samples/s
     and difference to its reference's macro-F1 over the seeds both ran."""
@@ -220,10 +228,8 @@ def summarize(variants: list[Variant], seeds: list[int], figures: dict, device: 
             "test accuracy": mean_std([f["test accuracy"] for f in own.values()], "{:.4f}"),
             "test macro-F1": mean_std([f["test macro-F1"] for f in own.values()], "{:.4f}"),
             "peak memory MB": max(f["peak memory MB"] for f in own.values()),
-            "samples/s vs Trainer": (statistics.mean(own[s]["samples/s"] / ref[s]["samples/s"] for s in ref)
-                                     if ref else None),
-            "macro-F1 − Trainer": (statistics.mean(own[s]["test macro-F1"] - ref[s]["test macro-F1"] for s in ref)
-                                   if ref else None),
+            "samples/s vs Trainer": round(paired_mean(own, ref, "samples/s", operator.truediv), 2) if ref else None,
+            "macro-F1 − Trainer": f"{paired_mean(own, ref, 'test macro-F1', operator.sub):+.4f}" if ref else None,
         })
     return rows
 
@@ -233,7 +239,7 @@ def print_table(rows: list[dict]) -> None:
           f"{'peak MB':>8s} {'vs Trainer':>10s} {'ΔF1':>8s}")
     for row in rows:
         ratio = f"{row['samples/s vs Trainer']:.2f}x" if row["samples/s vs Trainer"] is not None else "–"
-        delta = f"{row['macro-F1 − Trainer']:+.4f}" if row["macro-F1 − Trainer"] is not None else "–"
+        delta = row["macro-F1 − Trainer"] or "–"
         print(f"{row['pipeline']:58s} {row['seeds']:5d} {row['s/epoch']:8.1f} {row['samples/s']:10.1f} "
               f"{row['test macro-F1']:>16s} {row['peak memory MB']:8.0f} {ratio:>10s} {delta:>8s}")
 
