@@ -133,10 +133,10 @@ def peak_memory_mb(device: torch.device) -> float:
 def phase1_config(args, variant: Variant, seed: int) -> Phase1Config:
     name = f"bench_{model_name(args.model_dir)}_{variant.batching}_{variant.precision}_{variant.kernel}_seed{seed}"
     return Phase1Config(model_name_or_path=args.model_dir, data_dir=args.data_dir, output_dir=args.output_dir,
-                        run_name=name, device=args.device, precision=variant.precision, fused_adamw=variant.kernel
-                        == "fused", seed=seed, epochs=args.epochs, batch_size=args.batch_size,
-                        learning_rate=args.learning_rate, max_length=args.max_length,
-                        group_by_length=variant.batching == "grouped", progress=False, overwrite=True)
+                        run_name=name, device=args.device, precision=variant.precision,
+                        fused_adamw=variant.kernel == "fused", group_by_length=variant.batching == "grouped",
+                        seed=seed, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                        max_length=args.max_length, progress=False, overwrite=True)
 
 
 def run_loop(args, variant: Variant, seed: int) -> dict:
