@@ -61,6 +61,22 @@ def test_no_weight_decay_on_biases_and_norms():
     assert [len(g["params"]) for g in groups] == [1, 3] and [g["weight_decay"] for g in groups] == [0.01, 0.0]
 
 
+def test_adamw_kernel_follows_fused_adamw_and_both_kernels_step_alike():
+    torch.manual_seed(0)
+    models = [torch.nn.Linear(4, 2), torch.nn.Linear(4, 2)]
+    models[1].load_state_dict(models[0].state_dict())
+    fused, foreach = build_optimizer(models[0], 1e-2, 0.01), build_optimizer(models[1], 1e-2, 0.01, fused=False)
+    assert fused.defaults["fused"] and not fused.defaults["foreach"]  # torch has a fused CPU kernel since 2.4
+    assert foreach.defaults["foreach"] and not foreach.defaults["fused"]
+    inputs = torch.randn(8, 4)
+    for _ in range(3):
+        for model, optimizer in zip(models, (fused, foreach)):
+            optimizer.zero_grad()
+            model(inputs).pow(2).sum().backward()
+            optimizer.step()
+    torch.testing.assert_close(models[0].weight, models[1].weight)
+
+
 def test_early_stopping():
     stopper = EarlyStopping(patience=2)
     assert [stopper.update(v, e) for e, v in enumerate([0.5, 0.6, 0.6, 0.55], 1)] == [True, True, False, False]
