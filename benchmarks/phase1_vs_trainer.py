@@ -185,10 +185,14 @@ def run_trainer(args, variant: Variant, seed: int) -> dict:
             "peak memory MB": peak_memory_mb(device)}
 
 
+def setup_of(args) -> dict:
+    return {key: getattr(args, key) for key in SETUP_KEYS}
+
+
 def measure(args, variant: Variant, seed: int, path: Path) -> dict:
     """One (variant, seed), in a fresh process (clean peak memory, no shared state), unless
     `path` already holds it under the same setup."""
-    setup = {key: getattr(args, key) for key in SETUP_KEYS}
+    setup = setup_of(args)
     if path.exists():
         saved = read_json(path)
         if saved.get("setup") == setup:
@@ -279,7 +283,7 @@ def main() -> None:
     for path in sorted(raw_dir.glob("*.json")):
         saved = read_json(path)
         variant = Variant(*saved["variant"].split("-"))
-        if saved["seed"] in seeds and saved["setup"] == {key: getattr(args, key) for key in SETUP_KEYS}:
+        if saved["seed"] in seeds and saved["setup"] == setup_of(args):
             figures.setdefault((variant, saved["seed"]), saved["figures"])
             if variant not in variants:
                 variants.append(variant)
