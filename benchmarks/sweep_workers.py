@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/sweep_workers.py --data_dir ../shared/data/tweet_sentiment_multilingual
-    python benchmarks/sweep_workers.py --workers 4 --devices cuda:0,cuda:1,cuda:2,cuda:3 --model_dir xlm-roberta-base
+    python benchmarks/sweep_workers.py --workers 4 --devices cuda:0,cuda:1,cuda:2,cuda:3 --model_dir FacebookAI/xlm-roberta-base
 
 The grid is 4 points (learning rate x batch size) of one epoch each on English tweets;
 each sweep gets a fresh study and output directory, and runs in its own command, one after

@@ -37,7 +37,7 @@ def option(default: Any, help: str, choices: Sequence[Any] | None = None) -> Any
 class TrainConfig:
     """Keys every phase has, with the same meaning (the command-line contract)."""
 
-    model_name_or_path: str = option("distilbert-base-uncased", "Hub id or local directory of the model.")
+    model_name_or_path: str = option("distilbert/distilbert-base-uncased", "Hub id or local directory of the model.")
     data_dir: Optional[str] = option(None, "Local data directory; unset means download from the Hugging Face hub.")
     output_dir: str = option("runs", "Root of run directories: <output_dir>/<phase>/<run_name>/.")
     run_name: Optional[str] = option(None, "Run directory name; default '<preset>_seed<seed>'.")
@@ -74,6 +74,9 @@ class TrainConfig:
     max_steps: Optional[int] = option(None, "Debug: stop each epoch after N optimizer steps.")
     num_workers: int = option(0, "DataLoader worker processes.")
     progress: bool = option(True, "Show progress bars.")
+    allow_known_overlap: bool = option(False, "Run a checkpoint on a data set it is known to have been trained "
+                                       "on (common/known_overlap.py); its test scores then measure memory, not "
+                                       "generalisation.")
     resume: bool = option(False, "Continue the run from <run dir>/checkpoints/last.")
     overwrite: bool = option(False, "Replace an existing run directory of the same name.")
 

@@ -11,3 +11,9 @@ class ConfigError(ValueError):
 
 class DataError(ValueError):
     """A missing, malformed or inconsistent data file, split or label."""
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: first line of the message`, for one-line errors that wrap a library's exception."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__

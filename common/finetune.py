@@ -1,5 +1,5 @@
 """Fine-tune a Hugging Face sequence classifier on a `TextSplits` and evaluate it: the run
-flow shared by the phases that train a pretrained encoder with a new head (2, 3, 4).
+flow shared by the phases that train a pretrained encoder with a classification head (2, 3, 4).
 
 Device and data are checked before the run directory exists (bad input leaves nothing
 behind); the best epoch by validation macro-F1 is reloaded and evaluated; metrics.json
@@ -19,7 +19,8 @@ from common.device import resolve_amp_dtype, resolve_device
 from common.engine import count_parameters
 from common.evaluation import Evaluator, encode_examples, summarize_scores
 from common.fit import OnEpochEnd, fit, summarize_fit
-from common.models import load_classifier, load_tokenizer, load_trained_classifier
+from common.known_overlap import check_known_overlap
+from common.models import head_origin, load_classifier, load_tokenizer, load_trained_classifier
 from common.records import start_run, write_json
 from common.seeding import set_seed
 from common.text_data import TextDataConfig, TextSplits
@@ -43,6 +44,7 @@ class RunStart:
 def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] = None) -> RunStart:
     """Check the device and read the data (bad input fails before a run directory exists),
     then create the run directory and find the checkpoint to resume from."""
+    check_known_overlap(cfg.model_name_or_path, getattr(cfg, "dataset", None), cfg.allow_known_overlap)
     device = resolve_device(cfg.device)
     amp_dtype = resolve_amp_dtype(device, cfg.precision)
     splits = load_splits(cfg)
@@ -61,7 +63,8 @@ def train_and_evaluate(cfg: TextDataConfig, phase: str, load_splits: Callable[[T
 
     set_seed(cfg.seed)  # before the new classification head is initialised
     tokenizer = load_tokenizer(cfg.model_name_or_path)
-    model = load_trained_classifier(last) if last else load_classifier(cfg.model_name_or_path, splits.label_names)
+    model = (load_trained_classifier(last) if last
+             else load_classifier(cfg.model_name_or_path, splits.label_names, cfg.pretrained_head))
     model = model.to(device)
     truncated = measure_truncation(tokenizer, splits, cfg.max_length,
                                    ("train", "val", "test") if cfg.evaluate_test else ("train", "val"))
@@ -74,9 +77,10 @@ def train_and_evaluate(cfg: TextDataConfig, phase: str, load_splits: Callable[[T
                  on_epoch_end=on_epoch_end)
 
     model = load_trained_classifier(find_checkpoint(run_dir / "checkpoints" / "best")).to(device)
+    head = head_origin(model)
     metrics = evaluator.final(model, run_dir, title=cfg.run_name or phase)
     metrics.update(summarize_fit(result, count_parameters(model)["parameters"], len(train_set)),
-                   data={**splits.info, "truncated": truncated})
+                   data={**splits.info, "truncated": truncated}, head=head)
     write_json(run_dir / "metrics.json", metrics)
     for split, scores in metrics.get("groups", {}).items():
         print(f"{split} macro-F1 per group: " + ", ".join(f"{g} {s['f1_macro']:.3f}" for g, s in scores.items()))

@@ -1,16 +1,25 @@
 """Loading Hugging Face tokenizers and sequence classifiers with errors that name the model.
 
 A model that is neither a local directory nor reachable on the hub (offline, a typo)
-gives one clear ConfigError instead of a long traceback from inside transformers.
+gives one clear ConfigError instead of a long traceback from inside transformers. A
+checkpoint's own classification head is never used under another label order (see
+`load_classifier`).
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Optional, Sequence
 
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+import torch
+from torch import nn
+from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel,
+                          PreTrainedTokenizerBase)
 
 from common.errors import ConfigError
+
+PRETRAINED_HEADS = ("map_by_name", "new")
+GENERIC_LABEL = re.compile(r"LABEL_\d+")
 
 
 def load_error(source: str, exc: Exception) -> ConfigError:
@@ -32,13 +41,96 @@ def label_maps(label_names: Sequence[str]) -> dict:
             "label2id": {name: i for i, name in id2label.items()}}
 
 
-def load_classifier(name_or_path: str, label_names: Sequence[str]) -> PreTrainedModel:
-    """A pretrained encoder with a new classification head for `label_names` (saved with
-    the model as id2label, so pipelines print label names)."""
+def head_modules(model: PreTrainedModel) -> dict[str, nn.Module]:
+    """The modules outside the encoder: the classification head (and its dropout)."""
+    return {name: child for name, child in model.named_children() if name != model.base_model_prefix}
+
+
+def reinitialise(modules: Iterable[nn.Module], model: PreTrainedModel) -> None:
+    """Fresh weights for `modules` by the model's own init scheme. Loaded parameters are
+    flagged as initialised, and the scheme skips flagged ones, so the flag is cleared first."""
+    for module in modules:
+        for parameter in module.parameters():
+            parameter._is_hf_initialized = False
+        module.apply(model._init_weights)
+
+
+def logits_layer(modules: dict[str, nn.Module], num_labels: int) -> Optional[nn.Linear]:
+    layers = [m for module in modules.values() for m in module.modules()
+              if isinstance(m, nn.Linear) and m.out_features == num_labels]
+    return layers[0] if len(layers) == 1 else None
+
+
+def checkpoint_labels(config) -> Optional[list[str]]:
+    """The label names a checkpoint's head was trained with; None when they are the
+    generic LABEL_i names (the order then means nothing that can be checked)."""
+    names = [str(config.id2label[i]) for i in sorted(config.id2label)] if config.id2label else []
+    return None if not names or all(GENERIC_LABEL.fullmatch(n) for n in names) else names
+
+
+def adopt_head(model: PreTrainedModel, loaded: list[str], label_names: Sequence[str], policy: str) -> str:
+    """Keep a loaded head only with the data's labels, its rows put in the data's order;
+    otherwise reinitialise it. Returns what was done, in words."""
+    head = head_modules(model)
+    wanted = [name.strip().lower() for name in label_names]
+    have = [name.strip().lower() for name in loaded]
+    layer = logits_layer(head, len(label_names))
+    if policy == "map_by_name" and sorted(have) == sorted(wanted) and layer is not None:
+        order = [have.index(name) for name in wanted]  # data label i comes from checkpoint row order[i]
+        with torch.no_grad():
+            layer.weight.copy_(layer.weight[order].clone())
+            layer.bias.copy_(layer.bias[order].clone())
+        if order == list(range(len(order))):
+            return f"pretrained head kept: its labels {loaded} are the data's, in the same order"
+        return f"pretrained head kept, mapped by label name from the checkpoint's order {loaded} to {list(label_names)}"
+    reinitialise(head.values(), model)
+    reason = ("pretrained_head new" if policy == "new" else
+              f"the checkpoint's labels {loaded} are not the data's {list(label_names)}")
+    return f"new head: the checkpoint's trained head was discarded ({reason})"
+
+
+def load_classifier(name_or_path: str, label_names: Sequence[str], pretrained_head: str = "map_by_name"
+                    ) -> PreTrainedModel:
+    """A pretrained encoder with a classification head for `label_names` (saved with the
+    model as id2label, so pipelines print label names).
+
+    A checkpoint may already carry a trained head (ProsusAI/finbert's is positive,
+    negative, neutral). transformers would load it under the data's id2label whatever
+    its order, so: with `pretrained_head` map_by_name, a head whose label names are the
+    data's is kept with its rows permuted into the data's order; any other trained head
+    (other or generic names, another size, or pretrained_head new) is replaced by a new
+    one. What was done is printed and kept in the model's config (`head_origin`), so that
+    every checkpoint's config.json says how its head began."""
+    if pretrained_head not in PRETRAINED_HEADS:
+        raise ConfigError(f"pretrained_head: {pretrained_head!r} is not one of {', '.join(PRETRAINED_HEADS)}")
     try:
-        return AutoModelForSequenceClassification.from_pretrained(name_or_path, **label_maps(label_names))
+        source = AutoConfig.from_pretrained(name_or_path)
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            name_or_path, **label_maps(label_names), output_loading_info=True, ignore_mismatched_sizes=True)
     except (OSError, ValueError) as exc:
         raise load_error(name_or_path, exc) from None
+    head_keys = {key for key in model.state_dict() if not key.startswith(f"{model.base_model_prefix}.")}
+    not_loaded = set(info["missing_keys"]) | {entry[0] for entry in info["mismatched_keys"]}
+    if head_keys & not_loaded:
+        reinitialise(head_modules(model).values(), model)  # all of it, also a part that did load
+        trained = checkpoint_labels(source) if head_keys & {entry[0] for entry in info["mismatched_keys"]} else None
+        origin = (f"new head (the checkpoint's head, for {len(trained)} labels {trained}, does not fit)" if trained
+                  else "new head (the checkpoint has none)")
+    else:
+        loaded = checkpoint_labels(source)
+        if loaded is None:
+            reinitialise(head_modules(model).values(), model)
+            origin = "new head: the checkpoint's trained head was discarded (its labels have no names to match)"
+        else:
+            origin = adopt_head(model, loaded, label_names, pretrained_head)
+    print(f"classification head: {origin}")
+    model.config.head_origin = origin
+    return model
+
+
+def head_origin(model) -> str:
+    """How the classification head of `model` (or of the checkpoint it was loaded from) began."""
+    return getattr(model.config, "head_origin", None) or "new head"
 
 
 def load_trained_classifier(checkpoint: Path, **kwargs) -> PreTrainedModel:

@@ -2,17 +2,27 @@
 steps already finished, then rebuild experiments.md.
 
 Usage:
+    python -m common.reproduce --check                           # first: is every model and data set on the hub?
     python -m common.reproduce                                   # every phase, full runs (CUDA GPU + internet)
     python -m common.reproduce --phases 1,4 --data_root ../shared/data
     python -m common.reproduce --quick                           # every phase end to end, offline, CPU, minutes
-    python -m common.reproduce --quick --phases 1 --dry_run      # list the steps and which are done
+    python -m common.reproduce --quick --phases 1 --dry_run      # list the steps, the hub ids they use, which are done
 
 Each phase lists its steps in `<phase>/reproduce.py`: `steps(ctx)` for the real runs (one
 per results-table row, with the study's models and data) and `quick_steps(ctx)`, the same
 pipeline on tiny random models and small synthetic data that the steps write themselves.
-A step is done when its output exists (a run's metrics.json, a study's report, a data
-set's manifest), so an interrupted reproduction continues where it stopped; an
-interrupted training run resumes from its last checkpoint.
+A training step is built from the phase's `Runner` (its config class, presets, `main` and
+the hub refs of a config), declared there. A step is done when its output exists (a
+run's metrics.json, a study's report, a data set's manifest), so an interrupted
+reproduction continues where it stopped; an interrupted training run resumes from its
+last checkpoint.
+
+`--check` is the preflight (common/hub.py): it resolves every model, data set, revision
+and file the chosen steps read from the hub (metadata only, no weights), prints one line
+per id (found / missing / gated, and the bytes it will download) and exits 1 unless all
+are found; offline it says the hub cannot be reached and lists what it would check.
+`--cache_dir DIR` checks a local Hugging Face cache instead (what a machine that will run
+offline already holds).
 
 `--quick` writes to runs/quick/ and runs/quick/experiments.md (never to the real
 experiments.md), under a banner that says these are smoke results.
@@ -22,7 +32,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -31,6 +41,8 @@ from tqdm.auto import tqdm
 from common.cli import exit_on_bad_input
 from common.config import parse_config
 from common.errors import ConfigError
+from common.hub import (CacheResolver, HubRef, HubResolver, HubUnreachable, format_resolution, human_bytes,
+                        merge_refs, resolve_refs, summarize_uses)
 from common.records import REPO_ROOT, atomic_write_text
 from common.report import build_report
 
@@ -64,20 +76,34 @@ class Step:
     name: str
     done: Callable[[], bool]
     run: Callable[[], Any]
+    uses: Callable[[], list[HubRef]] = lambda: []  # what the step reads from the hub
 
 
-def train_step(phase: str, run_name: str, argv: Sequence[str], ctx: Context) -> Step:
-    """One training run of `phase` with `argv` (presets and keys), named `run_name`."""
+@dataclass(frozen=True)
+class Runner:
+    """What the runner needs to train one run of a phase, declared by the phase."""
+
+    phase: str
+    config_cls: type
+    preset_dir: Path
+    main: Callable
+    hub_refs: Callable[[Any], list[HubRef]]  # what a config of the phase reads from the hub
+
+    def refs(self, argv: Sequence[str], used_by: str) -> list[HubRef]:
+        cfg, _ = parse_config(self.config_cls, list(argv), self.preset_dir)
+        return [replace(ref, used_by=used_by) for ref in self.hub_refs(cfg)]
+
+
+def train_step(runner: Runner, run_name: str, argv: Sequence[str], ctx: Context) -> Step:
+    """One training run of the runner's phase with `argv` (presets and keys), named `run_name`."""
     def run() -> None:
-        config = importlib.import_module(f"{phase}.config")
-        config_cls = next(getattr(config, name) for name in dir(config) if name.endswith("Config")
-                          and name.startswith("Phase"))
-        main = importlib.import_module(f"{phase}.train").main
-        cfg, provenance = parse_config(config_cls, [*argv, "--output_dir", str(ctx.runs), "--run_name", run_name,
-                                                    "--device", ctx.device, "--resume", "true"], config.PRESET_DIR)
-        main(cfg, provenance)
+        cfg, provenance = parse_config(runner.config_cls, [*argv, "--output_dir", str(ctx.runs), "--run_name",
+                                                           run_name, "--device", ctx.device, "--resume", "true"],
+                                       runner.preset_dir)
+        runner.main(cfg, provenance)
 
-    return Step(phase, run_name, lambda: (ctx.runs / phase / run_name / "metrics.json").exists(), run)
+    return Step(runner.phase, run_name, lambda: (ctx.runs / runner.phase / run_name / "metrics.json").exists(), run,
+                lambda: runner.refs(argv, f"{runner.phase.split('_')[0]} {run_name}"))
 
 
 def asset_step(phase: str, name: str, target: Path, make: Callable[[], Any]) -> Step:
@@ -85,10 +111,11 @@ def asset_step(phase: str, name: str, target: Path, make: Callable[[], Any]) -> 
     return Step(phase, name, target.exists, make)
 
 
-def sweep_step(phase: str, name: str, sweep_dir: Path, run: Callable[[], Any]) -> Step:
-    """A sweep or study; done once its best configuration was re-run (a run directory
-    named after the sweep holds metrics.json)."""
-    return Step(phase, name, lambda: any(sweep_dir.parent.glob(f"{sweep_dir.name}_*/metrics.json")), run)
+def sweep_step(runner: Runner, name: str, sweep_dir: Path, run: Callable[[], Any], argv: Sequence[str]) -> Step:
+    """A sweep or study whose trials are runs of `runner` with `argv`; done once its best
+    configuration was re-run (a run directory named after the sweep holds metrics.json)."""
+    return Step(runner.phase, name, lambda: any(sweep_dir.parent.glob(f"{sweep_dir.name}_*/metrics.json")), run,
+                lambda: runner.refs(argv, f"{runner.phase.split('_')[0]} {name}"))
 
 
 def collect_steps(phases: Sequence[str], ctx: Context) -> list[Step]:
@@ -127,11 +154,39 @@ def parse_phases(text: Optional[str]) -> list[str]:
     return [PHASES.get(p, p) for p in chosen]
 
 
+def list_steps(steps: Sequence[Step]) -> None:
+    """The plan: each step, whether it is done, and the hub ids it reads."""
+    for step in steps:
+        uses = ", ".join(ref.describe() for ref in step.uses())
+        print(f"[{'done' if step.done() else 'todo'}] {step.phase}: {step.name}" + (f"  <- {uses}" if uses else ""))
+
+
+def check_plan(steps: Sequence[Step], resolver_factory: Callable[[], Any]) -> bool:
+    """Resolve every hub ref of `steps`; print one line per id; True when all are found."""
+    refs = [ref for step in steps for ref in step.uses()]
+    if not refs:
+        print("the chosen steps read nothing from the hub")
+        return True
+    try:
+        results = resolve_refs(refs, resolver_factory())
+    except HubUnreachable as exc:
+        print(f"the hub cannot be reached ({exc}); nothing was checked. With a connection, --check resolves:")
+        for ref, used_by in merge_refs(refs):
+            print(f"  {ref.describe():<60} used by {summarize_uses(used_by)}")
+        return False
+    for result in results:
+        print(format_resolution(result))
+    counts = {status: sum(r.status == status for r in results) for status in ("found", "missing", "gated")}
+    total = sum(r.download_bytes for r in results if r.status != "missing")
+    print(f"{len(results)} ids: {counts['found']} found, {counts['missing']} missing, {counts['gated']} gated; "
+          f"{human_bytes(total)} to download")
+    return counts["found"] == len(results)
+
+
 def reproduce(phases: Sequence[str], ctx: Context, out: Path, dry_run: bool = False) -> dict:
     steps = collect_steps(phases, ctx)
     if dry_run:
-        for step in steps:
-            print(f"[{'done' if step.done() else 'todo'}] {step.phase}: {step.name}")
+        list_steps(steps)
         return {"steps": len(steps)}
     started = time.perf_counter()
     counts = run_steps(steps)
@@ -156,7 +211,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                         "<runs>/experiments.md with --quick).")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: auto; cpu with --quick).")
     parser.add_argument("--seeds", default="42", help="Seeds of every training run (comma-separated).")
-    parser.add_argument("--dry_run", action="store_true", help="List the steps and whether each is done.")
+    parser.add_argument("--dry_run", action="store_true", help="List the steps, the hub ids each reads, and "
+                        "whether each is done.")
+    parser.add_argument("--check", action="store_true", help="Preflight: resolve every hub id, revision and file "
+                        "the steps read (no weights are downloaded); exit 1 unless all are found.")
+    parser.add_argument("--cache_dir", default=None, help="With --check: resolve against this local Hugging Face "
+                        "cache (e.g. ~/.cache/huggingface/hub) instead of the hub.")
     args = parser.parse_args(argv)
 
     def entry() -> None:
@@ -165,7 +225,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
         ctx = Context(runs, args.quick, Path(args.data_root) if args.data_root else None,
                       args.device or ("cpu" if args.quick else "auto"), seeds)
-        reproduce(parse_phases(args.phases), ctx, out, args.dry_run)
+        phases = parse_phases(args.phases)
+        if args.check:
+            resolver = (lambda: CacheResolver(Path(args.cache_dir).expanduser())) if args.cache_dir else HubResolver
+            if not check_plan(collect_steps(phases, ctx), resolver):
+                raise SystemExit(1)
+            return
+        reproduce(phases, ctx, out, args.dry_run)
 
     exit_on_bad_input(entry)
 

@@ -19,16 +19,24 @@ from typing import Any, Optional, Sequence
 from sklearn.model_selection import train_test_split
 
 from common.config import TrainConfig, option
-from common.errors import DataError
+from common.errors import DataError, describe
+from common.hub import HubRef
+from common.models import PRETRAINED_HEADS
 
 SPLITS = ("train", "val", "test")
+LOCAL_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
 SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                  "dev": "val", "test": "test", "testing": "test"}
 
 
 @dataclass
 class TextDataConfig(TrainConfig):
-    """Config keys of the generic text-classification data path (a phase adds its own data set)."""
+    """Config keys of the text-classification phases: the generic data path (a phase adds
+    its own data set) and what becomes of a pretrained checkpoint's own head."""
+
+    pretrained_head: str = option("map_by_name", "A checkpoint that already has a trained classification head: "
+                                  "map_by_name keeps it when its label names are the data's (rows put in the "
+                                  "data's order), else gives a new head; new: always a new head.", PRETRAINED_HEADS)
 
     dataset: str = option("text.csv", "A local .csv/.tsv/.jsonl file (relative to data_dir when that is set), "
                           "or a hub data set id.")
@@ -224,8 +232,8 @@ def load_hub_dataset(name: str, config_name: Optional[str] = None, *, text_colum
     try:
         dataset = datasets.load_dataset(name, config_name)
     except Exception as exc:  # offline, unknown name, script-only data set
-        raise DataError(f"could not load hub data set {name!r} ({type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0] if str(exc) else ''}); use a local CSV/JSONL file instead") from None
+        raise DataError(f"could not load hub data set {name!r} ({describe(exc)}); use a local CSV/JSONL "
+                        "file instead") from None
     feature = dataset[next(iter(dataset))].features.get(label_column)
     class_names = list(getattr(feature, "names", []) or [])
     tables = {}
@@ -253,11 +261,20 @@ def load_hub_dataset(name: str, config_name: Optional[str] = None, *, text_colum
                             "sizes": {k: len(v) for k, v in splits.items()}})
 
 
+def is_local_file(dataset: str) -> bool:
+    return Path(dataset).suffix.lower() in LOCAL_SUFFIXES
+
+
+def hub_dataset_refs(cfg: TextDataConfig) -> list[HubRef]:
+    """The hub data set the generic path reads, when `cfg.dataset` names one (not a local file)."""
+    return [] if is_local_file(cfg.dataset) else [HubRef(cfg.dataset, "dataset")]
+
+
 def load_text_splits(cfg: TextDataConfig) -> TextSplits:
     """The data set named by `cfg.dataset`: a local CSV/TSV/JSONL file or a hub data set."""
     columns = dict(text_column=cfg.text_column, label_column=cfg.label_column, group_column=cfg.group_column,
                    context_columns=list(cfg.context_columns), context_mode=cfg.context_mode, split_seed=cfg.split_seed)
     path = Path(cfg.data_dir or ".") / cfg.dataset
-    if path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json"):
+    if is_local_file(cfg.dataset):
         return load_text_file(path, split_column=cfg.split_column, **columns)
     return load_hub_dataset(cfg.dataset, cfg.dataset_config, **columns)

@@ -9,6 +9,10 @@ level, and no level's test sentence is ever trained on.
 
 Without `data_dir`, the release zip is fetched from the hub dataset repository and read
 with the same parser (the hub's loading script no longer runs under `datasets` >= 4).
+The hub layout, as checked on 2026-12-01 (`takala/financial_phrasebank`, branch main):
+README.md, the loading script `financial_phrasebank.py`, and the release zip
+`data/FinancialPhraseBank-v1.0.zip`, whose folder `FinancialPhraseBank-v1.0/` holds the four
+`Sentences_*Agree.txt` files with the release's License.txt and README.txt.
 """
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ from typing import Iterable, Optional
 from sklearn.model_selection import train_test_split
 
 from common.errors import DataError
-from common.text_data import Example, TextSplits, deduplicate, load_text_splits
+from common.hub import HubRef
+from common.text_data import Example, TextSplits, deduplicate, hub_dataset_refs, load_text_splits
 from phase1_financial_phrasebank.config import LEVELS, Phase1Config
 
 LABELS = ("negative", "neutral", "positive")
@@ -90,12 +95,13 @@ def read_level_zip(zip_path: Path) -> dict[str, list[Pair]]:
     return levels
 
 
-def fetch_hub_zip() -> Path:
-    """Download the release zip from the hub dataset repository (cached by huggingface_hub)."""
+def fetch_hub_zip(cache_dir: Optional[Path] = None) -> Path:
+    """Download the release zip from the hub dataset repository into the huggingface_hub
+    cache (`cache_dir`, default HF_HUB_CACHE); offline, the cached copy is used."""
     from huggingface_hub import hf_hub_download
 
     try:
-        return Path(hf_hub_download(repo_id=HUB_REPO, filename=HUB_ZIP, repo_type="dataset"))
+        return Path(hf_hub_download(repo_id=HUB_REPO, filename=HUB_ZIP, repo_type="dataset", cache_dir=cache_dir))
     except Exception as exc:  # offline, proxy, auth: all mean the same to the user
         raise DataError(f"could not download {HUB_ZIP} from the hub dataset {HUB_REPO} ({type(exc).__name__}: "
                         f"{exc}); pass --data_dir with the Financial PhraseBank v1.0 files instead") from None
@@ -164,6 +170,13 @@ def phrasebank_splits(bank: PhraseBank, train_level: str, eval_levels: list[str]
                       extra_tests={level: test if level == train_level else examples(level, "test")
                                    for level in eval_levels},
                       info={"source": "financial_phrasebank", "train_level": train_level, "cleaning": bank.cleaning})
+
+
+def data_refs(cfg: Phase1Config) -> list[HubRef]:
+    """What `load_splits` reads from the hub for `cfg`: the release zip, a hub data set, or nothing."""
+    if cfg.dataset == "financial_phrasebank":
+        return [] if cfg.data_dir else [HubRef(HUB_REPO, "dataset", files=(HUB_ZIP,))]
+    return hub_dataset_refs(cfg)
 
 
 def load_splits(cfg: Phase1Config) -> TextSplits:

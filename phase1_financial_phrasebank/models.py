@@ -16,6 +16,7 @@ from transformers import (AutoConfig, AutoModelForSequenceClassification, Pretra
                           PreTrainedTokenizerBase)
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from common.hub import HubRef, model_ref
 from common.lora import apply_lora, is_adapter_checkpoint, load_lora
 from common.models import label_maps, load_classifier, load_error, load_trained_classifier
 from phase1_financial_phrasebank.heads import build_mean_pooling_classifier, mean_pool
@@ -92,6 +93,15 @@ AutoConfig.register(SmallTransformerConfig.model_type, SmallTransformerConfig)
 AutoModelForSequenceClassification.register(SmallTransformerConfig, SmallTransformerForSequenceClassification)
 
 
+def model_refs(cfg) -> list[HubRef]:
+    """The hub models `build_model` reads: the encoder, or only the tokenizer of a model trained from scratch."""
+    tokenizer = cfg.tokenizer_name_or_path or cfg.model_name_or_path
+    if cfg.architecture in SMALL_ARCHITECTURES:
+        return model_ref(tokenizer, "", weights=False)
+    refs = model_ref(cfg.model_name_or_path, "")
+    return refs + (model_ref(cfg.tokenizer_name_or_path, "", weights=False) if cfg.tokenizer_name_or_path else [])
+
+
 def build_new_model(cfg, tokenizer: PreTrainedTokenizerBase, label_names: list[str]) -> PreTrainedModel:
     """A classifier with a freshly initialised head (and, for the small models, encoder)."""
     if cfg.architecture in SMALL_ARCHITECTURES:
@@ -105,7 +115,7 @@ def build_new_model(cfg, tokenizer: PreTrainedTokenizerBase, label_names: list[s
                                                  cfg.head_hidden_size, cfg.head_dropout)
         except (OSError, ValueError) as exc:
             raise load_error(cfg.model_name_or_path, exc) from None
-    return load_classifier(cfg.model_name_or_path, label_names)
+    return load_classifier(cfg.model_name_or_path, label_names, cfg.pretrained_head)
 
 
 def build_model(cfg, tokenizer: PreTrainedTokenizerBase, label_names: list[str],

@@ -30,7 +30,7 @@ from common.finetune import open_run
 from common.fit import OnEpochEnd, fit, summarize_fit
 from common.imbalance import inverse_frequency_weights, oversample
 from common.lora import merge_lora
-from common.models import load_tokenizer
+from common.models import head_origin, load_tokenizer
 from common.records import write_json
 from common.seeding import set_seed
 from phase1_financial_phrasebank.config import PRESET_DIR, Phase1Config, check_config
@@ -70,11 +70,12 @@ def main(cfg: Phase1Config, provenance: Optional[dict] = None, on_epoch_end: Opt
 
     best = find_checkpoint(run_dir / "checkpoints" / "best")
     model = build_model(cfg, tokenizer, splits.label_names, checkpoint=best).to(device)
+    head = head_origin(model)
     metrics = evaluator.final(model, run_dir, title=cfg.run_name or PHASE)
     if cfg.merge:
         save_checkpoint(run_dir / "checkpoints" / "merged", merge_lora(model), tokenizer)
     metrics.update(summarize_fit(result, count_parameters(model)["parameters"], len(train_set)),
-                   class_weights=dict(zip(splits.label_names, class_weights)), data=splits.info)
+                   class_weights=dict(zip(splits.label_names, class_weights)), data=splits.info, head=head)
     write_json(run_dir / "metrics.json", metrics)
     print(f"{summarize_scores(metrics)}; run directory {run_dir}")
     return run_dir

@@ -20,7 +20,7 @@ TWEET_LANGUAGES = ("arabic", "english", "french", "german", "hindi", "italian", 
 
 @dataclass
 class Phase2Config(TextDataConfig):
-    model_name_or_path: str = option("xlm-roberta-base", "Hub id or local directory of the model.")
+    model_name_or_path: str = option("FacebookAI/xlm-roberta-base", "Hub id or local directory of the model.")
     learning_rate: Optional[float] = option(2e-5, "Peak learning rate ('none' only with adafactor_relative).")
     epochs: int = option(3, "Number of training epochs.")
 

@@ -7,6 +7,13 @@ label 0/1/2 per line, the two files of a split aligned line by line) is read fro
 comes from the hub (the repository's own loading script is not run). Every example
 carries its language as its group, so metrics are reported per language.
 
+The hub layout, as checked on 2026-12-01 (the repository's tree at `refs/convert/parquet`):
+no dataset card; one folder per config, `all/` and `arabic/` ... `spanish/`, each holding
+`{train,validation,test}/0000.parquet` with the columns `text` (string) and `label`
+(ClassLabel: negative, neutral, positive). `datasets` offers that branch as one config,
+`default`, which reads `all/` and every language folder together (every tweet twice), and
+knows no config per language; so each language's folder is read alone, with `data_dir`.
+
 Setups: train and validation examples come from `train_languages`, test examples from
 `languages`. Zero-shot transfer (train on English, test everywhere) therefore selects its
 model on English validation data only.
@@ -16,14 +23,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Sequence
 
-from common.errors import ConfigError, DataError
-from common.text_data import Example, TextSplits, load_text_splits
+from common.errors import ConfigError, DataError, describe
+from common.hub import HubRef
+from common.text_data import Example, TextSplits, hub_dataset_refs, load_text_splits
 from phase2_multilingual_sentiment.config import TWEET_DATASET, TWEET_LANGUAGES, Phase2Config
 
 LABEL_NAMES = ["negative", "neutral", "positive"]
 HUB_ID = "cardiffnlp/tweet_sentiment_multilingual"
 HUB_REVISION = "refs/convert/parquet"  # the parquet conversion: no loading script runs
 FILE_SPLITS = {"train": "train", "val": "val", "test": "test"}
+HUB_SPLITS = {"train": "train", "validation": "val", "test": "test"}  # folder -> our split name
 
 
 def read_lines(path: Path) -> list[str]:
@@ -74,22 +83,33 @@ def load_tweet_files(data_dir: Path, languages: Sequence[str]) -> dict[str, list
     return splits
 
 
-def load_tweet_hub(languages: Sequence[str]) -> dict[str, list[Example]]:
+def hub_files(languages: Sequence[str]) -> tuple[str, ...]:
+    """The parquet files of the hub layout that `load_tweet_hub` reads for `languages`."""
+    return tuple(f"{language}/{split}/*.parquet" for language in languages for split in HUB_SPLITS)
+
+
+def load_tweet_hub(languages: Sequence[str], source: str = HUB_ID) -> dict[str, list[Example]]:
+    """Each language's folder of the parquet branch (`source`: the hub id, or a local copy of
+    that branch's files, which `datasets` reads the same way)."""
     import datasets
 
     splits = {name: [] for name in FILE_SPLITS}
     for language in languages:
+        where = f"{source}@{HUB_REVISION}, folder {language}/"
         try:
-            dataset = datasets.load_dataset(HUB_ID, language, revision=HUB_REVISION)
+            dataset = datasets.load_dataset(source, revision=HUB_REVISION, data_dir=language)
         except Exception as exc:  # offline, or the hub moved the files
-            raise DataError(f"could not load {HUB_ID} ({language}) from the hub ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else ''}); pass --data_dir with the "
-                            "original files instead") from None
-        for hub_split, table in dataset.items():
-            name = {"validation": "val"}.get(hub_split, hub_split)
-            for number, row in enumerate(table, start=1):
+            raise DataError(f"could not load {where} ({describe(exc)}); pass --data_dir with the original "
+                            "files instead") from None
+        if set(dataset) != set(HUB_SPLITS):
+            raise DataError(f"{where}: expected the splits {', '.join(HUB_SPLITS)}, found {', '.join(dataset)}")
+        names = getattr(dataset["train"].features.get("label"), "names", None)
+        if names is not None and list(names) != LABEL_NAMES:
+            raise DataError(f"{where}: the label names are {names}, expected {LABEL_NAMES} in that order")
+        for hub_split, name in HUB_SPLITS.items():
+            for number, row in enumerate(dataset[hub_split], start=1):
                 if row["label"] not in (0, 1, 2):
-                    raise DataError(f"{HUB_ID}[{language}/{hub_split}], row {number}: unknown label {row['label']!r}")
+                    raise DataError(f"{where}{hub_split}, row {number}: unknown label {row['label']!r}")
                 splits[name].append(Example(row["text"].strip(), int(row["label"]), group=language))
     return splits
 
@@ -126,12 +146,24 @@ def select_languages(splits: TextSplits, languages: Sequence[str], train_languag
     return selected
 
 
+def needed_languages(cfg: Phase2Config) -> list[str]:
+    return list(dict.fromkeys([*(cfg.languages or TWEET_LANGUAGES), *cfg.train_languages]))
+
+
+def data_refs(cfg: Phase2Config) -> list[HubRef]:
+    """What `load_splits` reads from the hub for `cfg`: the languages' parquet files, a hub data set, or nothing."""
+    if cfg.dataset != TWEET_DATASET:
+        return hub_dataset_refs(cfg)
+    return [] if cfg.data_dir else [HubRef(HUB_ID, "dataset", revision=HUB_REVISION,
+                                           files=hub_files(needed_languages(cfg)))]
+
+
 def load_splits(cfg: Phase2Config) -> TextSplits:
     if cfg.dataset != TWEET_DATASET:
         if not cfg.group_column:
             raise ConfigError(f"dataset {cfg.dataset!r}: set group_column to its language column")
         return select_languages(load_text_splits(cfg), cfg.languages, cfg.train_languages)
-    needed = list(dict.fromkeys([*(cfg.languages or TWEET_LANGUAGES), *cfg.train_languages]))
+    needed = needed_languages(cfg)
     check_languages(needed, TWEET_LANGUAGES, "languages")
     source: Optional[str] = cfg.data_dir
     parts = load_tweet_files(Path(source), needed) if source else load_tweet_hub(needed)

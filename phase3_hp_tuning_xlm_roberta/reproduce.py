@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.reproduce import Context, Step, asset_step
+from common.reproduce import Context, Runner, Step, asset_step, sweep_step
 from common.tiny_models import write_tiny_bert
+from phase2_multilingual_sentiment.reproduce import hub_refs
 from phase2_multilingual_sentiment.synthetic import vocabulary, write_tweets
-from phase3_hp_tuning_xlm_roberta.study import run_study
+from phase3_hp_tuning_xlm_roberta.config import PRESET_DIR, STUDY_DIR, Phase3Config
+from phase3_hp_tuning_xlm_roberta.study import PHASE, run_study
+from phase3_hp_tuning_xlm_roberta.train import main
 
-PHASE = "phase3_hp_tuning_xlm_roberta"
-STUDY_DIR = Path(__file__).parent / "studies"
+RUNNER = Runner(PHASE, Phase3Config, PRESET_DIR, main, hub_refs)  # phase 2's task and data
 CPU_ONLY = {"lr_x_optimizer_small"}  # the CPU stand-in study, run by hand with a local model
 QUICK_STUDY = """study_name: quick_random
 sampler: random
@@ -29,10 +31,13 @@ params:
 
 
 def study_step(ctx: Context, space: Path, name: str, extra: list[str]) -> Step:
+    """A study with its confirmation; done once study_report.json exists."""
     report = ctx.runs / PHASE / f"sweep_{name}" / "study_report.json"
     argv = ["--space", str(space), "--output_dir", str(ctx.runs), "--device", ctx.device,
             "--confirm_seeds", ",".join(map(str, ctx.seeds if len(ctx.seeds) >= 3 else [42, 43, 44])), *extra]
-    return Step(PHASE, f"study {name}", report.exists, lambda: run_study(argv))
+    step = sweep_step(RUNNER, f"study {name}", report.parent, lambda: run_study(argv), extra)
+    step.done = report.exists
+    return step
 
 
 def steps(ctx: Context) -> list[Step]:

@@ -9,6 +9,13 @@ seeded by `split_seed`, and the run records it. Without `data_dir` the corpus co
 the hub (`TimSchopf/medical_abstracts`). Any other data set goes through the generic
 CSV/JSONL/hub path.
 
+The hub layout, as checked on 2026-12-01 (the repository's dataset card): two configs
+declared in README.md, `default` (`data/train-*` 11,550 rows and `data/test-*` 2,888 rows,
+columns `condition_label` int64 and `medical_abstract`) and `labels` (`labels/train-*`, five
+rows of `condition_label` int64 and `condition_name`). The labels are plain integers (1-5),
+not a ClassLabel, so their names come from the `labels` config, by value: ids stored 1-5 or
+0-4 map to the same condition names.
+
 Some abstracts occur more than once, a few under different conditions; with
 `deduplicate` (the default) one copy is kept and the conflicting ones are dropped, before
 splitting, so that no text is in two splits.
@@ -18,12 +25,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from common.errors import DataError
+from common.errors import DataError, describe
+from common.hub import HubRef
 from common.text_data import (Example, TextSplits, carve, check_labels_trained, conflicting_texts, deduplicate,
-                              load_hub_dataset, load_text_splits, read_table, rows_to_examples, split_stratified)
+                              hub_dataset_refs, load_text_splits, read_table, rows_to_examples, split_stratified)
 from phase4_medical_text_xai.config import MEDICAL_DATASET, Phase4Config
 
 HUB_ID = "TimSchopf/medical_abstracts"
+HUB_FILES = ("README.md", "data/train-*", "data/test-*", "labels/train-*")  # the card declares the configs
 TEXT_COLUMN, LABEL_COLUMN = "medical_abstract", "condition_label"
 FILES = {"train": "medical_tc_train.csv", "test": "medical_tc_test.csv"}
 LABELS_FILE = "medical_tc_labels.csv"
@@ -93,17 +102,57 @@ def load_medical_files(data_dir: Path, split_seed: int, dedupe: bool) -> TextSpl
     return TextSplits(names, splits["train"], splits["val"], splits["test"], info=info)
 
 
-def load_medical_hub(split_seed: int, dedupe: bool) -> TextSplits:
-    hub = load_hub_dataset(HUB_ID, text_column=TEXT_COLUMN, label_column=LABEL_COLUMN, split_seed=split_seed)
-    names = hub.label_names
-    if names == [str(i) for i in range(1, len(CONDITIONS) + 1)]:
-        names = list(CONDITIONS)  # the hub stores the ids 1-5
-    info = {"source": f"hub:{HUB_ID}"}
-    # The hub has train and test; the validation part carved from train goes back before cleaning.
-    splits = split_published(hub.train + hub.val, hub.test, split_seed, dedupe, info, HUB_ID)
-    check_labels_trained(splits, names, HUB_ID)
+def hub_label_names(labels_table, where: str) -> dict[int, str]:
+    """condition_label -> condition_name from the hub's `labels` config."""
+    names = {}
+    for number, row in enumerate(labels_table, start=1):
+        label, name = row.get("condition_label"), str(row.get("condition_name") or "").strip()
+        if not isinstance(label, int) or not name:
+            raise DataError(f"{where}, row {number}: expected condition_label (integer) and condition_name, got {row}")
+        names[label] = name
+    if not names:
+        raise DataError(f"{where}: no label names")
+    return names
+
+
+def load_medical_hub(split_seed: int, dedupe: bool, source: str = HUB_ID) -> TextSplits:
+    """The hub's `default` config (published train and test), named through its `labels`
+    config; `source` is the hub id or a local copy of the repository's files."""
+    import datasets
+
+    try:
+        names_of = hub_label_names(datasets.load_dataset(source, "labels", split="train"), f"{source} [labels]")
+        published = datasets.load_dataset(source)
+    except DataError:
+        raise
+    except Exception as exc:  # offline, or the hub moved the files
+        raise DataError(f"could not load {source} from the hub ({describe(exc)}); pass --data_dir with "
+                        "the medical_tc_*.csv files instead") from None
+    if set(published) != {"train", "test"}:
+        raise DataError(f"{source}: expected the splits train and test, found {', '.join(published)}")
+    ids = sorted(names_of)
+    names = [names_of[i] for i in ids]
+    parts = {}
+    for split in ("train", "test"):
+        rows = [dict(row) for row in published[split]]
+        for number, row in enumerate(rows, start=1):
+            if row.get(LABEL_COLUMN) not in names_of:
+                raise DataError(f"{source}[{split}], row {number}: unknown {LABEL_COLUMN} {row.get(LABEL_COLUMN)!r} "
+                                f"(the labels config has {', '.join(map(str, ids))})")
+            row[LABEL_COLUMN] = names_of[row[LABEL_COLUMN]]
+        parts[split] = rows_to_examples(rows, f"{source}[{split}]", TEXT_COLUMN, LABEL_COLUMN, (), "prepend", names)
+    info = {"source": f"hub:{source}", "label_ids": dict(zip(ids, names))}
+    splits = split_published(parts["train"], parts["test"], split_seed, dedupe, info, source)
+    check_labels_trained(splits, names, source)
     info["sizes"] = {k: len(v) for k, v in splits.items()}
     return TextSplits(names, splits["train"], splits["val"], splits["test"], info=info)
+
+
+def data_refs(cfg: Phase4Config) -> list[HubRef]:
+    """What `load_splits` reads from the hub for `cfg`: the corpus's files, a hub data set, or nothing."""
+    if cfg.dataset != MEDICAL_DATASET:
+        return hub_dataset_refs(cfg)
+    return [] if cfg.data_dir else [HubRef(HUB_ID, "dataset", files=HUB_FILES)]
 
 
 def load_splits(cfg: Phase4Config) -> TextSplits:

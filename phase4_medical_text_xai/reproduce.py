@@ -3,12 +3,21 @@ its explanations and their faithfulness; quick: a tiny RoBERTa on synthetic abst
 three explained examples."""
 from __future__ import annotations
 
-from common.reproduce import Context, Step, asset_step, train_step
+from common.hub import HubRef, model_ref
+from common.reproduce import Context, Runner, Step, asset_step, train_step
 from common.tiny_models import write_tiny_roberta
+from phase4_medical_text_xai.config import PRESET_DIR, Phase4Config
+from phase4_medical_text_xai.data import data_refs
 from phase4_medical_text_xai.explain import build_parser, explain_run
 from phase4_medical_text_xai.synthetic import synthetic_abstracts, write_abstracts, write_labels
+from phase4_medical_text_xai.train import PHASE, main
 
-PHASE = "phase4_medical_text_xai"
+
+def hub_refs(cfg: Phase4Config) -> list[HubRef]:
+    return data_refs(cfg) + model_ref(cfg.model_name_or_path, "")
+
+
+RUNNER = Runner(PHASE, Phase4Config, PRESET_DIR, main, hub_refs)
 
 
 def explain_step(ctx: Context, run_name: str, extra: list[str]) -> Step:
@@ -19,7 +28,7 @@ def explain_step(ctx: Context, run_name: str, extra: list[str]) -> Step:
 
 
 def steps(ctx: Context) -> list[Step]:
-    runs = [train_step(PHASE, f"roberta_seed{seed}", ["--preset", "roberta", "--seed", str(seed),
+    runs = [train_step(RUNNER, f"roberta_seed{seed}", ["--preset", "roberta", "--seed", str(seed),
                                                       *ctx.data_args("medical_abstracts")], ctx) for seed in ctx.seeds]
     return runs + [explain_step(ctx, f"roberta_seed{ctx.seeds[0]}", ["--n", "50"])]
 
@@ -37,6 +46,6 @@ def quick_steps(ctx: Context) -> list[Step]:
     return [asset_step(PHASE, "synthetic abstracts", data / "medical_tc_labels.csv", write_data),
             asset_step(PHASE, "tiny RoBERTa", model / "config.json",
                        lambda: write_tiny_roberta(model, [text for _, text in rows])),
-            *[train_step(PHASE, f"roberta_seed{seed}", ["--preset", "roberta", "--seed", str(seed), *tiny], ctx)
+            *[train_step(RUNNER, f"roberta_seed{seed}", ["--preset", "roberta", "--seed", str(seed), *tiny], ctx)
               for seed in ctx.seeds],
             explain_step(ctx, f"roberta_seed{ctx.seeds[0]}", ["--n", "3", "--ig_steps", "8"])]

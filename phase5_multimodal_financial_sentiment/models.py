@@ -22,7 +22,8 @@ import torchvision
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from common.errors import ConfigError
+from common.errors import ConfigError, describe
+from common.hub import HubRef, model_ref, url_ref
 from common.models import label_maps, load_error
 
 FEATURES = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048}
@@ -178,7 +179,7 @@ def load_image_weights(name: str, policy: str):
     try:
         weights.get_state_dict(progress=False)  # from the torch hub cache, else downloaded
     except Exception as exc:  # offline (URLError), a broken cache file, ...
-        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        reason = describe(exc)
         if policy == "imagenet":
             raise ConfigError(f"could not load ImageNet weights {weights} for {name} ({reason}); put them in the "
                               "torch hub cache, or pass --image_weights none to train from scratch") from None
@@ -186,6 +187,14 @@ def load_image_weights(name: str, policy: str):
               "starts from random weights (image_weights auto), as metrics.json records")
         return None
     return weights
+
+
+def model_refs(cfg) -> list[HubRef]:
+    """What `build_model` downloads: the text encoder from the hub, the ImageNet weights from torchvision."""
+    refs = model_ref(cfg.model_name_or_path, "") if cfg.modality != "image" else []
+    if cfg.modality != "text" and cfg.image_weights != "none":
+        refs.append(url_ref(torchvision.models.get_model_weights(cfg.image_model).DEFAULT.url, ""))
+    return refs
 
 
 def load_text_encoder(name_or_path: str) -> PreTrainedModel:

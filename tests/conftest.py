@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
-from common.tiny_models import write_tiny_bert
-from phase1_financial_phrasebank.synthetic import synthetic_phrasebank, vocabulary, write_phrasebank
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a test that reaches for the hub fails fast
+# Before anything imports huggingface_hub, which reads these once: a test that reaches for the hub fails fast.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+from common.tiny_models import write_tiny_bert  # noqa: E402
+from phase1_financial_phrasebank.synthetic import synthetic_phrasebank, vocabulary, write_phrasebank  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from common.errors import ConfigError, DataError
 from common.imbalance import inverse_frequency_weights, oversample
-from common.text_data import load_hub_dataset, load_text_file
+from common.text_data import load_text_file
 from phase1_financial_phrasebank.data import load_phrasebank, phrasebank_splits
 from common.models import load_tokenizer
 from phase1_financial_phrasebank.models import build_model
@@ -203,29 +203,3 @@ def test_generic_data_errors(content, kwargs, match, tmp_path):
 def test_invalid_combinations_are_config_errors(overrides, match, tiny_config):
     with pytest.raises(ConfigError, match=match):
         main(tiny_config(**overrides))
-
-
-def test_hub_dataset_uses_class_names_and_carves_a_missing_split(monkeypatch):
-    import datasets
-
-    features = datasets.Features({"sentence": datasets.Value("string"),
-                                  "label": datasets.ClassLabel(names=["bad", "good"])})
-    rows = {"sentence": [f"s{i}" for i in range(50)], "label": [i % 2 for i in range(50)]}
-    published = datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows, features=features),
-                                      "test": datasets.Dataset.from_dict(rows, features=features).select(range(10))})
-    monkeypatch.setattr(datasets, "load_dataset", lambda name, config=None: published)
-    splits = load_hub_dataset("someone/reviews", text_column="sentence")
-    assert splits.label_names == ["bad", "good"]
-    assert [len(splits.train), len(splits.val), len(splits.test)] == [45, 5, 10]  # test kept, val carved from train
-    assert splits.info["carved_from_train"] == ["val"]
-    assert not {e.text for e in splits.train} & {e.text for e in splits.val}
-
-
-def test_unreachable_hub_dataset_is_a_clear_error(monkeypatch):
-    import datasets
-
-    def offline(*args, **kwargs):
-        raise ConnectionError("no network")
-    monkeypatch.setattr(datasets, "load_dataset", offline)
-    with pytest.raises(DataError, match="could not load hub data set 'x/y' \\(ConnectionError: no network\\)"):
-        load_hub_dataset("x/y")

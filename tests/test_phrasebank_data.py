@@ -1,10 +1,8 @@
-import zipfile
 from collections import Counter
 
 import pytest
 
 from common.errors import DataError
-from phase1_financial_phrasebank import data
 from phase1_financial_phrasebank.data import (LABELS, SPLITS, deduplicate, load_phrasebank,
                                               parse_phrasebank, read_level_files, read_level_zip)
 from phase1_financial_phrasebank.synthetic import synthetic_phrasebank, write_phrasebank
@@ -75,19 +73,6 @@ def test_split_depends_on_split_seed_only(phrasebank_dir):
     a = load_phrasebank(str(phrasebank_dir), split_seed=1).split_of
     assert a == load_phrasebank(str(phrasebank_dir), split_seed=1).split_of
     assert a != load_phrasebank(str(phrasebank_dir), split_seed=2).split_of
-
-
-def test_hub_path_parses_the_release_zip(tmp_path, monkeypatch, phrasebank_dir):
-    """Without data_dir the release zip is fetched; here the fetch returns a zip we built."""
-    zip_path = tmp_path / "FinancialPhraseBank-v1.0.zip"
-    with zipfile.ZipFile(zip_path, "w") as archive:
-        for level in LEVELS:
-            archive.write(phrasebank_dir / f"Sentences_{level}.txt", f"FinancialPhraseBank-v1.0/Sentences_{level}.txt")
-        archive.writestr("__MACOSX/FinancialPhraseBank-v1.0/._Sentences_50Agree.txt", b"\x00\x05")
-    monkeypatch.setattr(data, "fetch_hub_zip", lambda: zip_path)
-    from_hub = load_phrasebank(None, split_seed=0)
-    from_dir = load_phrasebank(str(phrasebank_dir), split_seed=0)
-    assert from_hub.levels == from_dir.levels and from_hub.split_of == from_dir.split_of
 
 
 def test_bad_zip_is_a_clear_error(tmp_path):

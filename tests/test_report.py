@@ -14,7 +14,7 @@ def fake_run(root, name, seed, accuracy, **config):
     run_dir = root / "phase1_financial_phrasebank" / name
     write_json(run_dir / "config.json", {"preset": "distilbert", "argv": [],
                                          "config": {"seed": seed, "run_name": name, "train_agreement": "50Agree",
-                                                    "model_name_or_path": "distilbert-base-uncased", **config}})
+                                                    "model_name_or_path": "distilbert/distilbert-base-uncased", **config}})
     write_json(run_dir / "env.json", {"cpu_count": 2, "started_at": "2026-11-22T10:00:00+00:00"})
     write_json(run_dir / "metrics.json", {"test_accuracy": accuracy})
 
@@ -73,7 +73,7 @@ def test_phase2_tables_show_languages_and_sweep_reruns(tmp_path):
     def phase2_run(name, provenance, **metrics):
         run_dir = tmp_path / "phase2_multilingual_sentiment" / name
         write_json(run_dir / "config.json", {**provenance, "config": {"seed": 42, "run_name": name, "learning_rate": 5e-5,
-                                                                      "model_name_or_path": "xlm-roberta-base"}})
+                                                                      "model_name_or_path": "FacebookAI/xlm-roberta-base"}})
         write_json(run_dir / "metrics.json", {"data": {"train_languages": ["english"]}, **metrics})
 
     phase2_run("zs", {"preset": "zero_shot"}, test_english_f1_macro=0.71, test_arabic_f1_macro=0.33)
