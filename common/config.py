@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import difflib
 import json
+import math
 import sys
 import types
 import typing
@@ -23,11 +24,18 @@ from common.errors import ConfigError
 from common.optim import OPTIMIZERS, SCHEDULES, check_optimizer_config
 
 
-def option(default: Any, help: str, choices: Sequence[Any] | None = None) -> Any:
-    """A dataclass field with help text (and allowed values) for `--help` and validation."""
+def option(default: Any, help: str, choices: Sequence[Any] | None = None, *, at_least: float | None = None,
+           above: float | None = None, below: float | None = None, at_most: float | None = None) -> Any:
+    """A dataclass field with help text and its domain (allowed values, or bounds on a
+    number: `at_least`/`above` below it, `below`/`at_most` above it; for a list, on each
+    item) for `--help` and validation."""
     metadata = {"help": help}
     if choices is not None:
         metadata["choices"] = tuple(choices)
+    bounds = {name: bound for name, bound in (("at_least", at_least), ("above", above), ("below", below),
+                                              ("at_most", at_most)) if bound is not None}
+    if bounds:
+        metadata["bounds"] = bounds
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -44,35 +52,38 @@ class TrainConfig:
     device: str = option("auto", "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'.")
     precision: str = option("auto", "Autocast dtype: auto = bf16 on GPUs that support it, else fp16 "
                             "with a gradient scaler; fp32 on CPU.", ("auto", "fp32", "bf16", "fp16"))
-    seed: int = option(42, "Seed for python, numpy and torch; set before the model is built.")
-    epochs: int = option(3, "Number of training epochs.")
-    batch_size: int = option(32, "Training batch size per optimizer step (before accumulation).")
-    eval_batch_size: int = option(64, "Batch size for evaluation.")
+    seed: int = option(42, "Seed for python, numpy and torch; set before the model is built.", at_least=0)
+    epochs: int = option(3, "Number of training epochs.", at_least=1)
+    batch_size: int = option(32, "Training batch size per optimizer step (before accumulation).", at_least=1)
+    eval_batch_size: int = option(64, "Batch size for evaluation.", at_least=1)
     optimizer: str = option("adamw", "adamw (torch, fused where available); adafactor (external learning rate "
                             "that follows the schedule); adafactor_relative (Adafactor's own step size: needs "
                             "learning_rate none); sgd (with momentum).", OPTIMIZERS)
     fused_adamw: bool = option(True, "adamw: use torch's fused kernel where it has one (CUDA; CPU since torch 2.4); "
                                "false: the multi-tensor (foreach) kernel, e.g. to measure what fusing gains.")
-    learning_rate: Optional[float] = option(5e-5, "Peak learning rate ('none' only with adafactor_relative).")
+    learning_rate: Optional[float] = option(5e-5, "Peak learning rate ('none' only with adafactor_relative).",
+                                            above=0)
     weight_decay: float = option(0.01, "Weight decay (not applied to biases and norms; decoupled for AdamW and "
-                                 "Adafactor, L2 for SGD).")
-    momentum: float = option(0.9, "SGD momentum.")
-    warmup_ratio: float = option(0.1, "Fraction of optimizer steps spent warming up the learning rate.")
+                                 "Adafactor, L2 for SGD).", at_least=0)
+    momentum: float = option(0.9, "SGD momentum.", at_least=0, below=1)
+    warmup_ratio: float = option(0.1, "Fraction of optimizer steps spent warming up the learning rate.",
+                                 at_least=0, at_most=1)
     lr_scheduler: str = option("linear", "Learning-rate schedule after warmup (constant: constant after warmup).",
                                SCHEDULES)
-    polynomial_power: float = option(2.0, "Power of the polynomial schedule's decay to zero.")
-    grad_accum_steps: int = option(1, "Batches accumulated per optimizer step.")
-    max_grad_norm: float = option(1.0, "Gradient clipping norm; 0 disables clipping.")
+    polynomial_power: float = option(2.0, "Power of the polynomial schedule's decay to zero.", above=0)
+    grad_accum_steps: int = option(1, "Batches accumulated per optimizer step.", at_least=1)
+    max_grad_norm: float = option(1.0, "Gradient clipping norm; 0 disables clipping.", at_least=0)
     early_stopping_patience: int = option(0, "Stop after this many epochs without a better validation "
-                                          "macro-F1; 0 disables early stopping.")
+                                          "macro-F1; 0 disables early stopping.", at_least=0)
     group_by_length: bool = option(True, "Batch training examples of similar length (less padding).")
     evaluate_test: bool = option(True, "Score the test split at the end. Tuning trials set it false: "
                                  "hyperparameters are chosen on validation data alone.")
-    max_length: int = option(128, "Maximum tokens per example; longer inputs are truncated.")
-    max_train_samples: Optional[int] = option(None, "Debug: keep only the first N training examples.")
-    max_eval_samples: Optional[int] = option(None, "Debug: keep only the first N examples of each eval split.")
-    max_steps: Optional[int] = option(None, "Debug: stop each epoch after N optimizer steps.")
-    num_workers: int = option(0, "DataLoader worker processes.")
+    max_length: int = option(128, "Maximum tokens per example; longer inputs are truncated.", at_least=4)
+    max_train_samples: Optional[int] = option(None, "Debug: keep only the first N training examples.", at_least=1)
+    max_eval_samples: Optional[int] = option(None, "Debug: keep only the first N examples of each eval split.",
+                                              at_least=1)
+    max_steps: Optional[int] = option(None, "Debug: stop each epoch after N optimizer steps.", at_least=1)
+    num_workers: int = option(0, "DataLoader worker processes.", at_least=0)
     progress: bool = option(True, "Show progress bars.")
     allow_known_overlap: bool = option(False, "Run a checkpoint on a data set it is known to have been trained "
                                        "on (common/known_overlap.py); its test scores then measure memory, not "
@@ -81,9 +92,42 @@ class TrainConfig:
     overwrite: bool = option(False, "Replace an existing run directory of the same name.")
 
     def __post_init__(self) -> None:
-        # Optimizer keys that are valid alone but not together fail here, when the config is
-        # built, before any data is read or run directory made.
+        # Each key's domain, then keys that are valid alone but not together: checked when the
+        # config is built, however it is built, before any data is read or run directory made.
+        check_domains(self)
+        check_run_name(self.run_name)
         check_optimizer_config(self)
+
+
+def field_bounds(cls: type, name: str) -> Optional[dict]:
+    """A field's bounds; a phase that redeclares a field for its own default keeps the
+    bounds the base config gave it."""
+    for klass in cls.__mro__:
+        for f in dataclasses.fields(klass) if dataclasses.is_dataclass(klass) else ():
+            if f.name == name and "bounds" in f.metadata:
+                return f.metadata["bounds"]
+    return None
+
+
+def check_domains(cfg: Any) -> None:
+    """Every field of `cfg` against its declared type, choices and bounds."""
+    hints = _field_types(type(cfg))
+    for f in dataclasses.fields(cfg):
+        _check_value(f.name, getattr(cfg, f.name), hints[f.name], f.metadata.get("choices"),
+                     field_bounds(type(cfg), f.name))
+
+
+def check_run_name(run_name: Optional[str]) -> None:
+    """A run name is a relative folder path of plain names (a sweep's trials use
+    `sweep_<study>/trials/<key>`): no absolute path, '..', '.', '~' or backslash, so that
+    nothing is ever written or deleted outside <output_dir>/<phase>/."""
+    if run_name is None:
+        return
+    parts = run_name.split("/")
+    if (not run_name.strip() or run_name.startswith(("/", "~")) or "\\" in run_name
+            or any(part in ("", ".", "..") or part != part.strip() for part in parts)):
+        raise ConfigError(f"run_name: {run_name!r} is not a relative folder name (no leading '/' or '~', no '..', "
+                          "'.', '\\' or empty parts); runs always live in <output_dir>/<phase>/<run_name>")
 
 
 def config_keys(cls: type) -> list[str]:
@@ -128,8 +172,29 @@ def parse_value(key: str, text: str, annotation: Any) -> Any:
         raise ConfigError(f"--{key}: cannot read {text!r} as {getattr(base, '__name__', base)}: {exc}") from None
 
 
-def _check_value(key: str, value: Any, annotation: Any, choices: Sequence[Any] | None) -> Any:
-    """Type-check a value from a preset (JSON has its own types) and its allowed choices."""
+BOUND_TESTS = {"at_least": (lambda v, b: v >= b, ">="), "above": (lambda v, b: v > b, ">"),
+               "below": (lambda v, b: v < b, "<"), "at_most": (lambda v, b: v <= b, "<=")}
+
+
+def describe_domain(bounds: dict) -> str:
+    """'positive', 'non-negative', or the bounds as relations ('>= 0 and < 1')."""
+    if bounds == {"above": 0}:
+        return "positive"
+    if bounds == {"at_least": 0}:
+        return "non-negative"
+    return " and ".join(f"{BOUND_TESTS[name][1]} {bound:g}" for name, bound in bounds.items())
+
+
+def _check_bounds(key: str, values: Sequence[Any], bounds: dict | None) -> None:
+    for value in values if bounds else []:
+        if isinstance(value, (int, float)) and not all(BOUND_TESTS[name][0](value, bound)
+                                                       for name, bound in bounds.items()):
+            raise ConfigError(f"{key} must be {describe_domain(bounds)}, got {value!r}")
+
+
+def _check_value(key: str, value: Any, annotation: Any, choices: Sequence[Any] | None,
+                 bounds: dict | None = None) -> Any:
+    """Type-check a value from a preset (JSON has its own types), its allowed choices and bounds."""
     base, nullable = _base_type(annotation)
     if value is None:
         if not nullable:
@@ -150,6 +215,9 @@ def _check_value(key: str, value: Any, annotation: Any, choices: Sequence[Any] |
         bad = [v for v in values if v not in choices]
         if bad:
             raise ConfigError(f"{key}: {bad[0]!r} is not one of {', '.join(map(str, choices))}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key}: {value!r} is not a finite number")
+    _check_bounds(key, values, bounds)
     return value
 
 
@@ -172,11 +240,9 @@ def build_config(cls: type, values: dict[str, Any], where: str = "config") -> An
     checked = {}
     for f in dataclasses.fields(cls):
         if f.name in values:
-            checked[f.name] = _check_value(f.name, values[f.name], hints[f.name], f.metadata.get("choices"))
-    cfg = cls(**checked)
-    for f in dataclasses.fields(cls):  # defaults must obey the same rules as user values
-        _check_value(f.name, getattr(cfg, f.name), hints[f.name], f.metadata.get("choices"))
-    return cfg
+            checked[f.name] = _check_value(f.name, values[f.name], hints[f.name], f.metadata.get("choices"),
+                                           field_bounds(cls, f.name))
+    return cls(**checked)  # __post_init__ checks every value (defaults too) and combinations of keys
 
 
 def list_presets(preset_dir: Path) -> list[str]:
@@ -198,7 +264,8 @@ def load_preset(name: str, preset_dir: Path) -> dict[str, Any]:
 
 
 def build_parser(cls: type, preset_dir: Path, description: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description,
+    # allow_abbrev False: `--max_train 5` must not silently set max_train_samples.
+    parser = argparse.ArgumentParser(description=description, allow_abbrev=False,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--preset", default=None,
                         help=f"Preset name ({', '.join(list_presets(preset_dir))}) or path to a JSON file; "
@@ -213,7 +280,9 @@ def build_parser(cls: type, preset_dir: Path, description: str | None = None) ->
         is_flag = _base_type(_field_types(cls)[f.name])[0] is bool  # `--resume` alone means true
         parser.add_argument(f"--{f.name}", default=argparse.SUPPRESS, metavar=f.name.upper(),
                             **({"nargs": "?", "const": "true"} if is_flag else {}),
-                            help=f"{help_text} (default: {default})")
+                            help=f"{help_text} (default: {default})" + (
+                                f" Must be {describe_domain(field_bounds(cls, f.name))}."
+                                if field_bounds(cls, f.name) else ""))
     return parser
 
 
@@ -260,7 +329,7 @@ def check_config_value(cls: type, key: str, value: Any, where: str) -> Any:
     try:
         if isinstance(value, str) and _base_type(annotation)[0] is not str:
             value = parse_value(key, value, annotation)
-        return _check_value(key, value, annotation, f.metadata.get("choices"))
+        return _check_value(key, value, annotation, f.metadata.get("choices"), field_bounds(cls, key))
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 

@@ -1,8 +1,9 @@
 """The training steps every phase shares: one epoch over dict batches (AMP, gradient
 accumulation, clipping), prediction, evaluation, early stopping.
 
-`common/fit.py` runs the epoch loop with these; a phase whose batches differ
-(e.g. image + text) passes its own `forward` to `train_one_epoch` / `predict`.
+`common/fit.py` runs the epoch loop with these. Batches are dicts of tensors that the
+model takes as keyword arguments, with the targets under "labels"; a phase whose inputs
+differ (phase 5's image + text) gives its model those keywords.
 """
 from __future__ import annotations
 
@@ -20,14 +21,6 @@ from common.device import autocast
 from common.metrics import compute_metrics
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-ForwardFn = Callable[[torch.nn.Module, dict], torch.Tensor]
-
-
-def forward_logits(model: torch.nn.Module, batch: dict) -> torch.Tensor:
-    """Default forward for dict batches of HF-style models: `model(**batch).logits`."""
-    return model(**batch).logits
-
-
 def count_parameters(model: torch.nn.Module) -> dict:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -42,8 +35,7 @@ def train_one_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch
                     device: torch.device, *, amp_dtype: Optional[torch.dtype] = None,
                     scaler: Optional[torch.amp.GradScaler] = None, grad_accum_steps: int = 1,
                     max_grad_norm: float = 1.0, max_steps: Optional[int] = None,
-                    loss_fn: LossFn = F.cross_entropy, forward: ForwardFn = forward_logits,
-                    progress: bool = True, desc: str = "train") -> dict:
+                    loss_fn: LossFn = F.cross_entropy, progress: bool = True, desc: str = "train") -> dict:
     """One pass over `loader`; returns mean training loss, optimizer steps and examples seen."""
     model.train()
     scaler = scaler or torch.amp.GradScaler(device.type, enabled=False)
@@ -59,7 +51,7 @@ def train_one_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch
         batch = move_to_device(batch, device)
         labels = batch.pop("labels")
         with autocast(device, amp_dtype):
-            logits = forward(model, batch)
+            logits = model(**batch).logits
         loss = loss_fn(logits.float(), labels)
         scaler.scale(loss / grad_accum_steps).backward()
         loss_sum += loss.detach() * len(labels)
@@ -82,8 +74,8 @@ def train_one_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, loader: DataLoader, device: torch.device, *,
-            amp_dtype: Optional[torch.dtype] = None, forward: ForwardFn = forward_logits,
-            progress: bool = True, desc: str = "eval") -> tuple[np.ndarray, np.ndarray]:
+            amp_dtype: Optional[torch.dtype] = None, progress: bool = True,
+            desc: str = "eval") -> tuple[np.ndarray, np.ndarray]:
     """Logits and labels for every example, in the dataset's order (the loader may batch
     them in another order, e.g. sorted by length)."""
     model.eval()
@@ -92,7 +84,7 @@ def predict(model: torch.nn.Module, loader: DataLoader, device: torch.device, *,
         batch = move_to_device(batch, device)
         labels = batch.pop("labels")
         with autocast(device, amp_dtype):
-            logits_parts.append(forward(model, batch).float().cpu())
+            logits_parts.append(model(**batch).logits.float().cpu())
         label_parts.append(labels.cpu())
     logits = torch.cat(logits_parts).numpy()
     labels = torch.cat(label_parts).numpy()
@@ -103,11 +95,10 @@ def predict(model: torch.nn.Module, loader: DataLoader, device: torch.device, *,
 
 
 def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, label_names: Sequence[str], *,
-             amp_dtype: Optional[torch.dtype] = None, forward: ForwardFn = forward_logits,
-             progress: bool = True, desc: str = "eval") -> tuple[dict, np.ndarray]:
+             amp_dtype: Optional[torch.dtype] = None, progress: bool = True,
+             desc: str = "eval") -> tuple[dict, np.ndarray]:
     """Metrics (with mean cross-entropy `loss`) and the logits, in dataset order."""
-    logits, labels = predict(model, loader, device, amp_dtype=amp_dtype, forward=forward,
-                             progress=progress, desc=desc)
+    logits, labels = predict(model, loader, device, amp_dtype=amp_dtype, progress=progress, desc=desc)
     metrics = compute_metrics(labels, logits.argmax(-1), label_names)
     metrics["loss"] = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)).item())
     return metrics, logits

@@ -1,5 +1,5 @@
-"""Evaluation of a text classifier on a `TextSplits`: before and after training, and the
-final report.
+"""Evaluation of a classifier on its `Splits`: before and after training, and the final
+report. Examples are text `Example`s unless a phase passes its own loader and columns.
 
 Final evaluation: validation and test metrics; the extra test sets (for Financial
 PhraseBank, the test split of every agreement level); per-group metrics where examples
@@ -26,7 +26,8 @@ from common.engine import evaluate
 from common.metrics import compute_metrics, prefix_metrics
 from common.plots import plot_confusion_matrix, plot_group_scores
 from common.records import write_csv
-from common.text_data import Example, TextSplits
+from common.splits import Splits
+from common.text_data import Example
 
 
 def encode_examples(tokenizer, examples: Sequence[Example], max_length: int) -> EncodedDataset:
@@ -34,15 +35,24 @@ def encode_examples(tokenizer, examples: Sequence[Example], max_length: int) -> 
     return encode_texts(tokenizer, [e.text for e in examples], [e.label for e in examples], max_length, pairs)
 
 
-def prediction_frame(examples: Sequence[Example], logits: np.ndarray, label_names: Sequence[str]) -> pd.DataFrame:
-    probs = softmax(logits, axis=-1)
-    frame = pd.DataFrame({"text": [e.text for e in examples]})
+Columns = Callable[[Sequence], dict[str, list]]  # examples -> the columns that describe them
+
+
+def text_columns(examples: Sequence[Example]) -> dict[str, list]:
+    """A text example's columns of predictions.csv: its text, its pair and group where there are any."""
+    columns = {"text": [e.text for e in examples]}
     if any(e.pair for e in examples):
-        frame["text_pair"] = [e.pair for e in examples]
+        columns["text_pair"] = [e.pair for e in examples]
     if any(e.group for e in examples):
-        frame["group"] = [e.group for e in examples]
-    if examples and hasattr(examples[0], "image"):  # image + text examples
-        frame["image"] = [str(e.image) for e in examples]
+        columns["group"] = [e.group for e in examples]
+    return columns
+
+
+def prediction_frame(examples: Sequence, logits: np.ndarray, label_names: Sequence[str],
+                     columns: Columns = text_columns) -> pd.DataFrame:
+    """One row per example: `columns(examples)`, then label, prediction, confidence and every probability."""
+    probs = softmax(logits, axis=-1)
+    frame = pd.DataFrame(columns(examples))
     frame["label"] = [label_names[e.label] for e in examples]
     frame["prediction"] = [label_names[i] for i in probs.argmax(-1)]
     frame["confidence"] = probs.max(-1).round(4)
@@ -52,7 +62,7 @@ def prediction_frame(examples: Sequence[Example], logits: np.ndarray, label_name
     return frame
 
 
-def score_groups(examples: Sequence[Example], logits: np.ndarray, label_names: Sequence[str]) -> dict[str, dict]:
+def score_groups(examples: Sequence, logits: np.ndarray, label_names: Sequence[str]) -> dict[str, dict]:
     """Accuracy and macro-F1 of each group, on that group's rows only (in first-seen order)."""
     groups = list(dict.fromkeys(e.group for e in examples if e.group is not None))
     labels = np.array([e.label for e in examples])
@@ -68,11 +78,12 @@ def score_groups(examples: Sequence[Example], logits: np.ndarray, label_names: S
 class Evaluator:
     """Encodes each evaluation set once and evaluates any model on it."""
 
-    def __init__(self, splits: TextSplits, tokenizer, cfg, device: torch.device, amp_dtype: Optional[torch.dtype],
-                 make_loader: Optional[Callable[[Sequence], DataLoader]] = None):
+    def __init__(self, splits: Splits, tokenizer, cfg, device: torch.device, amp_dtype: Optional[torch.dtype],
+                 make_loader: Optional[Callable[[Sequence], DataLoader]] = None, columns: Columns = text_columns):
         """`make_loader(examples)` builds an evaluation loader (dataset order kept by its
-        sampler); the default tokenizes text examples."""
-        self.splits, self.cfg, self.device, self.amp_dtype = splits, cfg, device, amp_dtype
+        sampler) and `columns(examples)` describes examples in predictions.csv; the
+        defaults are for text examples."""
+        self.splits, self.cfg, self.device, self.amp_dtype, self.columns = splits, cfg, device, amp_dtype, columns
         self.test_splits = ("test",) if cfg.evaluate_test else ()
         sets = {"val": splits.val}
         if cfg.evaluate_test:
@@ -127,7 +138,7 @@ class Evaluator:
             metrics[f"test_{name.lower()}_f1_macro"] = extra["f1_macro"]
         if test_sets:
             metrics["test_sets"] = test_sets
-        predictions = prediction_frame(self.examples["test"], test_logits, label_names)
+        predictions = prediction_frame(self.examples["test"], test_logits, label_names, self.columns)
         write_csv(run_dir / "predictions.csv", predictions)
         errors = predictions[~predictions["correct"]].sort_values("confidence", ascending=False)
         write_csv(run_dir / "misclassified.csv", errors)

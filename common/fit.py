@@ -1,11 +1,13 @@
-"""The epoch loop every text phase shares: train, validate, keep the best epoch by
-validation macro-F1, checkpoint, resume.
+"""The epoch loop every phase shares: train, validate, keep the best epoch by validation
+macro-F1, checkpoint, resume.
 
-A phase's `train.py` reads as the experiment: it loads data, builds the model and the
-loss, calls `fit`, reloads the best checkpoint and runs the final evaluation. What a
-phase does differently per epoch (phase 1's freezing regimes) comes in through
-`before_epoch`; what an outer loop needs to see per epoch (a tuning sweep's pruner)
-through `on_epoch_end`, which may raise to end the run early (its records stay).
+Each phase's `train.py` reads as its experiment: it opens the run (common/finetune.py),
+builds the model and the loss, calls `fit`, reloads the best checkpoint and finishes the
+run with the final evaluation. What a phase does differently per epoch (phase 1's
+freezing regimes) comes in through `before_epoch`; what an outer loop needs to see per
+epoch (a tuning sweep's pruner) through `on_epoch_end`, which may raise to end the run
+early (its records stay); a phase whose batches are not text alone (phase 5) passes its
+own `train_loader`.
 """
 from __future__ import annotations
 
@@ -81,6 +83,9 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
         history, start_epoch, train_seconds = state["history"], state["epoch"], state["train_seconds"]
         before = state["before"]
         set_rng_state(state["rng"])
+        # The checkpoint's history is the truth: a kill between writing history.jsonl and
+        # the checkpoint may have left one row more there.
+        write_jsonl(Path(run_dir) / "history.jsonl", history)
         print(f"Resuming {run_dir} after epoch {start_epoch}")
     else:
         before = evaluator.before_training(model)
@@ -109,12 +114,14 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
         print(f"epoch {epoch + 1}{stage}: train loss {train_stats['train_loss']:.4f}, "
               f"val loss {val_metrics['loss']:.4f}, val acc {val_metrics['accuracy']:.4f}, "
               f"val macro-F1 {val_metrics['f1_macro']:.4f} ({epoch_seconds:.1f}s)")
+        # history.jsonl before the checkpoint: after a kill anywhere here, it has at least the
+        # checkpoint's epochs, and a resume rewrites it from the checkpoint.
+        write_jsonl(Path(run_dir) / "history.jsonl", history)
         if stopper.update(val_metrics["f1_macro"], epoch + 1):
             save_checkpoint(checkpoints / "best", model, tokenizer)
         save_checkpoint(checkpoints / "last", model, tokenizer, collect_training_state(
             epoch=epoch + 1, optimizer=optimizer, scheduler=scheduler, scaler=scaler, stopper=stopper,
             history=history, rng_state=get_rng_state(), extra={"train_seconds": train_seconds, "before": before}))
-        write_jsonl(Path(run_dir) / "history.jsonl", history)
         plot_learning_curves(history, Path(run_dir) / "learning_curves.png", title=title)
         if on_epoch_end:
             on_epoch_end(epoch + 1, row)

@@ -76,11 +76,24 @@ class Resolution:
     used_by: list[str] = field(default_factory=list)
 
 
+def is_hub_id(name_or_path: str) -> bool:
+    """Whether `name_or_path` names a hub repository rather than a local directory (one
+    that exists, or a path a step will create, such as runs/quick/assets/tiny_bert)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if not name_or_path or Path(name_or_path).expanduser().is_dir():
+        return False
+    try:
+        validate_repo_id(name_or_path)
+    except HFValidationError:
+        return False
+    return not name_or_path.startswith((".", "~"))
+
+
 def model_ref(name_or_path: str, used_by: str, weights: bool = True) -> list[HubRef]:
     """The hub model behind `name_or_path`, or nothing when it is a local directory."""
-    if not name_or_path or Path(name_or_path).expanduser().is_dir():
-        return []
-    return [HubRef(name_or_path, "model", used_by, weights=weights)]
+    return [HubRef(name_or_path, "model", used_by, weights=weights)] if is_hub_id(name_or_path) else []
 
 
 def url_ref(url: str, used_by: str) -> HubRef:

@@ -35,6 +35,15 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
                           f"and the hub could not provide it ({str(exc).splitlines()[0]})") from None
 
 
+def check_model_source(name_or_path: str) -> None:
+    """Fail now, with a clear error, if the model's config cannot be had (a typo, offline):
+    before a run directory exists. Weights are not read."""
+    try:
+        AutoConfig.from_pretrained(name_or_path)
+    except (OSError, ValueError) as exc:
+        raise load_error(name_or_path, exc) from None
+
+
 def label_maps(label_names: Sequence[str]) -> dict:
     id2label = dict(enumerate(label_names))
     return {"num_labels": len(label_names), "id2label": id2label,

@@ -1,12 +1,13 @@
 """Run directories and their records, written atomically.
 
-Layout of one run (DESIGN.md): `<output_dir>/<phase>/<run_name>/` with `config.json`,
+Layout of one run (as the README describes it): `<output_dir>/<phase>/<run_name>/` with `config.json`,
 `env.json`, `history.jsonl`, `metrics.json`, `predictions.csv`, plots and
 `checkpoints/{best,last}/`. Every file is written to a temporary name and renamed into
 place, so an interrupted run never leaves a half-written record.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib.metadata
 import json
@@ -93,17 +94,70 @@ def collect_env(device: torch.device) -> dict:
             "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
 
 
+# Keys a resumed run may change: they decide where and how fast it runs, not what it learns.
+RESUMABLE_KEYS = ("device", "progress", "num_workers", "resume", "overwrite", "output_dir", "run_name")
+
+
+def json_ready(obj: Any) -> Any:
+    """`obj` as it reads back from JSON (tuples become lists, paths strings)."""
+    return json.loads(json.dumps(obj, default=str))
+
+
+def check_resume_config(stored: dict, cfg: Any, run_dir: Path) -> dict:
+    """The keys whose value differs from the stored run's; an error when any of them
+    would change the experiment (the optimizer and schedule would come back from the
+    checkpoint while config.json claimed the new values)."""
+    old, new = stored.get("config", {}), json_ready(config_to_dict(cfg))
+    defaults = json_ready({f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                           for f in dataclasses.fields(cfg)})
+    # A key the stored run predates is no change when it keeps its default.
+    old = {**{key: value for key, value in defaults.items() if key not in old}, **old}
+    changed = {key: [old.get(key), new.get(key)] for key in dict.fromkeys([*old, *new]) if old.get(key) != new.get(key)}
+    forbidden = {key: values for key, values in changed.items() if key not in RESUMABLE_KEYS}
+    if forbidden:
+        listed = "; ".join(f"{key}: {a!r} -> {b!r}" for key, (a, b) in forbidden.items())
+        raise ConfigError(f"--resume of {run_dir} with another experiment ({listed}). A resumed run continues "
+                          f"the stored config; only {', '.join(RESUMABLE_KEYS)} may change. Drop those keys, "
+                          "or start a new run (another --run_name)")
+    return changed
+
+
+def is_run_directory(path: Path, phase: str) -> bool:
+    """Whether `path` is a run directory this code made (its config.json names the phase)."""
+    try:
+        record = read_json(path / "config.json")
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and record.get("phase") == phase and isinstance(record.get("config"), dict)
+
+
 def start_run(cfg: Any, phase: str, device: torch.device, provenance: dict | None = None) -> Path:
-    """Create (or reopen, with `resume`) the run directory and write config.json and env.json."""
+    """Create (or reopen, with `resume`) the run directory and write config.json and env.json.
+
+    The run directory is always `<output_dir>/<phase>/<run_name>` with a one-folder run
+    name (common.config checks it); `--overwrite` deletes only a directory that is a run
+    of this phase, and `--resume` only continues the same experiment."""
     run_dir = run_dir_for(cfg, phase)
-    finished = (run_dir / "config.json").exists()
-    if finished and not (cfg.resume or cfg.overwrite):
+    started = (run_dir / "config.json").exists()
+    if started and not (cfg.resume or cfg.overwrite):
         raise ConfigError(f"run directory {run_dir} already exists; pass --resume to continue it, "
                           "--overwrite to replace it, or choose another --run_name")
-    if finished and cfg.overwrite and not cfg.resume:
+    if run_dir.is_symlink() or (run_dir.exists() and not run_dir.is_dir()):
+        raise ConfigError(f"{run_dir} is not a plain directory; choose another --run_name or --output_dir")
+    record = {"phase": phase, **(provenance or {}), "config": config_to_dict(cfg)}
+    if started and cfg.resume:
+        stored = read_json(run_dir / "config.json")
+        changed = check_resume_config(stored, cfg, run_dir)
+        resumes = stored.get("resumes", []) + [{"at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                                                "argv": (provenance or {}).get("argv"), "changed": changed}]
+        record = {**stored, "config": config_to_dict(cfg), "resumes": resumes}
+    elif started and cfg.overwrite:
+        if not is_run_directory(run_dir, phase):
+            raise ConfigError(f"--overwrite: {run_dir} is not a {phase} run directory (its config.json does not "
+                              "say so); it is left as it is")
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", {"phase": phase, **(provenance or {}), "config": config_to_dict(cfg)})
+    write_json(run_dir / "config.json", record)
     # A resumed run keeps the env.json of its start; where it was resumed goes beside it.
     env_name = "env_resumed.json" if cfg.resume and (run_dir / "env.json").exists() else "env.json"
     write_json(run_dir / env_name, collect_env(device))

@@ -3,30 +3,33 @@
 Usage:
     python -m common.report [--runs runs] [--out experiments.md]
 
-Each phase package declares its tables in `<phase>/tables.py` (`TABLES`, a list of
-`TableSpec`). A table lives in experiments.md between `<!-- START TABLE name -->` and
-`<!-- END TABLE name -->`; only the text between the markers is replaced, so prose around
-the tables is kept. Runs that differ only in their seed form one row, shown as
+Each phase declares its tables (`TableSpec`), figures and other blocks in its `phase.py`
+(common/phases.py); they are written in its `tables.py`. A table lives in experiments.md
+between `<!-- START TABLE name -->` and `<!-- END TABLE name -->`; only the text between
+the markers is replaced, so prose around the tables is kept. Runs that differ only in their seed form one row, shown as
 mean ± std over seeds. Numbers reported elsewhere (a paper, the original study) come from
 the spec's `reported` rows and are printed in their own table, labelled with their source.
 Benchmark scripts write `<runs>/benchmarks/<name>.json`, rendered between
-`<!-- START TABLE benchmark:<name> -->` markers. A phase's `FIGURES` (`FigureSpec`) are drawn
+`<!-- START TABLE benchmark:<name> -->` markers. A phase's figures (`FigureSpec`) are drawn
 from the runs into `figures/<name>.png` beside the output file and linked between
-`<!-- START TABLE figure:<name> -->` markers; its `BLOCKS` (`BlockSpec`) render anything
+`<!-- START TABLE figure:<name> -->` markers; its blocks (`BlockSpec`) render anything
 else (a sweep's trials table) between `<!-- START TABLE <name> -->` markers.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import re
 import shutil
 import statistics
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from common.cli import exit_on_bad_input
+from common.errors import DataError, describe
+from common.phases import discover_phases
 from common.records import REPO_ROOT, atomic_write_text, read_json
 
 # Config keys that do not change what a run measures: runs differing only here are seeds of one row.
@@ -101,11 +104,14 @@ def collect_runs(runs_root: Path) -> list[Run]:
     runs = []
     for metrics_path in sorted(Path(runs_root).glob("*/*/metrics.json")):
         run_dir = metrics_path.parent
-        config = read_json(run_dir / "config.json")
-        env = read_json(run_dir / "env.json") if (run_dir / "env.json").exists() else {}
-        provenance = {key: config.get(key) for key in ("preset", "sweep", "rerun")}
-        runs.append(Run(phase=run_dir.parent.name, path=run_dir, config={**config["config"], **provenance},
-                        env=env, metrics=read_json(metrics_path)))
+        try:
+            config = read_json(run_dir / "config.json")
+            env = read_json(run_dir / "env.json") if (run_dir / "env.json").exists() else {}
+            provenance = {key: config.get(key) for key in ("preset", "sweep", "rerun")}
+            runs.append(Run(phase=run_dir.parent.name, path=run_dir, config={**config["config"], **provenance},
+                            env=env, metrics=read_json(metrics_path)))
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # a truncated or foreign record
+            print(f"warning: skipping {run_dir}: its records cannot be read ({describe(exc)})", file=sys.stderr)
     return runs
 
 
@@ -198,10 +204,9 @@ def replace_block(text: str, name: str, body: str) -> str:
     return text.rstrip("\n") + f"\n\n{block}\n"  # a new table goes at the end, ready to be moved
 
 
-def load_table_specs(phases: Optional[Sequence[str]] = None, kind: str = "TABLES") -> list:
-    """The `TABLES` (or `FIGURES`) of each phase's tables.py."""
-    phases = phases or sorted(p.name for p in REPO_ROOT.glob("phase*") if (p / "tables.py").exists())
-    return [spec for phase in phases for spec in getattr(importlib.import_module(f"{phase}.tables"), kind, [])]
+def declared_specs(kind: str) -> list:
+    """Every phase's declared `tables`, `figures` or `blocks` (common/phases.py), in phase order."""
+    return [spec for phase in discover_phases().values() for spec in getattr(phase, kind)]
 
 
 def render_figure(spec: FigureSpec, runs: Sequence[Run], out: Path) -> str:
@@ -221,13 +226,17 @@ def publish_figure(source: Path, out: Path, name: str, caption: str) -> str:
 
 def build_report(runs_root: Path, out: Path, specs: Optional[Sequence[TableSpec]] = None,
                  figures: Optional[Sequence[FigureSpec]] = None) -> str:
+    """Rewrite the generated blocks of `out` from the runs under `runs_root`; with no run
+    and no benchmark there, an error that leaves `out` as it was."""
     runs = collect_runs(runs_root)
+    if not runs and not list((Path(runs_root) / "benchmarks").glob("*.json")):
+        raise DataError(f"no finished runs (no */*/metrics.json) under {runs_root}: {out} is left as it was")
     text = out.read_text(encoding="utf-8") if out.exists() else "# Experiments\n"
-    for spec in specs if specs is not None else load_table_specs():
+    for spec in specs if specs is not None else declared_specs("tables"):
         text = replace_block(text, spec.name, render_table(spec, runs))
-    for figure in figures if figures is not None else load_table_specs(kind="FIGURES"):
+    for figure in figures if figures is not None else declared_specs("figures"):
         text = replace_block(text, f"figure:{figure.name}", render_figure(figure, runs, out))
-    for block in load_table_specs(kind="BLOCKS") if specs is None else []:
+    for block in declared_specs("blocks") if specs is None else []:
         text = replace_block(text, block.name, block.render(Path(runs_root), Path(out)))
     for bench in sorted((Path(runs_root) / "benchmarks").glob("*.json")):
         text = replace_block(text, f"benchmark:{bench.stem}", render_benchmark(read_json(bench)))
@@ -236,13 +245,18 @@ def build_report(runs_root: Path, out: Path, specs: Optional[Sequence[TableSpec]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description="Rebuild the results tables in experiments.md from runs/.")
+    parser = argparse.ArgumentParser(allow_abbrev=False,
+                                     description="Rebuild the results tables in experiments.md from runs/.")
     parser.add_argument("--runs", default="runs", help="Root of the run directories.")
     parser.add_argument("--out", default=str(REPO_ROOT / "experiments.md"), help="Markdown file to update.")
     args = parser.parse_args(argv)
-    runs = collect_runs(Path(args.runs))
-    build_report(Path(args.runs), Path(args.out))
-    print(f"{len(runs)} finished runs from {args.runs} -> {args.out}")
+
+    def entry() -> None:
+        runs = collect_runs(Path(args.runs))
+        build_report(Path(args.runs), Path(args.out))
+        print(f"{len(runs)} finished runs from {args.runs} -> {args.out}")
+
+    exit_on_bad_input(entry)
 
 
 if __name__ == "__main__":

@@ -8,14 +8,14 @@ Usage:
     python -m common.reproduce --quick                           # every phase end to end, offline, CPU, minutes
     python -m common.reproduce --quick --phases 1 --dry_run      # list the steps, the hub ids they use, which are done
 
-Each phase lists its steps in `<phase>/reproduce.py`: `steps(ctx)` for the real runs (one
-per results-table row, with the study's models and data) and `quick_steps(ctx)`, the same
-pipeline on tiny random models and small synthetic data that the steps write themselves.
-A training step is built from the phase's `Runner` (its config class, presets, `main` and
-the hub refs of a config), declared there. A step is done when its output exists (a
-run's metrics.json, a study's report, a data set's manifest), so an interrupted
-reproduction continues where it stopped; an interrupted training run resumes from its
-last checkpoint.
+Each phase declares, in its `phase.py` (common/phases.py), its `Runner` (config class,
+presets, `main`, and what a config reads from the hub) and its steps, written in its
+`reproduce.py`: `steps(ctx, runner)` for the real runs (one per results-table row, with
+the study's models and data) and `quick_steps(ctx, runner)`, the same pipeline on tiny
+random models and small synthetic data that the steps write themselves. A step is done
+when its output exists (a run's metrics.json, a study's report, a data set's manifest),
+so an interrupted reproduction continues where it stopped; an interrupted training run
+resumes from its last checkpoint.
 
 `--check` is the preflight (common/hub.py): it resolves every model, data set, revision
 and file the chosen steps read from the hub (metadata only, no weights), prints one line
@@ -30,23 +30,20 @@ experiments.md), under a banner that says these are smoke results.
 from __future__ import annotations
 
 import argparse
-import importlib
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from tqdm.auto import tqdm
 
 from common.cli import exit_on_bad_input
-from common.config import parse_config
-from common.errors import ConfigError
 from common.hub import (CacheResolver, HubRef, HubResolver, HubUnreachable, format_resolution, human_bytes,
                         merge_refs, resolve_refs, summarize_uses)
+from common.phases import Phase, Runner, choose_phases
 from common.records import REPO_ROOT, atomic_write_text
 from common.report import build_report
 
-PHASES = {str(i): name for i, name in enumerate(sorted(p.name for p in REPO_ROOT.glob("phase[0-9]_*")), start=1)}
 QUICK_BANNER = ("# Smoke results (`python -m common.reproduce --quick`)\n\n"
                 "**Every number below comes from tiny, randomly initialised models trained for an epoch or two on "
                 "small synthetic data sets, on a CPU. They show that each pipeline runs end to end; they say "
@@ -79,27 +76,11 @@ class Step:
     uses: Callable[[], list[HubRef]] = lambda: []  # what the step reads from the hub
 
 
-@dataclass(frozen=True)
-class Runner:
-    """What the runner needs to train one run of a phase, declared by the phase."""
-
-    phase: str
-    config_cls: type
-    preset_dir: Path
-    main: Callable
-    hub_refs: Callable[[Any], list[HubRef]]  # what a config of the phase reads from the hub
-
-    def refs(self, argv: Sequence[str], used_by: str) -> list[HubRef]:
-        cfg, _ = parse_config(self.config_cls, list(argv), self.preset_dir)
-        return [replace(ref, used_by=used_by) for ref in self.hub_refs(cfg)]
-
-
 def train_step(runner: Runner, run_name: str, argv: Sequence[str], ctx: Context) -> Step:
     """One training run of the runner's phase with `argv` (presets and keys), named `run_name`."""
     def run() -> None:
-        cfg, provenance = parse_config(runner.config_cls, [*argv, "--output_dir", str(ctx.runs), "--run_name",
-                                                           run_name, "--device", ctx.device, "--resume", "true"],
-                                       runner.preset_dir)
+        cfg, provenance = runner.parse([*argv, "--output_dir", str(ctx.runs), "--run_name", run_name,
+                                        "--device", ctx.device, "--resume", "true"])
         runner.main(cfg, provenance)
 
     return Step(runner.phase, run_name, lambda: (ctx.runs / runner.phase / run_name / "metrics.json").exists(), run,
@@ -118,11 +99,10 @@ def sweep_step(runner: Runner, name: str, sweep_dir: Path, run: Callable[[], Any
                 lambda: runner.refs(argv, f"{runner.phase.split('_')[0]} {name}"))
 
 
-def collect_steps(phases: Sequence[str], ctx: Context) -> list[Step]:
+def collect_steps(phases: Sequence[Phase], ctx: Context) -> list[Step]:
     steps = []
     for phase in phases:
-        module = importlib.import_module(f"{phase}.reproduce")
-        steps += module.quick_steps(ctx) if ctx.quick else module.steps(ctx)
+        steps += phase.quick_steps(ctx, phase.runner) if ctx.quick else phase.steps(ctx, phase.runner)
     return steps
 
 
@@ -141,17 +121,6 @@ def run_steps(steps: Sequence[Step]) -> dict:
         tqdm.write(f"== {step.phase}: {step.name} finished in {time.perf_counter() - started:.0f}s")
         counts["ran"] += 1
     return counts
-
-
-def parse_phases(text: Optional[str]) -> list[str]:
-    if not text:
-        return list(PHASES.values())
-    chosen = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [p for p in chosen if p not in PHASES and p not in PHASES.values()]
-    if unknown:
-        raise ConfigError(f"--phases: unknown phase(s) {', '.join(unknown)}; choose from "
-                          + ", ".join(f"{k} ({v})" for k, v in PHASES.items()))
-    return [PHASES.get(p, p) for p in chosen]
 
 
 def list_steps(steps: Sequence[Step]) -> None:
@@ -184,7 +153,8 @@ def check_plan(steps: Sequence[Step], resolver_factory: Callable[[], Any]) -> bo
 
 
 def reproduce(phases: Sequence[str], ctx: Context, out: Path, dry_run: bool = False) -> dict:
-    steps = collect_steps(phases, ctx)
+    """Run the steps of `phases` (numbers or package names) not yet done; rebuild `out`."""
+    steps = collect_steps(choose_phases(",".join(phases)), ctx)
     if dry_run:
         list_steps(steps)
         return {"steps": len(steps)}
@@ -201,7 +171,7 @@ def reproduce(phases: Sequence[str], ctx: Context, out: Path, dry_run: bool = Fa
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--phases", default=None, help="Comma-separated phase numbers or names (default: all).")
     parser.add_argument("--quick", action="store_true", help="Tiny models and synthetic data, offline, on a CPU.")
     parser.add_argument("--data_root", default=None, help="Folder holding the real data sets (financial_phrasebank/, "
@@ -225,10 +195,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
         ctx = Context(runs, args.quick, Path(args.data_root) if args.data_root else None,
                       args.device or ("cpu" if args.quick else "auto"), seeds)
-        phases = parse_phases(args.phases)
+        phases = [phase.name for phase in choose_phases(args.phases)]
         if args.check:
             resolver = (lambda: CacheResolver(Path(args.cache_dir).expanduser())) if args.cache_dir else HubResolver
-            if not check_plan(collect_steps(phases, ctx), resolver):
+            if not check_plan(collect_steps(choose_phases(args.phases), ctx), resolver):
                 raise SystemExit(1)
             return
         reproduce(phases, ctx, out, args.dry_run)

@@ -18,7 +18,7 @@ trial, checkpoints deleted when it ends unless keep_checkpoints), `trials.csv`, 
 When the study is done, the best parameters are re-run as a normal run with the test split
 (`<output_dir>/<phase>/sweep_<study>_best_seed<seed>/`, one per --final_seeds seed).
 
-Workers coordinate through the storage alone (common/study.py): each grid point runs
+Workers coordinate through the storage alone (common/sweep_workers.py): each grid point runs
 exactly once however many workers share the study, and a killed sweep, started again
 with the same command, runs only what is left.
 """
@@ -37,7 +37,8 @@ from common.device import resolve_device
 from common.errors import ConfigError
 from common.records import write_json
 from common.search_space import SearchSpace, load_search_space
-from common.study import SKIP, SweepSpec, check_points, enqueue_missing, open_study, run_worker, write_trials_table
+from common.sweep_workers import (ERROR, SKIP, SweepSpec, check_points, enqueue_missing, open_study, run_worker,
+                                  write_trials_table)
 
 
 def best_trial(study):
@@ -95,6 +96,27 @@ def rerun_best(spec: SweepSpec, main: Callable, config_cls: type, space: SearchS
     return rerun(spec, main, config_cls, space, best.params, "best", seeds, {"best_trial": best.number})
 
 
+def recover_killed_trials(spec: SweepSpec, study, exit_codes: Sequence[int], device: Optional[str]) -> None:
+    """Workers killed by a signal left their trials running without a heartbeat: wait until
+    Optuna takes them for dead (3 heartbeats), then run their points again here."""
+    import optuna
+    from optuna.trial import TrialState
+
+    grace = 3 * spec.heartbeat_seconds
+    print(f"warning: {len(exit_codes)} sweep worker(s) were killed (signals {[-code for code in exit_codes]}); "
+          f"their trials are retried once their heartbeats are {grace}s old")
+    deadline = time.monotonic() + grace + 2 * spec.heartbeat_seconds
+    while time.monotonic() < deadline:
+        optuna.storages.fail_stale_trials(study)
+        if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            break
+        time.sleep(min(spec.heartbeat_seconds, 5))
+    retried = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if ERROR not in t.user_attrs
+               and SKIP not in t.user_attrs]
+    print(f"retrying the points of interrupted trial(s) {retried}")
+    run_worker(spec, device)
+
+
 def run_sweep(spec: SweepSpec, workers: int = 1, devices: Sequence[str] = (), final_seeds: Sequence[int] = (),
               rerun: bool = True) -> Optional[dict]:
     """Run the study with `workers` processes on this machine, then summarize it and re-run the best."""
@@ -118,9 +140,13 @@ def run_sweep(spec: SweepSpec, workers: int = 1, devices: Sequence[str] = (), fi
             process.start()
         for process in processes:
             process.join()
-        failed = [p.exitcode for p in processes if p.exitcode]
-        if failed:
-            raise RuntimeError(f"{len(failed)} sweep worker(s) failed (exit codes {failed}); see their output above")
+        killed = [p.exitcode for p in processes if p.exitcode and p.exitcode < 0]
+        failed = [p.exitcode for p in processes if p.exitcode and p.exitcode > 0]
+        if failed:  # a worker stopped by an error has printed it; the others met it too, or will
+            raise ConfigError(f"{len(failed)} sweep worker(s) stopped with an error (exit codes {failed}); see "
+                              "their messages above. The finished trials are kept: the same command resumes")
+        if killed:
+            recover_killed_trials(spec, study, killed, devices[0] if devices else None)
     summary = summarize(spec, space, study, time.perf_counter() - started)
     if rerun and summary and summary["best"]:
         seeds = final_seeds or [spec.base["seed"]]
@@ -130,7 +156,8 @@ def run_sweep(spec: SweepSpec, workers: int = 1, devices: Sequence[str] = (), fi
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(add_help=False)
+    # allow_abbrev False: `--device cpu` is the config key, never an abbreviation of --devices.
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--space", required=True, help="Search space file (JSON or YAML).")
     parser.add_argument("--workers", type=int, default=1, help="Worker processes on this machine.")
     parser.add_argument("--devices", default="", help="Devices for the workers, round robin (e.g. cuda:0,cuda:1); "
@@ -156,7 +183,7 @@ def parse_sweep_cli(main_ref: str, config_ref: str, phase: str, preset_dir: Path
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = parser or build_parser()
     if "-h" in argv or "--help" in argv:
-        argparse.ArgumentParser(parents=[parser], description=description,
+        argparse.ArgumentParser(parents=[parser], description=description, allow_abbrev=False,
                                 epilog="Every other --key is a config key of the phase (see its train --help).")\
             .print_help()
         return None

@@ -9,10 +9,13 @@ never predict it, and its scores would be silently meaningless.
 """
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
+import math
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -22,6 +25,7 @@ from common.config import TrainConfig, option
 from common.errors import DataError, describe
 from common.hub import HubRef
 from common.models import PRETRAINED_HEADS
+from common.splits import Splits
 
 SPLITS = ("train", "val", "test")
 LOCAL_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
@@ -51,7 +55,7 @@ class TextDataConfig(TrainConfig):
     split_column: str = option("split", "Column naming each row's split (train/validation/test); without it "
                                "the file is split 80/10/10, stratified, with split_seed.")
     split_seed: int = option(42, "Seed of the stratified split of data that comes without one; kept apart "
-                             "from `seed` so that training seeds never move the test set.")
+                             "from `seed` so that training seeds never move the test set.", at_least=0)
 
 
 @dataclass(frozen=True)
@@ -62,19 +66,18 @@ class Example:
     group: Optional[str] = None  # e.g. the language: metrics are also reported per group
 
 
-@dataclass
-class TextSplits:
-    """Train/val/test examples, label names, and extra test sets (e.g. per agreement level)."""
+TextSplits = Splits  # splits of text `Example`s
 
-    label_names: list[str]
-    train: list[Example]
-    val: list[Example]
-    test: list[Example]
-    extra_tests: dict[str, list[Example]] = field(default_factory=dict)
-    info: dict = field(default_factory=dict)
 
-    def split(self, name: str) -> list[Example]:
-        return {"train": self.train, "val": self.val, "test": self.test}[name]
+def read_text(path: Path) -> str:
+    """A text file in UTF-8 (a byte-order mark is dropped) or UTF-16 (with its byte-order mark)."""
+    raw = Path(path).read_bytes()
+    encoding = "utf-16" if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "utf-8-sig"
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not {encoding.replace('-sig', '')} text ({exc.reason} at byte {exc.start}); "
+                        "save it as UTF-8") from None
 
 
 def read_table(path: Path) -> list[dict]:
@@ -84,7 +87,7 @@ def read_table(path: Path) -> list[dict]:
         raise DataError(f"data file {path} does not exist")
     if path.suffix.lower() in (".jsonl", ".json"):
         rows = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(read_text(path).splitlines(), start=1):
             if line.strip():
                 try:
                     row = json.loads(line)
@@ -94,8 +97,8 @@ def read_table(path: Path) -> list[dict]:
                     raise DataError(f"{path}, line {number}: expected a JSON object per line")
                 rows.append(row)
     elif path.suffix.lower() in (".csv", ".tsv"):
-        with path.open(encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ","))
+        rows = list(csv.DictReader(io.StringIO(read_text(path), newline=""),
+                                   delimiter="\t" if path.suffix.lower() == ".tsv" else ","))
     else:
         raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .csv, .tsv or .jsonl")
     if not rows:
@@ -103,13 +106,30 @@ def read_table(path: Path) -> list[dict]:
     return rows
 
 
+def is_blank(value: Any) -> bool:
+    """None, NaN (a JSON NaN, or pandas' missing value) or a string of spaces."""
+    return value is None or (isinstance(value, float) and math.isnan(value)) or \
+        (isinstance(value, str) and not value.strip())
+
+
 def require_cell(row: dict, column: str, where: str) -> Any:
     if column not in row:
         raise DataError(f"{where}: no column {column!r} (columns: {', '.join(map(str, row))})")
     value = row[column]
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if is_blank(value):
         raise DataError(f"{where}: empty {column!r}")
     return value
+
+
+def require_column(rows: Sequence[dict], column: str, source: str) -> list[str]:
+    """Every row's `column` as stripped text; an error naming all the rows where it is blank."""
+    if rows and column not in rows[0]:
+        raise DataError(f"{source}: no column {column!r} (columns: {', '.join(map(str, rows[0]))})")
+    blank = [number for number, row in enumerate(rows, start=1) if is_blank(row.get(column))]
+    if blank:
+        shown = ", ".join(map(str, blank[:10])) + (f" and {len(blank) - 10} more" if len(blank) > 10 else "")
+        raise DataError(f"{source}: {len(blank)} row(s) with an empty or missing {column!r}: row(s) {shown}")
+    return [str(row[column]).strip() for row in rows]
 
 
 def rows_to_examples(rows: Sequence[dict], source: str, text_column: str, label_column: str,
@@ -200,8 +220,7 @@ def load_text_file(path: Path, *, text_column: str = "text", label_column: str =
     """A CSV/JSONL file: split by its split column when it has one, else 80/10/10 stratified."""
     rows = read_table(path)
     source = str(path)
-    labels = [str(require_cell(row, label_column, f"{source}, row {i}")).strip() for i, row in enumerate(rows, 1)]
-    label_names = infer_label_names(labels)
+    label_names = infer_label_names(require_column(rows, label_column, source))
     examples = rows_to_examples(rows, source, text_column, label_column, context_columns, context_mode, label_names,
                                 group_column)
     if split_column and split_column in rows[0]:
@@ -245,8 +264,8 @@ def load_hub_dataset(name: str, config_name: Optional[str] = None, *, text_colum
         tables[SPLIT_ALIASES.get(split_name.lower(), split_name)] = rows
     if "train" not in tables:
         raise DataError(f"hub data set {name!r} has no train split (splits: {', '.join(dataset)})")
-    all_labels = [str(row.get(label_column, "")).strip() for rows in tables.values() for row in rows]
-    label_names = class_names or infer_label_names(all_labels)
+    label_names = class_names or infer_label_names(
+        [label for split, rows in tables.items() for label in require_column(rows, label_column, f"{name}[{split}]")])
     examples = {split: rows_to_examples(rows, f"{name}[{split}]", text_column, label_column, context_columns,
                                         context_mode, label_names, group_column) for split, rows in tables.items()}
     missing = [split for split in ("val", "test") if split not in examples]

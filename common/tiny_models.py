@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Iterable
 
 
-def write_tiny_bert(directory: Path, words: set[str]) -> Path:
-    """A 2-layer, 32-wide DistilBERT whose WordPiece vocabulary is `words`."""
+def write_tiny_bert(directory: Path, words: set[str], seed: int = 0) -> Path:
+    """A 2-layer, 32-wide DistilBERT (random weights, seeded) whose WordPiece vocabulary is `words`."""
+    import torch
     from transformers import DistilBertConfig, DistilBertModel, DistilBertTokenizerFast
 
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(words | set("0123456789.,%!?@#"))
@@ -16,6 +17,7 @@ def write_tiny_bert(directory: Path, words: set[str]) -> Path:
     tokenizer = DistilBertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=True)
     config = DistilBertConfig(vocab_size=len(vocab), n_layers=2, dim=32, n_heads=2, hidden_dim=64,
                               max_position_embeddings=128, pad_token_id=0)
+    torch.manual_seed(seed)  # the same weights whatever ran before in the process
     DistilBertModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory

@@ -12,6 +12,7 @@ from common.config import option
 from common.errors import ConfigError
 from common.text_data import TextDataConfig
 
+PHASE = "phase1_financial_phrasebank"  # the package, and the runs subfolder of its run directories
 PRESET_DIR = Path(__file__).parent / "presets"
 LEVELS = ("50Agree", "66Agree", "75Agree", "AllAgree")
 ARCHITECTURES = ("pretrained", "mini_transformer", "tiny_transformer")
@@ -39,8 +40,10 @@ class Phase1Config(TextDataConfig):
     regime: str = option("full", "full: train everything; head_only: encoder frozen; head_then_full: head alone "
                          "for head_epochs, then everything; gradual_unfreeze: head first, then one more encoder "
                          "layer per epoch from the top down, embeddings last (ULMFiT / FinBERT).", REGIMES)
-    head_epochs: int = option(1, "Epochs of head-only training before unfreezing (head_then_full, gradual_unfreeze).")
-    unfreeze_layers_per_epoch: int = option(2, "gradual_unfreeze: encoder layers unfrozen per epoch after the head epochs.")
+    head_epochs: int = option(1, "Epochs of head-only training before unfreezing (head_then_full, gradual_unfreeze).",
+                             at_least=0)
+    unfreeze_layers_per_epoch: int = option(2, "gradual_unfreeze: encoder layers unfrozen per epoch after the head "
+                                           "epochs.", at_least=1)
 
     # --- class imbalance ---
     class_weighting: str = option("none", "'inverse_frequency': cross-entropy weighted by n / (K * count_k) "
@@ -51,14 +54,14 @@ class Phase1Config(TextDataConfig):
     # --- classification head ---
     head: str = option("linear", "'linear': the model's own head on the first token; 'mean_mlp': mean pooling "
                        "over tokens, then a dropout-MLP.", ("linear", "mean_mlp"))
-    head_hidden_size: int = option(256, "Hidden width of the mean_mlp head.")
-    head_dropout: float = option(0.1, "Dropout of the mean_mlp head.")
+    head_hidden_size: int = option(256, "Hidden width of the mean_mlp head.", at_least=1)
+    head_dropout: float = option(0.1, "Dropout of the mean_mlp head.", at_least=0, below=1)
 
     # --- LoRA (peft) ---
     lora: bool = option(False, "Train LoRA adapters (peft) plus the classification head instead of all weights.")
-    lora_r: int = option(8, "LoRA rank.")
-    lora_alpha: int = option(16, "LoRA scaling alpha.")
-    lora_dropout: float = option(0.1, "Dropout on the LoRA branch.")
+    lora_r: int = option(8, "LoRA rank.", at_least=1)
+    lora_alpha: int = option(16, "LoRA scaling alpha.", at_least=1)
+    lora_dropout: float = option(0.1, "Dropout on the LoRA branch.", at_least=0, below=1)
     lora_target_modules: list[str] = option([], "Modules that get adapters; empty: the architecture's attention "
                                             "query/value projections.")
     merge: bool = option(False, "After a LoRA run, merge the best adapter into the weights and save a plain "

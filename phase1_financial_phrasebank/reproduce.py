@@ -2,32 +2,22 @@
 phase 1 tables); quick: the same presets on a tiny DistilBERT and a synthetic PhraseBank."""
 from __future__ import annotations
 
-from common.hub import HubRef
-from common.reproduce import Context, Runner, Step, asset_step, train_step
+from common.phases import Runner
+from common.reproduce import Context, Step, asset_step, train_step
 from common.tiny_models import write_tiny_bert
-from phase1_financial_phrasebank.config import PRESET_DIR, Phase1Config
-from phase1_financial_phrasebank.data import data_refs
-from phase1_financial_phrasebank.models import model_refs
+from phase1_financial_phrasebank.config import PHASE, PRESET_DIR
 from phase1_financial_phrasebank.synthetic import synthetic_phrasebank, vocabulary, write_phrasebank
-from phase1_financial_phrasebank.train import PHASE, main
 
 PRESETS = sorted(path.stem for path in PRESET_DIR.glob("*.json"))
 
 
-def hub_refs(cfg: Phase1Config) -> list[HubRef]:
-    return data_refs(cfg) + model_refs(cfg)
-
-
-RUNNER = Runner(PHASE, Phase1Config, PRESET_DIR, main, hub_refs)
-
-
-def steps(ctx: Context) -> list[Step]:
-    return [train_step(RUNNER, f"{preset}_seed{seed}", ["--preset", preset, "--seed", str(seed),
+def steps(ctx: Context, runner: Runner) -> list[Step]:
+    return [train_step(runner, f"{preset}_seed{seed}", ["--preset", preset, "--seed", str(seed),
                                                        *ctx.data_args("financial_phrasebank")], ctx)
             for preset in PRESETS for seed in ctx.seeds]
 
 
-def quick_steps(ctx: Context) -> list[Step]:
+def quick_steps(ctx: Context, runner: Runner) -> list[Step]:
     data, model = ctx.assets / "phrasebank", ctx.assets / "tiny_distilbert_phrasebank"
     levels = synthetic_phrasebank()
     tiny = ["--model_name_or_path", str(model), "--data_dir", str(data), "--epochs", "1", "--batch_size", "16",
@@ -35,5 +25,5 @@ def quick_steps(ctx: Context) -> list[Step]:
     return [asset_step(PHASE, "synthetic PhraseBank", data / "Sentences_AllAgree.txt",
                        lambda: write_phrasebank(data, levels)),
             asset_step(PHASE, "tiny DistilBERT", model / "config.json", lambda: write_tiny_bert(model, vocabulary(levels))),
-            *[train_step(RUNNER, f"{preset}_seed{seed}", ["--preset", preset, "--seed", str(seed), *tiny], ctx)
+            *[train_step(runner, f"{preset}_seed{seed}", ["--preset", preset, "--seed", str(seed), *tiny], ctx)
               for preset in PRESETS for seed in ctx.seeds]]

@@ -4,8 +4,8 @@ Each table takes the runs of named presets, so a table row is one command of the
 README (runs made without a preset appear in the main table).
 """
 from common.report import Column, TableSpec
+from phase1_financial_phrasebank.config import PHASE
 
-PHASE = "phase1_financial_phrasebank"
 LEVELS = ("50Agree", "66Agree", "75Agree", "AllAgree")
 
 # Numbers published by others on Financial PhraseBank; shown labelled, never mixed with ours.

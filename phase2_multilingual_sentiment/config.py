@@ -12,6 +12,7 @@ from typing import Optional
 from common.config import option
 from common.text_data import TextDataConfig
 
+PHASE = "phase2_multilingual_sentiment"  # the package, and the runs subfolder of its run directories
 PRESET_DIR = Path(__file__).parent / "presets"
 SWEEP_DIR = Path(__file__).parent / "sweeps"
 TWEET_DATASET = "tweet_sentiment_multilingual"

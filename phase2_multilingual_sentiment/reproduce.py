@@ -3,25 +3,16 @@ model's learning-rate x batch-size grid; quick: the same on a tiny multilingual 
 synthetic tweets in three languages, with a two-point grid."""
 from __future__ import annotations
 
-from common.hub import HubRef, model_ref
-from common.reproduce import Context, Runner, Step, asset_step, sweep_step, train_step
+from common.phases import Runner
+from common.reproduce import Context, Step, asset_step, sweep_step, train_step
 from common.sweep import sweep_cli
 from common.tiny_models import write_tiny_bert
-from phase2_multilingual_sentiment.config import PRESET_DIR, SWEEP_DIR, Phase2Config
-from phase2_multilingual_sentiment.data import data_refs
+from phase2_multilingual_sentiment.config import PHASE, PRESET_DIR, SWEEP_DIR
 from phase2_multilingual_sentiment.synthetic import vocabulary, write_tweets
-from phase2_multilingual_sentiment.train import PHASE, main
 
 MAIN, CONFIG = f"{PHASE}.train:main", f"{PHASE}.config:Phase2Config"
 MODELS = ("xlmr", "mbert", "distilmbert")
 SETUPS = ("multilingual", "zero_shot")
-
-
-def hub_refs(cfg: Phase2Config) -> list[HubRef]:
-    return data_refs(cfg) + model_ref(cfg.model_name_or_path, "")
-
-
-RUNNER = Runner(PHASE, Phase2Config, PRESET_DIR, main, hub_refs)
 
 QUICK_GRID = """study_name: quick_grid
 sampler: grid
@@ -31,33 +22,33 @@ params:
 """
 
 
-def sweep(ctx: Context, space: str, extra: list[str]) -> Step:
+def sweep(ctx: Context, runner: Runner, space: str, extra: list[str]) -> Step:
     name = space.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     argv = ["--space", space, "--output_dir", str(ctx.runs), "--device", ctx.device, *extra]
     study = name if not name.startswith("quick") else "quick_grid"
-    return sweep_step(RUNNER, f"sweep {name}", ctx.runs / PHASE / f"sweep_{study}",
+    return sweep_step(runner, f"sweep {name}", ctx.runs / PHASE / f"sweep_{study}",
                       lambda: sweep_cli(MAIN, CONFIG, PHASE, PRESET_DIR, argv), extra)
 
 
-def steps(ctx: Context) -> list[Step]:
+def steps(ctx: Context, runner: Runner) -> list[Step]:
     data = ctx.data_args("tweet_sentiment_multilingual")
-    runs = [train_step(RUNNER, f"{model}+{setup}_seed{seed}", ["--preset", f"{model},{setup}", "--seed", str(seed),
+    runs = [train_step(runner, f"{model}+{setup}_seed{seed}", ["--preset", f"{model},{setup}", "--seed", str(seed),
                                                               *data], ctx)
             for model in MODELS for setup in SETUPS for seed in ctx.seeds]
-    sweeps = [sweep(ctx, str(SWEEP_DIR / f"{model}_grid.yaml"), ["--preset", model, *data]) for model in MODELS]
+    sweeps = [sweep(ctx, runner, str(SWEEP_DIR / f"{model}_grid.yaml"), ["--preset", model, *data]) for model in MODELS]
     return runs + sweeps
 
 
-def quick_steps(ctx: Context) -> list[Step]:
+def quick_steps(ctx: Context, runner: Runner) -> list[Step]:
     data, model = ctx.assets / "tweets", ctx.assets / "tiny_bert_multilingual"
     space = ctx.assets / "phase2_quick_grid.yaml"
     tiny = ["--model_name_or_path", str(model), "--data_dir", str(data), "--languages", "english,french,german",
             "--batch_size", "16", "--max_length", "16", "--progress", "false"]
-    runs = [train_step(RUNNER, f"{setup}_seed{seed}", ["--preset", setup, "--seed", str(seed), "--epochs", "2",
+    runs = [train_step(runner, f"{setup}_seed{seed}", ["--preset", setup, "--seed", str(seed), "--epochs", "2",
                                                       "--learning_rate", "1e-3", *tiny], ctx)
             for setup in SETUPS for seed in ctx.seeds]
     return [asset_step(PHASE, "synthetic tweets", data / "german" / "test_labels.txt", lambda: write_tweets(data)),
             asset_step(PHASE, "tiny multilingual BERT", model / "config.json",
                        lambda: write_tiny_bert(model, vocabulary())),
             asset_step(PHASE, "quick grid", space, lambda: space.write_text(QUICK_GRID)),
-            *runs, sweep(ctx, str(space), tiny)]
+            *runs, sweep(ctx, runner, str(space), tiny)]

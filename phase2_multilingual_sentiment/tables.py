@@ -8,9 +8,7 @@ import statistics
 
 from common.plots import plot_group_scores
 from common.report import Column, FigureSpec, TableSpec, model_label, row_label
-from phase2_multilingual_sentiment.config import TWEET_LANGUAGES
-
-PHASE = "phase2_multilingual_sentiment"
+from phase2_multilingual_sentiment.config import PHASE, TWEET_LANGUAGES
 
 
 # XLM-R base on the same UMSAB test sets, as published by the XLM-T authors (macro-F1, given

@@ -18,18 +18,34 @@ from pathlib import Path
 from typing import Optional
 
 from common.cli import run_cli
-from common.finetune import train_and_evaluate
-from common.fit import OnEpochEnd
-from phase2_multilingual_sentiment.config import PRESET_DIR, Phase2Config
+from common.evaluation import Evaluator, encode_examples
+from common.finetune import finish_run, load_run_classifier, open_run, report_truncation
+from common.fit import OnEpochEnd, fit
+from common.models import head_origin, load_trained_classifier
+from common.seeding import set_seed
+from phase2_multilingual_sentiment.config import PHASE, PRESET_DIR, Phase2Config
 from phase2_multilingual_sentiment.data import load_splits
-
-PHASE = "phase2_multilingual_sentiment"
 
 
 def main(cfg: Phase2Config, provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None) -> Path:
-    """Train, keep the best epoch by validation macro-F1 (over the training languages),
-    evaluate it on every language; return the run directory."""
-    return train_and_evaluate(cfg, PHASE, load_splits, provenance, on_epoch_end)
+    """Train on the training languages, keep the best epoch by their validation macro-F1,
+    evaluate it on every evaluated language; return the run directory."""
+    # train/val from cfg.train_languages, test from cfg.languages: zero-shot when they differ
+    run = open_run(cfg, PHASE, load_splits, provenance)
+    set_seed(cfg.seed)  # before the new classification head is initialised
+    tokenizer = run.tokenizer  # the model's own, checked with the data before the run directory was made
+    model = load_run_classifier(cfg, run)
+    truncated = report_truncation(tokenizer, run.splits, cfg)
+    evaluator = Evaluator(run.splits, tokenizer, cfg, run.device, run.amp_dtype)  # scores each language too
+    train_set = encode_examples(tokenizer, run.splits.train[:cfg.max_train_samples], cfg.max_length)
+
+    result = fit(cfg, model, tokenizer, train_set, evaluator, run.run_dir, run.device, run.amp_dtype,
+                 resume_from=run.resume_from, on_epoch_end=on_epoch_end)
+
+    model = load_trained_classifier(run.best_checkpoint()).to(run.device)
+    finish_run(cfg, run, model, evaluator, result, len(train_set), PHASE, head=head_origin(model),
+               data={**run.splits.info, "truncated": truncated})
+    return run.run_dir
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from phase2_multilingual_sentiment.config import Phase2Config
 
+PHASE = "phase3_hp_tuning_xlm_roberta"  # the package, and the runs subfolder of its run directories
 PRESET_DIR = Path(__file__).parent / "presets"
 STUDY_DIR = Path(__file__).parent / "studies"
 

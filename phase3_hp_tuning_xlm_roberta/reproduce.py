@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.reproduce import Context, Runner, Step, asset_step, sweep_step
+from common.phases import Runner
+from common.reproduce import Context, Step, asset_step, sweep_step
 from common.tiny_models import write_tiny_bert
-from phase2_multilingual_sentiment.reproduce import hub_refs
 from phase2_multilingual_sentiment.synthetic import vocabulary, write_tweets
-from phase3_hp_tuning_xlm_roberta.config import PRESET_DIR, STUDY_DIR, Phase3Config
-from phase3_hp_tuning_xlm_roberta.study import PHASE, run_study
-from phase3_hp_tuning_xlm_roberta.train import main
-
-RUNNER = Runner(PHASE, Phase3Config, PRESET_DIR, main, hub_refs)  # phase 2's task and data
+from phase3_hp_tuning_xlm_roberta.config import PHASE, STUDY_DIR
+from phase3_hp_tuning_xlm_roberta.study import run_study
 CPU_ONLY = {"lr_x_optimizer_small"}  # the CPU stand-in study, run by hand with a local model
 QUICK_STUDY = """study_name: quick_random
 sampler: random
@@ -30,22 +27,22 @@ params:
 """
 
 
-def study_step(ctx: Context, space: Path, name: str, extra: list[str]) -> Step:
+def study_step(ctx: Context, runner: Runner, space: Path, name: str, extra: list[str]) -> Step:
     """A study with its confirmation; done once study_report.json exists."""
     report = ctx.runs / PHASE / f"sweep_{name}" / "study_report.json"
     argv = ["--space", str(space), "--output_dir", str(ctx.runs), "--device", ctx.device,
             "--confirm_seeds", ",".join(map(str, ctx.seeds if len(ctx.seeds) >= 3 else [42, 43, 44])), *extra]
-    step = sweep_step(RUNNER, f"study {name}", report.parent, lambda: run_study(argv), extra)
+    step = sweep_step(runner, f"study {name}", report.parent, lambda: run_study(argv), extra)
     step.done = report.exists
     return step
 
 
-def steps(ctx: Context) -> list[Step]:
-    return [study_step(ctx, path, path.stem, ctx.data_args("tweet_sentiment_multilingual"))
+def steps(ctx: Context, runner: Runner) -> list[Step]:
+    return [study_step(ctx, runner, path, path.stem, ctx.data_args("tweet_sentiment_multilingual"))
             for path in sorted(STUDY_DIR.glob("*.yaml")) if path.stem not in CPU_ONLY]
 
 
-def quick_steps(ctx: Context) -> list[Step]:
+def quick_steps(ctx: Context, runner: Runner) -> list[Step]:
     data, model, space = ctx.assets / "tweets", ctx.assets / "tiny_bert_multilingual", ctx.assets / "phase3_quick.yaml"
     tiny = ["--model_name_or_path", str(model), "--data_dir", str(data), "--languages", "english,french",
             "--max_length", "16", "--batch_size", "16", "--progress", "false"]
@@ -53,4 +50,4 @@ def quick_steps(ctx: Context) -> list[Step]:
             asset_step(PHASE, "tiny multilingual BERT", model / "config.json",
                        lambda: write_tiny_bert(model, vocabulary())),
             asset_step(PHASE, "quick study", space, lambda: space.write_text(QUICK_STUDY)),
-            study_step(ctx, space, "quick_random", tiny)]
+            study_step(ctx, runner, space, "quick_random", tiny)]

@@ -21,13 +21,12 @@ from typing import Optional, Sequence
 from common.cli import exit_on_bad_input
 from common.records import write_json
 from common.report import NON_EXPERIMENT_KEYS
-from common.study import open_study, write_trials_table
+from common.sweep_workers import open_study, trials_frame
 from common.sweep import best_trial, build_parser, parse_sweep_cli, rerun, run_sweep, seed_list
 from phase3_hp_tuning_xlm_roberta.confirm import compare, summarize_seeds
-from phase3_hp_tuning_xlm_roberta.config import PRESET_DIR
+from phase3_hp_tuning_xlm_roberta.config import PHASE, PRESET_DIR
 from phase3_hp_tuning_xlm_roberta.plots import draw_study_plots
 
-PHASE = "phase3_hp_tuning_xlm_roberta"
 MAIN, CONFIG = f"{PHASE}.train:main", f"{PHASE}.config:Phase3Config"
 
 
@@ -50,7 +49,7 @@ def run_study(argv: Optional[Sequence[str]] = None) -> Optional[dict]:
     main, config_cls, space = spec.load()
     study = open_study(spec, space)
     directory = spec.directory(space)
-    frame = write_trials_table(study, space, directory)
+    frame = trials_frame(study, space)  # the sweep has written it to trials.csv
     best = best_trial(study)
     report = {"study": study.study_name, "space": space.source, "metric": space.metric,
               **draw_study_plots(study, frame, space.metric, directory)}

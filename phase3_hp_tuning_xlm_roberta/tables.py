@@ -14,8 +14,7 @@ import pandas as pd
 from common.records import read_json
 from common.report import BlockSpec, Column, TableSpec, model_label, publish_figure
 from phase3_hp_tuning_xlm_roberta.plots import PLOTS
-
-PHASE = "phase3_hp_tuning_xlm_roberta"
+from phase3_hp_tuning_xlm_roberta.config import PHASE
 
 
 def is_confirmation(run) -> bool:

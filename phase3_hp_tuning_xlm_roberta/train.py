@@ -14,16 +14,35 @@ from pathlib import Path
 from typing import Optional
 
 from common.cli import run_cli
-from common.finetune import train_and_evaluate
-from common.fit import OnEpochEnd
+from common.evaluation import Evaluator, encode_examples
+from common.finetune import finish_run, load_run_classifier, open_run, report_truncation
+from common.fit import OnEpochEnd, fit
+from common.models import head_origin, load_trained_classifier
+from common.seeding import set_seed
 from phase2_multilingual_sentiment.data import load_splits
-from phase3_hp_tuning_xlm_roberta.config import PRESET_DIR, Phase3Config
-
-PHASE = "phase3_hp_tuning_xlm_roberta"
+from phase3_hp_tuning_xlm_roberta.config import PHASE, PRESET_DIR, Phase3Config
 
 
 def main(cfg: Phase3Config, provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None) -> Path:
-    return train_and_evaluate(cfg, PHASE, load_splits, provenance, on_epoch_end)
+    """One configuration of a study: phase 2's task, trained with the optimizer, learning
+    rate, warmup, weight decay and schedule of `cfg`; return the run directory."""
+    run = open_run(cfg, PHASE, load_splits, provenance)  # phase 2's tweets and language setup
+    set_seed(cfg.seed)  # before the new classification head is initialised
+    tokenizer = run.tokenizer  # the model's own, checked with the data before the run directory was made
+    model = load_run_classifier(cfg, run)
+    truncated = report_truncation(tokenizer, run.splits, cfg)
+    evaluator = Evaluator(run.splits, tokenizer, cfg, run.device, run.amp_dtype)  # test unscored in trials
+    train_set = encode_examples(tokenizer, run.splits.train[:cfg.max_train_samples], cfg.max_length)
+
+    # The studied keys act here: fit builds the optimizer and schedule from them (common/optim.py),
+    # and a study's pruner sees each epoch's validation score through on_epoch_end.
+    result = fit(cfg, model, tokenizer, train_set, evaluator, run.run_dir, run.device, run.amp_dtype,
+                 resume_from=run.resume_from, on_epoch_end=on_epoch_end)
+
+    model = load_trained_classifier(run.best_checkpoint()).to(run.device)
+    finish_run(cfg, run, model, evaluator, result, len(train_set), PHASE, head=head_origin(model),
+               data={**run.splits.info, "truncated": truncated})
+    return run.run_dir
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 from common.config import option
 from common.text_data import TextDataConfig
 
+PHASE = "phase4_medical_text_xai"  # the package, and the runs subfolder of its run directories
 PRESET_DIR = Path(__file__).parent / "presets"
 MEDICAL_DATASET = "medical_abstracts"
 

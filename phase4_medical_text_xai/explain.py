@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional, Sequence
@@ -29,9 +30,9 @@ from tqdm.auto import tqdm
 from common.checkpoint import find_checkpoint
 from common.cli import exit_on_bad_input
 from common.device import resolve_device
-from common.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError, describe
 from common.models import load_tokenizer, load_trained_classifier
-from common.records import read_json, read_jsonl, write_json
+from common.records import read_json, write_json
 from phase4_medical_text_xai.attention import attention_rollout, attention_weights, plot_attention
 from phase4_medical_text_xai.faithfulness import perturbation_curves, summarize
 from phase4_medical_text_xai.html_report import example_name, write_example_page, write_index
@@ -42,20 +43,35 @@ from phase4_medical_text_xai.plots import plot_faithfulness_curves
 METHODS = ("attention", "ig", "lrp")
 
 
+@dataclass(frozen=True)
+class ExplainSettings:
+    """How each example is explained and scored (kept with the explanations: a re-run with
+    the same settings reuses the examples already explained)."""
+
+    ig_steps: int = 50  # integration steps of Integrated Gradients
+    ig_batch_size: int = 16  # path points per forward pass (memory vs speed)
+    fractions: int = 10  # deletion/insertion curves at 0, 1/F, ..., 1 of the content tokens
+    seed: int = 0  # of the random reference ranking
+
+
+DEFAULTS = ExplainSettings()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", required=True, help="Run directory written by phase4_medical_text_xai.train.")
     parser.add_argument("--n", type=int, default=20, help="Number of test examples to explain (the first n "
                         "of the run's test split, in its predictions.csv order).")
     parser.add_argument("--methods", default=",".join(METHODS), help=f"Comma-separated subset of {', '.join(METHODS)}"
                         " (a random ranking is always scored as the reference).")
-    parser.add_argument("--ig_steps", type=int, default=50, help="Integration steps of Integrated Gradients.")
-    parser.add_argument("--ig_batch_size", type=int, default=16, help="Path points per forward pass (IG's "
-                        "internal batching: memory vs speed).")
-    parser.add_argument("--fractions", type=int, default=10, help="Deletion/insertion curves use fractions "
-                        "0, 1/F, ..., 1 of the content tokens.")
+    parser.add_argument("--ig_steps", type=int, default=DEFAULTS.ig_steps, help="Integration steps of Integrated "
+                        "Gradients.")
+    parser.add_argument("--ig_batch_size", type=int, default=DEFAULTS.ig_batch_size, help="Path points per forward "
+                        "pass (IG's internal batching: memory vs speed).")
+    parser.add_argument("--fractions", type=int, default=DEFAULTS.fractions, help="Deletion/insertion curves use "
+                        "fractions 0, 1/F, ..., 1 of the content tokens.")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
-    parser.add_argument("--seed", type=int, default=0, help="Seed of the random reference ranking.")
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="Seed of the random reference ranking.")
     parser.add_argument("--out", default=None, help="Output folder (default: <run>/explanations).")
     return parser
 
@@ -83,11 +99,37 @@ def load_run(run_dir: Path, device: torch.device):
                         "a run with evaluate_test false never scored")
     config = read_json(run_dir / "config.json")["config"] if (run_dir / "config.json").is_file() else {}
     model = load_trained_classifier(checkpoint, attn_implementation="eager").to(device).eval()
-    return model, load_tokenizer(str(checkpoint)), pd.read_csv(predictions_path), config
+    try:
+        predictions = pd.read_csv(predictions_path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{predictions_path} cannot be read as a table ({describe(exc)})") from None
+    missing = [column for column in ("text", "label") if column not in predictions.columns]
+    if missing:
+        raise DataError(f"{predictions_path} has no column {', '.join(map(repr, missing))} (columns: "
+                        f"{', '.join(predictions.columns)}): it is not a phase 4 run's predictions file")
+    return model, load_tokenizer(str(checkpoint)), predictions, config
 
 
-def explain_example(model, tokenizer, row, index: int, methods: Sequence[str], args, max_length: int,
-                    device: torch.device, attention_dir: Path) -> dict:
+def read_finished_examples(path: Path) -> dict[int, dict]:
+    """The examples a previous call explained, by index; a last line cut short by a kill is
+    dropped (that example is explained again)."""
+    finished = {}
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                print(f"note: the last line of {path} was cut short; that example is explained again")
+                break
+            raise DataError(f"{path}, line {number}: not valid JSON; delete the file to explain every example "
+                            "anew") from None
+        finished[record["index"]] = record
+    return finished
+
+
+def explain_example(model, tokenizer, row, index: int, methods: Sequence[str], settings: ExplainSettings,
+                    max_length: int, device: torch.device, attention_dir: Path) -> dict:
     """Every method's token scores for the predicted class of one abstract, their checks,
     timings and faithfulness curves."""
     encoding = tokenizer(row.text, truncation=True, max_length=max_length, return_offsets_mapping=True,
@@ -110,7 +152,8 @@ def explain_example(model, tokenizer, row, index: int, methods: Sequence[str], a
                        title=f"Example {index}: attention of the first token (predicted {label_names[target]})")
     if "ig" in methods:
         start = time.perf_counter()
-        scores, checks["ig"] = integrated_gradients(model, tokenizer, inputs, target, args.ig_steps, args.ig_batch_size)
+        scores, checks["ig"] = integrated_gradients(model, tokenizer, inputs, target, settings.ig_steps,
+                                                  settings.ig_batch_size)
         attributions["ig"], seconds["ig"] = scores.cpu().numpy(), time.perf_counter() - start
     if "lrp" in methods:
         start = time.perf_counter()
@@ -120,10 +163,10 @@ def explain_example(model, tokenizer, row, index: int, methods: Sequence[str], a
             raise ConfigError(f"LRP relevance of example {index} does not sum to the logit (relative error "
                               f"{checks['lrp']['conservation_error']:.2e} > {CONSERVATION_TOLERANCE}): "
                               f"{type(model).__name__} uses an operation the conservative rules do not cover")
-    attributions["random"] = np.random.default_rng([args.seed, index]).random(len(special))
+    attributions["random"] = np.random.default_rng([settings.seed, index]).random(len(special))
     seconds["random"] = 0.0
 
-    fractions = np.linspace(0, 1, args.fractions + 1)
+    fractions = np.linspace(0, 1, settings.fractions + 1)
     replacement = tokenizer.mask_token_id if tokenizer.mask_token_id is not None else tokenizer.pad_token_id
     faithfulness = {method: perturbation_curves(model, inputs, target, scores, ~special, fractions, replacement)
                     for method, scores in attributions.items()}
@@ -138,27 +181,30 @@ def explain_example(model, tokenizer, row, index: int, methods: Sequence[str], a
             "checks": checks, "seconds": seconds, "faithfulness": faithfulness}
 
 
-def explain_run(run_dir: Path, n: int = 20, methods: Sequence[str] = METHODS, args=None,
-                out: Optional[Path] = None) -> Path:
-    """Explain the first `n` test examples of a run; return the output folder."""
-    args = args or build_parser().parse_args(["--run", str(run_dir)])
-    if n < 1:
-        raise ConfigError("--n must be at least 1")
-    device = resolve_device(args.device)
+def explain_run(run_dir: Path, n: int = 20, methods: Sequence[str] = METHODS, *, device: str = "auto",
+                out: Optional[Path] = None, **settings) -> Path:
+    """Explain the first `n` test examples of a run; return the output folder. `settings`
+    are the fields of `ExplainSettings` (ig_steps, ig_batch_size, fractions, seed)."""
+    settings = ExplainSettings(**settings)
+    for name, value in (("n", n), ("ig_steps", settings.ig_steps), ("ig_batch_size", settings.ig_batch_size),
+                        ("fractions", settings.fractions)):
+        if value < 1:
+            raise ConfigError(f"--{name} must be at least 1, got {value}")
+    device = resolve_device(device)
     model, tokenizer, predictions, config = load_run(run_dir, device)
     max_length = int(config.get("max_length", 256))
     out = Path(out or run_dir / "explanations")
-    settings = {"methods": list(methods), "ig_steps": args.ig_steps, "fractions": args.fractions, "seed": args.seed,
-                "max_length": max_length}
+    recorded = {"methods": list(methods), "ig_steps": settings.ig_steps, "fractions": settings.fractions,
+                "seed": settings.seed, "max_length": max_length}
     done = {}
-    if (out / "settings.json").is_file() and read_json(out / "settings.json") == settings:
-        done = {r["index"]: r for r in read_jsonl(out / "examples.jsonl")} if (out / "examples.jsonl").is_file() else {}
+    if (out / "settings.json").is_file() and read_json(out / "settings.json") == recorded:
+        done = read_finished_examples(out / "examples.jsonl")
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "settings.json", settings)
+    write_json(out / "settings.json", recorded)
     records = []
     with open(out / "examples.jsonl", "w", encoding="utf-8") as log:  # rewritten with what is kept, then appended
         for index, row in enumerate(tqdm(list(predictions.head(n).itertuples()), desc="explaining", unit="example")):
-            record = done.get(index) or explain_example(model, tokenizer, row, index, methods, args, max_length,
+            record = done.get(index) or explain_example(model, tokenizer, row, index, methods, settings, max_length,
                                                         device, out / "attention")
             log.write(json.dumps(record) + "\n")
             log.flush()  # an interrupted call keeps every finished example
@@ -166,8 +212,8 @@ def explain_run(run_dir: Path, n: int = 20, methods: Sequence[str] = METHODS, ar
     all_methods = [*methods, "random"]
     result = {"run": run_dir.name, "run_dir": str(run_dir), "model": str(config.get("model_name_or_path", "?")),
               "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
-              "n": len(records), "methods": all_methods, "fractions": np.linspace(0, 1, args.fractions + 1).tolist(),
-              "replacement": tokenizer.mask_token or tokenizer.pad_token, "ig_steps": args.ig_steps,
+              "n": len(records), "methods": all_methods, "fractions": np.linspace(0, 1, settings.fractions + 1).tolist(),
+              "replacement": tokenizer.mask_token or tokenizer.pad_token, "ig_steps": settings.ig_steps,
               "summary": summarize(records, all_methods),
               "seconds_per_example": {m: float(np.mean([r["seconds"][m] for r in records])) for m in all_methods},
               "checks": summarize_checks(records), "accuracy_of_explained": float(np.mean(
@@ -207,7 +253,9 @@ def print_summary(result: dict, out: Path) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     def entry() -> None:
         args = build_parser().parse_args(argv)
-        explain_run(Path(args.run), args.n, parse_methods(args.methods), args, Path(args.out) if args.out else None)
+        explain_run(Path(args.run), args.n, parse_methods(args.methods), device=args.device,
+                    out=Path(args.out) if args.out else None, ig_steps=args.ig_steps, ig_batch_size=args.ig_batch_size,
+                    fractions=args.fractions, seed=args.seed)
 
     exit_on_bad_input(entry)
 

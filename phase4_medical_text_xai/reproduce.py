@@ -3,37 +3,28 @@ its explanations and their faithfulness; quick: a tiny RoBERTa on synthetic abst
 three explained examples."""
 from __future__ import annotations
 
-from common.hub import HubRef, model_ref
-from common.reproduce import Context, Runner, Step, asset_step, train_step
+from common.phases import Runner
+from common.reproduce import Context, Step, asset_step, train_step
 from common.tiny_models import write_tiny_roberta
-from phase4_medical_text_xai.config import PRESET_DIR, Phase4Config
-from phase4_medical_text_xai.data import data_refs
-from phase4_medical_text_xai.explain import build_parser, explain_run
+from phase4_medical_text_xai.config import PHASE
+from phase4_medical_text_xai.explain import METHODS, explain_run
 from phase4_medical_text_xai.synthetic import synthetic_abstracts, write_abstracts, write_labels
-from phase4_medical_text_xai.train import PHASE, main
 
 
-def hub_refs(cfg: Phase4Config) -> list[HubRef]:
-    return data_refs(cfg) + model_ref(cfg.model_name_or_path, "")
-
-
-RUNNER = Runner(PHASE, Phase4Config, PRESET_DIR, main, hub_refs)
-
-
-def explain_step(ctx: Context, run_name: str, extra: list[str]) -> Step:
+def explain_step(ctx: Context, run_name: str, n: int, **settings) -> Step:
+    """Explain the run's first `n` test abstracts with every method (settings: see explain.ExplainSettings)."""
     run_dir = ctx.runs / PHASE / run_name
-    args = build_parser().parse_args(["--run", str(run_dir), "--device", ctx.device, *extra])
     return Step(PHASE, f"explain {run_name}", (run_dir / "explanations" / "index.html").exists,
-                lambda: explain_run(run_dir, args.n, ["attention", "ig", "lrp"], args))
+                lambda: explain_run(run_dir, n, METHODS, device=ctx.device, **settings))
 
 
-def steps(ctx: Context) -> list[Step]:
-    runs = [train_step(RUNNER, f"roberta_seed{seed}", ["--preset", "roberta", "--seed", str(seed),
+def steps(ctx: Context, runner: Runner) -> list[Step]:
+    runs = [train_step(runner, f"roberta_seed{seed}", ["--preset", "roberta", "--seed", str(seed),
                                                       *ctx.data_args("medical_abstracts")], ctx) for seed in ctx.seeds]
-    return runs + [explain_step(ctx, f"roberta_seed{ctx.seeds[0]}", ["--n", "50"])]
+    return runs + [explain_step(ctx, f"roberta_seed{ctx.seeds[0]}", 50)]
 
 
-def quick_steps(ctx: Context) -> list[Step]:
+def quick_steps(ctx: Context, runner: Runner) -> list[Step]:
     data, model = ctx.assets / "medical", ctx.assets / "tiny_roberta_medical"
     rows = synthetic_abstracts(150)
 
@@ -46,6 +37,6 @@ def quick_steps(ctx: Context) -> list[Step]:
     return [asset_step(PHASE, "synthetic abstracts", data / "medical_tc_labels.csv", write_data),
             asset_step(PHASE, "tiny RoBERTa", model / "config.json",
                        lambda: write_tiny_roberta(model, [text for _, text in rows])),
-            *[train_step(RUNNER, f"roberta_seed{seed}", ["--preset", "roberta", "--seed", str(seed), *tiny], ctx)
+            *[train_step(runner, f"roberta_seed{seed}", ["--preset", "roberta", "--seed", str(seed), *tiny], ctx)
               for seed in ctx.seeds],
-            explain_step(ctx, f"roberta_seed{ctx.seeds[0]}", ["--n", "3", "--ig_steps", "8"])]
+            explain_step(ctx, f"roberta_seed{ctx.seeds[0]}", 3, ig_steps=8)]

@@ -43,7 +43,7 @@ def screenshot(page: Path, out: Path, width: int = 1400, height: int = 1000) -> 
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("page", help="HTML file to render.")
     parser.add_argument("--out", default="screenshot.png", help="PNG to write.")
     parser.add_argument("--width", type=int, default=1400)

@@ -14,8 +14,7 @@ from common.records import read_json
 from common.report import BlockSpec, Column, TableSpec, describe_device, model_label, publish_figure
 from phase4_medical_text_xai.faithfulness import HIGHER_IS_BETTER, METRICS
 from phase4_medical_text_xai.html_report import METHOD_TITLES
-
-PHASE = "phase4_medical_text_xai"
+from phase4_medical_text_xai.config import PHASE
 
 
 def faithfulness_table(result: dict) -> list[str]:

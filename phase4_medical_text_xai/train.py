@@ -17,17 +17,34 @@ from pathlib import Path
 from typing import Optional
 
 from common.cli import run_cli
-from common.finetune import train_and_evaluate
-from common.fit import OnEpochEnd
-from phase4_medical_text_xai.config import PRESET_DIR, Phase4Config
+from common.evaluation import Evaluator, encode_examples
+from common.finetune import finish_run, load_run_classifier, open_run, report_truncation
+from common.fit import OnEpochEnd, fit
+from common.models import head_origin, load_trained_classifier
+from common.seeding import set_seed
+from phase4_medical_text_xai.config import PHASE, PRESET_DIR, Phase4Config
 from phase4_medical_text_xai.data import load_splits
-
-PHASE = "phase4_medical_text_xai"
 
 
 def main(cfg: Phase4Config, provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None) -> Path:
     """Train, keep the best epoch by validation macro-F1, evaluate it; return the run directory."""
-    return train_and_evaluate(cfg, PHASE, load_splits, provenance, on_epoch_end)
+    run = open_run(cfg, PHASE, load_splits, provenance)
+    set_seed(cfg.seed)  # before the new classification head is initialised
+    tokenizer = run.tokenizer  # the model's own, checked with the data before the run directory was made
+    model = load_run_classifier(cfg, run)
+    # Abstracts are long: the share cut at max_length is part of the result.
+    truncated = report_truncation(tokenizer, run.splits, cfg)
+    evaluator = Evaluator(run.splits, tokenizer, cfg, run.device, run.amp_dtype)
+    train_set = encode_examples(tokenizer, run.splits.train[:cfg.max_train_samples], cfg.max_length)
+
+    result = fit(cfg, model, tokenizer, train_set, evaluator, run.run_dir, run.device, run.amp_dtype,
+                 resume_from=run.resume_from, on_epoch_end=on_epoch_end)
+
+    # The best checkpoint is what `explain` reads later, with predictions.csv.
+    model = load_trained_classifier(run.best_checkpoint()).to(run.device)
+    finish_run(cfg, run, model, evaluator, result, len(train_set), PHASE, head=head_origin(model),
+               data={**run.splits.info, "truncated": truncated})
+    return run.run_dir
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from typing import Optional
 from common.config import TrainConfig, option
 from common.errors import ConfigError
 
+PHASE = "phase5_multimodal_financial_sentiment"  # the package, and the runs subfolder of its run directories
 PRESET_DIR = Path(__file__).parent / "presets"
 MODALITIES = ("fusion", "text", "image")
 FUSIONS = ("concat", "gated", "attention")
@@ -25,8 +26,9 @@ class Phase5Config(TrainConfig):
                                      "encoder (FinBERT by default).")
     learning_rate: Optional[float] = option(2e-5, "Peak learning rate of the text encoder.")
     image_learning_rate: float = option(1e-4, "Peak learning rate of the image encoder (higher when it "
-                                        "trains from scratch).")
-    head_learning_rate: float = option(1e-3, "Peak learning rate of the fusion head and classifier (new weights).")
+                                        "trains from scratch).", above=0)
+    head_learning_rate: float = option(1e-3, "Peak learning rate of the fusion head and classifier (new "
+                                       "weights).", above=0)
     epochs: int = option(5, "Number of training epochs.")
     batch_size: int = option(32, "Training batch size per optimizer step (before accumulation).")
     max_length: int = option(64, "Maximum tokens of an example's text.")
@@ -38,7 +40,8 @@ class Phase5Config(TrainConfig):
                                "other label is an error.")
     group_column: Optional[str] = option(None, "Manifest column whose values get their own metrics (e.g. "
                                          "'informative' of the synthetic charts).")
-    split_seed: int = option(42, "Seed of the stratified 80/10/10 split of a manifest without a split column.")
+    split_seed: int = option(42, "Seed of the stratified 80/10/10 split of a manifest without a split column.",
+                             at_least=0)
 
     # --- models ---
     modality: str = option("fusion", "'fusion' (text + image), 'text' or 'image' alone (the ablations; the "
@@ -51,9 +54,9 @@ class Phase5Config(TrainConfig):
     image_weights: str = option("auto", "auto: ImageNet weights when they can be loaded (cache or download), "
                                 "else random init, said in the log and recorded in metrics.json; imagenet: "
                                 "required; none: train from scratch.", IMAGE_WEIGHTS)
-    image_size: int = option(224, "Images are resized and centre-cropped to this many pixels.")
-    fusion_hidden_size: int = option(256, "Width of the fusion layers.")
-    fusion_dropout: float = option(0.1, "Dropout in the fusion head.")
+    image_size: int = option(224, "Images are resized and centre-cropped to this many pixels.", at_least=32)
+    fusion_hidden_size: int = option(256, "Width of the fusion layers.", at_least=1)
+    fusion_dropout: float = option(0.1, "Dropout in the fusion head.", at_least=0, below=1)
     freeze_text: bool = option(False, "Keep the text encoder's weights fixed (train the rest).")
     freeze_image: bool = option(False, "Keep the image encoder's weights (and batch-norm statistics) fixed.")
     group_by_length: bool = option(False, "Unused here: batches are drawn uniformly at random.")

@@ -4,8 +4,8 @@ A manifest is a CSV (header line) or JSONL file with the columns `text`, `image`
 relative to the manifest's folder) and `label`, and optionally `split`
 (train/validation/test; without it the rows are split 80/10/10, stratified and seeded)
 plus any columns of its own (e.g. a group for per-group metrics). Every row is checked
-up front: a missing or unreadable image, an image path that leaves the manifest's
-folder, an unknown label or an empty split is an error naming the row.
+up front: a missing or unreadable image (each is decoded once, whole), an image path that
+leaves the manifest's folder, an unknown label or an empty split is an error naming the row.
 
 Images are decoded when a batch needs them (`num_workers` decode in parallel), resized
 and centre-cropped to `image_size`, and normalised with the statistics of the image
@@ -24,8 +24,8 @@ from torchvision.transforms import v2
 
 from common.batching import EpochRandomSampler
 from common.errors import DataError
-from common.text_data import (SPLIT_ALIASES, SPLITS, TextSplits, check_labels_trained, read_table, require_cell,
-                              split_stratified)
+from common.splits import Splits
+from common.text_data import SPLIT_ALIASES, SPLITS, check_labels_trained, read_table, require_cell, split_stratified
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
@@ -37,7 +37,14 @@ class ImageTextExample:
     image: Path  # absolute
     label: int
     group: Optional[str] = None
-    pair: Optional[str] = None  # never set: keeps the text examples' interface for prediction tables
+
+
+def manifest_columns(examples: Sequence[ImageTextExample]) -> dict[str, list]:
+    """An example's columns of predictions.csv: its text, its image and its group where there are any."""
+    columns = {"text": [e.text for e in examples], "image": [str(e.image) for e in examples]}
+    if any(e.group for e in examples):
+        columns["group"] = [e.group for e in examples]
+    return columns
 
 
 def resolve_image(root: Path, value: str, where: str) -> Path:
@@ -48,8 +55,10 @@ def resolve_image(root: Path, value: str, where: str) -> Path:
         raise DataError(f"{where}: image file {path} does not exist")
     try:
         with Image.open(path) as image:
-            image.verify()  # reads the headers and checksums, not the pixels
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+            image.verify()  # the headers and checksums
+        with Image.open(path) as image:
+            image.load()  # the whole pixel stream: a corrupt one fails here, not in the middle of training
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{where}: image {path} cannot be read ({type(exc).__name__}: {exc})") from None
     return path
 
@@ -84,7 +93,7 @@ def read_manifest(path: Path, label_names: Sequence[str], group_column: Optional
     return examples, splits
 
 
-def load_splits(cfg) -> TextSplits:
+def load_splits(cfg) -> Splits:
     path = Path(cfg.data_dir or ".") / cfg.dataset
     examples, split_names = read_manifest(path, cfg.labels, cfg.group_column)
     if all(name is not None for name in split_names):
@@ -94,7 +103,7 @@ def load_splits(cfg) -> TextSplits:
         parts = split_stratified(examples, cfg.split_seed, str(path))
         how = f"stratified 80/10/10, split_seed {cfg.split_seed}"
     check_labels_trained(parts, cfg.labels, str(path))
-    return TextSplits(list(cfg.labels), parts["train"], parts["val"], parts["test"],
+    return Splits(list(cfg.labels), parts["train"], parts["val"], parts["test"],
                       info={"source": str(path), "split": how, "sizes": {k: len(v) for k, v in parts.items()}})
 
 

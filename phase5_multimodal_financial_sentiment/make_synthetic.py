@@ -127,7 +127,7 @@ def make_dataset(out: Path, n: int, seed: int = 0, size: int = 128) -> Path:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="Folder to write images/ and manifest.csv into.")
     parser.add_argument("--n", type=int, default=3000, help="Number of examples.")
     parser.add_argument("--seed", type=int, default=0, help="Seed: the same seed writes the same data set.")

@@ -26,7 +26,9 @@ from common.evaluation import prediction_frame
 from common.metrics import compute_metrics
 from common.models import load_tokenizer
 from common.records import write_csv
-from phase5_multimodal_financial_sentiment.data import ManifestDataset, build_image_transform, make_loader, read_manifest
+from common.text_data import SPLIT_ALIASES
+from phase5_multimodal_financial_sentiment.data import (ManifestDataset, build_image_transform, make_loader,
+                                                        manifest_columns, read_manifest)
 from phase5_multimodal_financial_sentiment.models import load_trained_model
 
 
@@ -42,9 +44,13 @@ def predict_manifest(checkpoint: Path, manifest: Path, split: Optional[str] = No
     label_names = [config.id2label[i] for i in range(config.num_labels)]
     examples, splits = read_manifest(Path(manifest), label_names, with_labels=False)
     if split is not None:
-        examples = [e for e, s in zip(examples, splits) if s == split]
+        wanted = SPLIT_ALIASES.get(split.strip().lower())
+        if wanted is None:
+            raise DataError(f"--split {split!r}: not a split name (train, validation/val/dev or test)")
+        examples = [e for e, s in zip(examples, splits) if s == wanted]
         if not examples:
-            raise DataError(f"{manifest}: no rows of split {split!r}")
+            raise DataError(f"{manifest}: no rows of split {wanted!r} (the manifest has "
+                            f"{', '.join(sorted({s for s in splits if s})) or 'no split column'})")
     tokenizer = load_tokenizer(str(found)) if config.uses_text else None
     transform = build_image_transform(config.image_size, config.image_mean, config.image_std) if config.uses_image else None
     dataset = ManifestDataset(examples, tokenizer, transform, config.text_max_length)
@@ -53,7 +59,8 @@ def predict_manifest(checkpoint: Path, manifest: Path, split: Optional[str] = No
                                desc="predict")
     labelled = all(e.label >= 0 for e in examples)
     # Unlabelled rows get a placeholder label for the shared table builder; its columns are dropped.
-    frame = prediction_frame(examples if labelled else [replace(e, label=0) for e in examples], logits, label_names)
+    frame = prediction_frame(examples if labelled else [replace(e, label=0) for e in examples], logits, label_names,
+                             manifest_columns)
     if not labelled:
         frame = frame.drop(columns=["label", "correct"])
     metrics = compute_metrics([e.label for e in examples], logits.argmax(-1), label_names) if labelled else None
@@ -61,10 +68,10 @@ def predict_manifest(checkpoint: Path, manifest: Path, split: Optional[str] = No
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="A run's checkpoints/best (or any saved phase 5 model).")
     parser.add_argument("--manifest", required=True, help="CSV/JSONL manifest of the rows to predict.")
-    parser.add_argument("--split", default=None, help="Only the rows of this split (train, val or test).")
+    parser.add_argument("--split", default=None, help="Only the rows of this split (train, validation/val or test).")
     parser.add_argument("--out", default="predictions.csv", help="CSV file to write.")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
     parser.add_argument("--batch_size", type=int, default=64)

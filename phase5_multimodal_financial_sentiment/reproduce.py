@@ -3,33 +3,30 @@ text-only and image-only ablations and each fusion head; quick: 60 small charts,
 DistilBERT and a ResNet-18 at 32 px, one epoch each."""
 from __future__ import annotations
 
-from common.reproduce import Context, Runner, Step, asset_step, train_step
+from common.phases import Runner
+from common.reproduce import Context, Step, asset_step, train_step
 from common.tiny_models import write_tiny_bert
-from phase5_multimodal_financial_sentiment.config import PRESET_DIR, Phase5Config
+from phase5_multimodal_financial_sentiment.config import PHASE
 from phase5_multimodal_financial_sentiment.make_synthetic import make_dataset, vocabulary
-from phase5_multimodal_financial_sentiment.models import model_refs
-from phase5_multimodal_financial_sentiment.train import PHASE, main
-
-RUNNER = Runner(PHASE, Phase5Config, PRESET_DIR, main, model_refs)  # the data is a local manifest
 PRESETS = ("text_only", "image_only", "concat", "gated", "attention")
 
 
-def steps(ctx: Context) -> list[Step]:
+def steps(ctx: Context, runner: Runner) -> list[Step]:
     charts = ctx.assets / "charts"
     return [asset_step(PHASE, "synthetic charts (3000)", charts / "manifest.csv",
                        lambda: make_dataset(charts, n=3000, seed=0, size=128)),
-            *[train_step(RUNNER, f"{preset}_seed{seed}", ["--preset", preset, "--seed", str(seed), "--data_dir",
+            *[train_step(runner, f"{preset}_seed{seed}", ["--preset", preset, "--seed", str(seed), "--data_dir",
                                                          str(charts), "--group_column", "informative"], ctx)
               for preset in PRESETS for seed in ctx.seeds]]
 
 
-def quick_steps(ctx: Context) -> list[Step]:
+def quick_steps(ctx: Context, runner: Runner) -> list[Step]:
     charts, model = ctx.assets / "charts_quick", ctx.assets / "tiny_bert_charts"
     tiny = ["--model_name_or_path", str(model), "--data_dir", str(charts), "--image_size", "32", "--epochs", "1",
             "--batch_size", "16", "--max_length", "24", "--progress", "false"]
     return [asset_step(PHASE, "synthetic charts (60)", charts / "manifest.csv",
                        lambda: make_dataset(charts, n=60, seed=0, size=48)),
             asset_step(PHASE, "tiny DistilBERT", model / "config.json", lambda: write_tiny_bert(model, vocabulary())),
-            *[train_step(RUNNER, f"{preset}_seed{seed}", ["--preset", f"{preset},synthetic_cpu", "--seed", str(seed),
+            *[train_step(runner, f"{preset}_seed{seed}", ["--preset", f"{preset},synthetic_cpu", "--seed", str(seed),
                                                          *tiny], ctx)
               for preset in PRESETS for seed in ctx.seeds]]

@@ -5,8 +5,8 @@ as in the original study, and the test accuracy on each kind of synthetic exampl
 from __future__ import annotations
 
 from common.report import Column, TableSpec
+from phase5_multimodal_financial_sentiment.config import PHASE
 
-PHASE = "phase5_multimodal_financial_sentiment"
 LABELS = ("negative", "neutral", "positive")
 
 

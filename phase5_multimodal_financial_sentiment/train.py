@@ -20,20 +20,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from common.checkpoint import find_checkpoint
 from common.cli import run_cli
-from common.engine import count_parameters
-from common.evaluation import Evaluator, summarize_scores
-from common.finetune import open_run
-from common.fit import OnEpochEnd, fit, summarize_fit
-from common.models import load_tokenizer
-from common.records import write_json
+from common.evaluation import Evaluator
+from common.finetune import finish_run, open_run
+from common.fit import OnEpochEnd, fit
 from common.seeding import set_seed
-from phase5_multimodal_financial_sentiment.config import PRESET_DIR, Phase5Config, check_config
-from phase5_multimodal_financial_sentiment.data import ManifestDataset, build_image_transform, load_splits, make_loader
+from phase5_multimodal_financial_sentiment.config import PHASE, PRESET_DIR, Phase5Config, check_config
+from phase5_multimodal_financial_sentiment.data import (ManifestDataset, build_image_transform, load_splits, make_loader,
+                                                        manifest_columns)
 from phase5_multimodal_financial_sentiment.models import build_model, load_trained_model
-
-PHASE = "phase5_multimodal_financial_sentiment"
 
 
 def loader_factory(model_config, tokenizer, cfg: Phase5Config):
@@ -52,32 +47,33 @@ def loader_factory(model_config, tokenizer, cfg: Phase5Config):
 def main(cfg: Phase5Config, provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None) -> Path:
     """Train, keep the best epoch by validation macro-F1, evaluate it; return the run directory."""
     check_config(cfg)
-    run = open_run(cfg, PHASE, load_splits, provenance)  # bad input fails before a run directory exists
-    device, amp_dtype, splits, run_dir, last = run.device, run.amp_dtype, run.splits, run.run_dir, run.resume_from
-
+    uses_text = cfg.modality != "image"
+    # Every manifest row and image, the tokenizer and the text encoder's source are checked first.
+    run = open_run(cfg, PHASE, load_splits, provenance, tokenizer_from=cfg.model_name_or_path if uses_text else None,
+                   check_model=uses_text)
     set_seed(cfg.seed)  # before the ResNet (from scratch) and the head are initialised
-    tokenizer = load_tokenizer(cfg.model_name_or_path) if cfg.modality != "image" else None
-    model = (load_trained_model(last) if last else build_model(cfg, splits.label_names)).to(device)
+    tokenizer = run.tokenizer
+    model = (load_trained_model(run.resume_from) if run.resume_from else build_model(cfg, run.splits.label_names))
+    model = model.to(run.device)
     make = loader_factory(model.config, tokenizer, cfg)
-    evaluator = Evaluator(splits, tokenizer, cfg, device, amp_dtype, make_loader=make)
-    train_loader = make(splits.train[:cfg.max_train_samples], cfg.batch_size, seed=cfg.seed)
+    evaluator = Evaluator(run.splits, tokenizer, cfg, run.device, run.amp_dtype, make_loader=make,
+                          columns=manifest_columns)
+    train_loader = make(run.splits.train[:cfg.max_train_samples], cfg.batch_size, seed=cfg.seed)
 
     # Pretrained text encoder: a small step; ResNet and head (new or from scratch): larger ones.
     rates = {"text_encoder.": cfg.learning_rate, "image_encoder.": cfg.image_learning_rate,
              "head.": cfg.head_learning_rate}
-    result = fit(cfg, model, tokenizer, None, evaluator, run_dir, device, amp_dtype, resume_from=last,
-                 on_epoch_end=on_epoch_end, train_loader=train_loader, learning_rates=rates)
+    result = fit(cfg, model, tokenizer, None, evaluator, run.run_dir, run.device, run.amp_dtype,
+                 resume_from=run.resume_from, on_epoch_end=on_epoch_end, train_loader=train_loader,
+                 learning_rates=rates)
 
-    model = load_trained_model(find_checkpoint(run_dir / "checkpoints" / "best")).to(device)
-    metrics = evaluator.final(model, run_dir, title=cfg.run_name or PHASE)
-    metrics.update(summarize_fit(result, count_parameters(model)["parameters"], len(train_loader.dataset)),
-                   data=splits.info, image_weights=model.config.image_weights if model.config.uses_image else None)
-    write_json(run_dir / "metrics.json", metrics)
+    model = load_trained_model(run.best_checkpoint()).to(run.device)
+    metrics = finish_run(cfg, run, model, evaluator, result, len(train_loader.dataset), PHASE, data=run.splits.info,
+                         image_weights=model.config.image_weights if model.config.uses_image else None)
     if "test_recall_neutral" in metrics:
         print("test recall per class: " + ", ".join(f"{name} {metrics[f'test_recall_{name}']:.3f}"
-                                                       for name in splits.label_names))
-    print(f"{summarize_scores(metrics)}; run directory {run_dir}")
-    return run_dir
+                                                       for name in run.splits.label_names))
+    return run.run_dir
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ def claim_until_empty(url: str, study_name: str, out: str) -> None:
     """Claim and finish waiting trials as fast as possible; log what was claimed."""
     import optuna
 
-    from common.study import open_storage
+    from common.sweep_workers import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.load_study(study_name=study_name, storage=open_storage(url))

@@ -92,6 +92,8 @@ def test_find_checkpoint_falls_back_to_the_previous_copy(tmp_path):
 
 
 def test_gradient_accumulation_equals_one_large_batch():
+    from types import SimpleNamespace
+
     from torch.utils.data import DataLoader
 
     from common.engine import train_one_epoch
@@ -100,14 +102,18 @@ def test_gradient_accumulation_equals_one_large_batch():
     torch.manual_seed(0)
     data = [{"x": torch.randn(4), "labels": torch.tensor(i % 3)} for i in range(16)]
 
+    class Linear(torch.nn.Linear):  # takes the batch's keywords and returns `.logits`, as the models do
+        def forward(self, x):
+            return SimpleNamespace(logits=super().forward(x))
+
     def one_epoch(batch_size, accumulation):
         torch.manual_seed(1)
-        model = torch.nn.Linear(4, 3)
+        model = Linear(4, 3)
         optimizer = build_optimizer(model, 0.1, 0.01)
         scheduler = build_scheduler(optimizer, "constant", total_steps=1, warmup_ratio=0.0)
         stats = train_one_epoch(model, DataLoader(data, batch_size=batch_size), optimizer, scheduler,
                                 torch.device("cpu"), grad_accum_steps=accumulation, max_grad_norm=0.5,
-                                forward=lambda m, batch: m(batch["x"]), progress=False)
+                                progress=False)
         return model, stats
 
     big, big_stats = one_epoch(16, 1)

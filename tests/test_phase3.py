@@ -181,7 +181,7 @@ def test_summary_and_comparison_arithmetic(tmp_path):
 def test_study_files_load_and_their_points_are_valid():
     from common.config import config_to_dict
     from common.search_space import load_search_space
-    from common.study import SweepSpec, check_points
+    from common.sweep_workers import SweepSpec, check_points
     from phase3_hp_tuning_xlm_roberta.config import STUDY_DIR
 
     base = {k: v for k, v in config_to_dict(Phase3Config()).items() if k not in ("run_name", "resume", "overwrite")}
@@ -193,7 +193,7 @@ def test_study_files_load_and_their_points_are_valid():
 
 def test_relative_adafactor_cannot_be_sampled_with_a_learning_rate(tmp_path):
     from common.search_space import load_search_space
-    from common.study import SweepSpec, check_points
+    from common.sweep_workers import SweepSpec, check_points
 
     (tmp_path / "s.yaml").write_text("sampler: tpe\nn_trials: 5\nparams:\n  optimizer: [adamw, adafactor_relative]\n"
                                      "  learning_rate: {low: 1.0e-5, high: 1.0e-3, log: true}\n")

@@ -248,8 +248,8 @@ def run_explain(*argv: str) -> subprocess.CompletedProcess:
 def test_explain_writes_pages_figures_and_faithfulness(tiny_run, monkeypatch):
     from phase4_medical_text_xai import explain
 
-    args = explain.build_parser().parse_args(["--run", str(tiny_run), "--ig_steps", "16", "--fractions", "5"])
-    out = explain.explain_run(tiny_run, 3, ["attention", "ig", "lrp"], args)
+    settings = dict(ig_steps=16, fractions=5)
+    out = explain.explain_run(tiny_run, 3, ["attention", "ig", "lrp"], **settings)
     result = json.loads((out / "faithfulness.json").read_text())
     assert result["n"] == 3 and set(result["summary"]) == {"attention", "ig", "lrp", "random"}
     assert len(result["fractions"]) == 6 and result["checks"]["lrp_conservation_error_max"] < 1e-3
@@ -265,7 +265,7 @@ def test_explain_writes_pages_figures_and_faithfulness(tiny_run, monkeypatch):
         assert record["prediction"] == max(record["probs"], key=record["probs"].get)
     # a second call with the same settings keeps what was explained and only adds the rest
     monkeypatch.setattr(explain, "explain_example", _fail_on_reexplain(explain.explain_example, {0, 1, 2}))
-    explain.explain_run(tiny_run, 4, ["attention", "ig", "lrp"], args)
+    explain.explain_run(tiny_run, 4, ["attention", "ig", "lrp"], **settings)
     assert len((out / "examples.jsonl").read_text().splitlines()) == 4
 
 
@@ -296,8 +296,7 @@ def test_report_renders_in_headless_chromium(tiny_run, tmp_path):
     page = tiny_run / "explanations" / "example_0000.html"
     if not page.exists():
         from phase4_medical_text_xai import explain
-        explain.explain_run(tiny_run, 1, ["attention", "ig", "lrp"],
-                            explain.build_parser().parse_args(["--run", str(tiny_run), "--ig_steps", "8"]))
+        explain.explain_run(tiny_run, 1, ["attention", "ig", "lrp"], ig_steps=8)
     image = screenshot(page, tmp_path / "page.png", width=1200, height=900)
     from PIL import Image
 
@@ -312,8 +311,7 @@ def test_report_renders_the_classification_and_faithfulness_tables(tiny_run, tmp
     from phase4_medical_text_xai import explain
 
     if not (tiny_run / "explanations" / "faithfulness.json").exists():
-        explain.explain_run(tiny_run, 2, ["attention", "ig", "lrp"],
-                            explain.build_parser().parse_args(["--run", str(tiny_run), "--ig_steps", "8"]))
+        explain.explain_run(tiny_run, 2, ["attention", "ig", "lrp"], ig_steps=8)
     out = tmp_path / "experiments.md"
     text = build_report(tiny_run.parent.parent, out)
     result = json.loads((tiny_run / "explanations" / "faithfulness.json").read_text())

@@ -18,8 +18,8 @@ READMES = [ROOT / "README.md", *sorted(ROOT.glob("phase*/README.md"))]
 
 
 def config_class(phase: str):
-    config = importlib.import_module(f"{phase}.config")
-    return next(getattr(config, n) for n in dir(config) if n.startswith("Phase") and n.endswith("Config")), config
+    runner = importlib.import_module(f"{phase}.phase").PHASE.runner
+    return runner.config_cls, importlib.import_module(f"{phase}.config")
 
 
 @pytest.mark.parametrize("phase", PHASES)

@@ -10,7 +10,7 @@ import pytest
 
 from common.errors import ConfigError
 from common.search_space import load_search_space
-from common.study import SweepSpec, enqueue_missing, open_study, run_worker
+from common.sweep_workers import SweepSpec, enqueue_missing, open_study, run_worker
 from common.sweep import run_sweep, sweep_cli
 from phase2_multilingual_sentiment.config import PRESET_DIR, Phase2Config
 from tests.sweep_helpers import LOG
@@ -124,6 +124,18 @@ def test_a_killed_workers_trial_runs_again(tmp_path, sweep_spec):
     assert sorted(call["run_name"] for call in calls(tmp_path)) == [f"sweep_grid/trials/g00{i}" for i in range(4)]
 
 
+def test_a_worker_killed_mid_trial_does_not_fail_the_sweep(tmp_path, sweep_spec, capsys):
+    spec = sweep_spec(main="tests.sweep_helpers:killed_once_main", heartbeat_seconds=1)
+    summary = run_sweep(spec, workers=2)
+    assert "1 sweep worker(s) were killed (signals [9])" in capsys.readouterr().out
+    runs = [call["run_name"] for call in calls(tmp_path)]
+    assert runs.count("sweep_grid/trials/g001") == 2  # killed once, retried once
+    assert sorted(set(runs) - {"sweep_grid_best_seed42"}) == [f"sweep_grid/trials/g00{i}" for i in range(4)]
+    table = trials_table(tmp_path)
+    assert sorted(table["state"]) == ["COMPLETE"] * 4 + ["FAIL"]
+    assert summary["best"] is not None and summary["final_runs"]  # the best was re-run on test
+
+
 def test_study_with_another_space_is_refused(tmp_path, sweep_spec):
     spec = sweep_spec()
     open_study(spec, spec.load()[2])
@@ -190,7 +202,7 @@ def test_concurrent_claims_on_sqlite_are_atomic(tmp_path):
 
     import optuna
 
-    from common.study import open_storage
+    from common.sweep_workers import open_storage
     from tests.claim_helpers import claim_until_empty
 
     url = f"sqlite:///{tmp_path / 'claims.db'}"

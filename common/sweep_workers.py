@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from common.config import build_config
-from common.errors import ConfigError
+from common.errors import ConfigError, describe
 from common.records import read_json, read_jsonl, write_csv
 from common.report import NON_EXPERIMENT_KEYS
 from common.search_space import SearchSpace, load_search_space
@@ -82,6 +82,17 @@ def serialize_sqlite_transactions(engine) -> None:
     engine.dispose()  # pooled connections were opened before the hooks
 
 
+def masked(url: str) -> str:
+    """`url` with its password hidden, for every message and record."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return url.split("@", 1)[-1] if "@" in url else url  # not a URL SQLAlchemy reads: keep only the host part
+
+
 def open_storage(url: str, heartbeat_seconds: int = 60):
     """Optuna's database storage, with heartbeats (they find the trials of killed workers)."""
     import optuna
@@ -95,7 +106,8 @@ def open_storage(url: str, heartbeat_seconds: int = 60):
         storage = optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat_seconds,
                                              grace_period=3 * heartbeat_seconds)
     except Exception as exc:  # a bad URL, a missing database driver, an unreachable server
-        raise ConfigError(f"cannot open the study storage {url!r}: {type(exc).__name__}: {exc}") from None
+        reason = describe(exc).replace(url, masked(url))
+        raise ConfigError(f"cannot open the study storage {masked(url)!r}: {reason}") from None
     if url.startswith("sqlite"):
         serialize_sqlite_transactions(storage.engine)
     return storage
@@ -117,7 +129,7 @@ def open_study(spec: SweepSpec, space: SearchSpace):
     if stored is None:
         study.set_user_attr("identity", identity)
     elif stored != identity:
-        raise ConfigError(f"study {name!r} in {url} was started with another search space or base config; "
+        raise ConfigError(f"study {name!r} in {masked(url)} was started with another search space or base config; "
                           "use --study_name to start a new study (differences in: "
                           f"{', '.join(k for k in identity if identity[k] != stored.get(k))})")
     return study
@@ -245,7 +257,14 @@ def run_worker(spec: SweepSpec, device: Optional[str] = None, threads: int = 0) 
 
 
 def write_trials_table(study, space: SearchSpace, directory: Path) -> Optional[Any]:
-    """trials.csv: one row per trial that trained (skipped claims are left out)."""
+    """trials.csv: `trials_frame` of the study, written; returns the frame."""
+    frame = trials_frame(study, space)
+    write_csv(directory / "trials.csv", frame)
+    return frame
+
+
+def trials_frame(study, space: SearchSpace):
+    """One row per trial that trained (skipped claims are left out)."""
     import pandas as pd
 
     rows = []
@@ -259,9 +278,7 @@ def write_trials_table(study, space: SearchSpace, directory: Path) -> Optional[A
                      **{k: t.user_attrs.get(k) for k in ("best_epoch", "train_seconds", "worker", "device",
                                                          "run_dir", ERROR)},
                      "duration_seconds": round(t.duration.total_seconds(), 1) if t.duration else None})
-    frame = pd.DataFrame(rows)
-    write_csv(directory / "trials.csv", frame)
-    return frame
+    return pd.DataFrame(rows)
 
 
 def check_points(spec: SweepSpec, config_cls: type, space: SearchSpace) -> None:

@@ -1,0 +1,85 @@
+"""What each phase declares for the runner and the report, and how they find it.
+
+`common` imports no phase. Each phase package states, in its `phase.py`, one `Phase`:
+how to train one of its runs (`Runner`: config class, presets, `main`, and what a config
+reads from the hub), its reproduction steps (`steps`, `quick_steps`) and what it puts in
+experiments.md (tables, figures, other blocks). `discover_phases` finds the phase
+packages, the folders `phase<N>_<name>/` beside `common/` that hold a `phase.py`, and
+reads their `PHASE`; `common.reproduce` and `common.report` work from that list alone.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from common.config import parse_config
+from common.errors import ConfigError
+from common.hub import HubRef
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Runner:
+    """How to train one run of a phase."""
+
+    phase: str  # the package name, e.g. phase1_financial_phrasebank; also the runs subfolder
+    config_cls: type
+    preset_dir: Path
+    main: Callable  # main(cfg, provenance) -> run directory
+    hub_refs: Callable[[Any], list[HubRef]]  # what a config of the phase reads from the hub
+
+    def parse(self, argv: Sequence[str]):
+        """The config and provenance of `argv` (presets and `--key value` pairs)."""
+        return parse_config(self.config_cls, list(argv), self.preset_dir)
+
+    def refs(self, argv: Sequence[str], used_by: str) -> list[HubRef]:
+        cfg, _ = self.parse(argv)
+        return [replace(ref, used_by=used_by) for ref in self.hub_refs(cfg)]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Everything the runner and the report need of one phase."""
+
+    runner: Runner
+    steps: Callable  # steps(ctx, runner) -> list of common.reproduce.Step: the real runs
+    quick_steps: Callable  # quick_steps(ctx, runner): the same pipelines on tiny models and synthetic data
+    tables: Sequence = ()  # common.report.TableSpec
+    figures: Sequence = ()  # common.report.FigureSpec
+    blocks: Sequence = ()  # common.report.BlockSpec
+
+    @property
+    def name(self) -> str:
+        return self.runner.phase
+
+
+@lru_cache(maxsize=1)
+def discover_phases() -> dict[str, Phase]:
+    """Phase number ("1", "2", ...) -> its declaration, in order."""
+    found = {}
+    for folder in sorted(REPO_ROOT.glob("phase[0-9]_*")):
+        if not (folder / "phase.py").is_file():
+            continue
+        declared = getattr(importlib.import_module(f"{folder.name}.phase"), "PHASE", None)
+        if not isinstance(declared, Phase) or declared.name != folder.name:
+            raise ConfigError(f"{folder / 'phase.py'} must define PHASE = Phase(...) for {folder.name}")
+        found[folder.name.split("_", 1)[0].removeprefix("phase")] = declared
+    return found
+
+
+def choose_phases(text: str | None) -> list[Phase]:
+    """`--phases 1,4` (numbers or package names); empty: every phase."""
+    phases = discover_phases()
+    if not text:
+        return list(phases.values())
+    by_name = {phase.name: phase for phase in phases.values()}
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [p for p in chosen if p not in phases and p not in by_name]
+    if unknown:
+        raise ConfigError(f"--phases: unknown phase(s) {', '.join(unknown)}; choose from "
+                          + ", ".join(f"{number} ({phase.name})" for number, phase in phases.items()))
+    return [phases.get(p) or by_name[p] for p in chosen]

@@ -1,0 +1,19 @@
+"""What phase 2 declares for `common.reproduce` and `common.report` (see common/phases.py)."""
+from __future__ import annotations
+
+from common.hub import HubRef, model_ref
+from common.phases import Phase, Runner
+from phase2_multilingual_sentiment.config import PHASE as NAME, PRESET_DIR, Phase2Config
+from phase2_multilingual_sentiment.data import data_refs
+from phase2_multilingual_sentiment.reproduce import quick_steps, steps
+from phase2_multilingual_sentiment.tables import FIGURES, TABLES
+from phase2_multilingual_sentiment.train import main
+
+
+def hub_refs(cfg: Phase2Config) -> list[HubRef]:
+    """The tweets (or another hub data set) and the encoder; phase 3 reads the same."""
+    return data_refs(cfg) + model_ref(cfg.model_name_or_path, "")
+
+
+PHASE = Phase(Runner(NAME, Phase2Config, PRESET_DIR, main, hub_refs), steps, quick_steps, tables=TABLES,
+              figures=FIGURES)

@@ -1,0 +1,18 @@
+"""What phase 4 declares for `common.reproduce` and `common.report` (see common/phases.py)."""
+from __future__ import annotations
+
+from common.hub import HubRef, model_ref
+from common.phases import Phase, Runner
+from phase4_medical_text_xai.config import PHASE as NAME, PRESET_DIR, Phase4Config
+from phase4_medical_text_xai.data import data_refs
+from phase4_medical_text_xai.reproduce import quick_steps, steps
+from phase4_medical_text_xai.tables import BLOCKS, TABLES
+from phase4_medical_text_xai.train import main
+
+
+def hub_refs(cfg: Phase4Config) -> list[HubRef]:
+    return data_refs(cfg) + model_ref(cfg.model_name_or_path, "")
+
+
+PHASE = Phase(Runner(NAME, Phase4Config, PRESET_DIR, main, hub_refs), steps, quick_steps, tables=TABLES,
+              blocks=BLOCKS)

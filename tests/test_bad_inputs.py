@@ -1,0 +1,345 @@
+"""Bad inputs and kills, as a new user meets them: each case is an exit 2 with a message that
+names the problem and no traceback, or, where the input is valid, the documented behaviour.
+
+The command-line cases are one table (`CLI_CASES`); the cases that need a run, a file or a
+kill set up first follow it.
+"""
+from __future__ import annotations
+
+import codecs
+import json
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+import torch
+
+from common.cli import run_cli
+from common.errors import ConfigError, DataError
+from common.records import read_jsonl
+from phase1_financial_phrasebank.config import PHASE, PRESET_DIR, Phase1Config
+from phase1_financial_phrasebank.train import main as phase1_main
+
+
+def run_phase1(argv, capsys):
+    """(exit code, stderr) of `phase1 train argv`; 0 when it ran."""
+    try:
+        run_cli(phase1_main, Phase1Config, PRESET_DIR, argv)
+    except SystemExit as exit_info:
+        return exit_info.code, capsys.readouterr().err
+    return 0, capsys.readouterr().err
+
+
+# (case, extra command-line keys, the message's words)
+CLI_CASES = [
+    ("max_length 0", ["--max_length", "0"], "max_length must be >= 4, got 0"),
+    ("max_train_samples -1", ["--max_train_samples", "-1"], "max_train_samples must be >= 1, got -1"),
+    ("warmup_ratio 5", ["--warmup_ratio", "5"], "warmup_ratio must be >= 0 and <= 1, got 5.0"),
+    ("batch_size 0", ["--batch_size", "0"], "batch_size must be >= 1, got 0"),
+    ("epochs 0", ["--epochs", "0"], "epochs must be >= 1, got 0"),
+    ("eval_batch_size 0", ["--eval_batch_size", "0"], "eval_batch_size must be >= 1, got 0"),
+    ("grad_accum_steps 0", ["--grad_accum_steps", "0"], "grad_accum_steps must be >= 1, got 0"),
+    ("negative weight decay", ["--weight_decay", "-0.1"], "weight_decay must be non-negative, got -0.1"),
+    ("momentum 1", ["--momentum", "1"], "momentum must be >= 0 and < 1, got 1.0"),
+    ("learning rate 0", ["--learning_rate", "0"], "learning_rate must be positive, got 0.0"),
+    ("learning rate nan", ["--learning_rate", "nan"], "learning_rate: nan is not a finite number"),
+    ("negative seed", ["--seed", "-3"], "seed must be non-negative, got -3"),
+    ("lora_dropout 1", ["--lora_dropout", "1"], "lora_dropout must be >= 0 and < 1, got 1.0"),
+    ("abbreviated key", ["--max_train", "5"], "unknown config key 'max_train' (did you mean 'max_train_samples'?)"),
+    ("abbreviated key 2", ["--learning_ra", "1e-3"], "unknown config key 'learning_ra' (did you mean 'learning_rate'?)"),
+    ("absolute run name", ["--run_name", "/tmp/elsewhere"], "run_name: '/tmp/elsewhere' is not a relative folder name"),
+    ("run name upwards", ["--run_name", "../escape"], "run_name: '../escape' is not a relative folder name"),
+    ("run name dot-dot", ["--run_name", ".."], "run_name: '..' is not a relative folder name"),
+    ("unknown choice", ["--optimizer", "adam"], "optimizer: 'adam' is not one of adamw, adafactor"),
+    ("not a number", ["--epochs", "three"], "--epochs: cannot read 'three' as int"),
+    ("missing data dir", ["--data_dir", "/no/such/dir"], "data directory /no/such/dir does not exist"),
+    ("missing model", ["--model_name_or_path", "/no/such/model"], "could not load a tokenizer from '/no/such/model'"),
+    ("missing device", ["--device", "cuda:7"], "device 'cuda:7'"),
+]
+
+
+@pytest.mark.parametrize("case, extra, message", CLI_CASES, ids=[c[0] for c in CLI_CASES])
+def test_bad_command_line_is_a_clear_error_and_creates_nothing(case, extra, message, capsys, tmp_path,
+                                                               phrasebank_dir, tiny_model_dir):
+    argv = ["--data_dir", str(phrasebank_dir), "--model_name_or_path", str(tiny_model_dir),
+            "--output_dir", str(tmp_path / "runs"), "--device", "cpu", "--progress", "false", "--epochs", "1", *extra]
+    code, err = run_phase1(argv, capsys)
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert not (tmp_path / "runs").exists()  # nothing was created
+    assert not Path("/tmp/elsewhere").exists()
+
+
+# --- runs that already exist: resume, overwrite, run names ---------------------------------------------
+
+def test_resume_with_another_experiment_is_refused(tiny_config, capsys):
+    run_dir = phase1_main(tiny_config(epochs=1))
+    stored = (run_dir / "config.json").read_text()
+    with pytest.raises(ConfigError, match=r"--resume of .* with another experiment \(learning_rate: 0.001 -> 0.5; "
+                                          r"max_train_samples: None -> 20\)"):
+        phase1_main(tiny_config(epochs=1, resume=True, learning_rate=0.5, max_train_samples=20))
+    assert (run_dir / "config.json").read_text() == stored  # the record still says what was trained
+
+
+def test_resume_may_change_only_how_it_runs_and_records_it(tiny_config):
+    run_dir = phase1_main(tiny_config(epochs=1))
+    phase1_main(tiny_config(epochs=1, resume=True, num_workers=1))
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["config"]["num_workers"] == 1
+    assert record["resumes"][-1]["changed"] == {"resume": [False, True], "num_workers": [0, 1]}
+
+
+def test_overwrite_deletes_only_a_run_directory(tiny_config, tmp_path):
+    foreign = tmp_path / "runs" / PHASE / "notes"
+    foreign.mkdir(parents=True)
+    (foreign / "config.json").write_text('{"owner": "someone else"}')
+    (foreign / "keep.txt").write_text("precious")
+    with pytest.raises(ConfigError, match="--overwrite: .* is not a phase1_financial_phrasebank run directory"):
+        phase1_main(tiny_config(run_name="notes", overwrite=True))
+    assert (foreign / "keep.txt").read_text() == "precious"
+    run_dir = phase1_main(tiny_config(run_name="mine", epochs=1))
+    (run_dir / "extra.txt").write_text("old run")
+    phase1_main(tiny_config(run_name="mine", epochs=1, overwrite=True))  # a run of this phase: replaced
+    assert not (run_dir / "extra.txt").exists() and (run_dir / "metrics.json").exists()
+
+
+def test_a_failed_start_leaves_no_run_directory(tiny_config, tmp_path):
+    broken = tmp_path / "broken_model"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="could not load"):
+        phase1_main(tiny_config(model_name_or_path=str(broken)))
+    assert not (tmp_path / "runs").exists()
+    # the corrected command then starts normally (nothing half-made is in its way)
+    assert (phase1_main(tiny_config(epochs=1)) / "metrics.json").exists()
+
+
+# --- kills: history and metrics agree; training state has no pickled objects ----------------------------
+
+@pytest.mark.parametrize("when", ["before the last checkpoint", "after the last checkpoint"])
+def test_history_matches_metrics_after_a_kill(tiny_config, monkeypatch, when):
+    import common.fit as fit_module
+
+    real_save = fit_module.save_checkpoint
+
+    def killed_at_the_final_epoch(directory, model, tokenizer=None, training_state=None):
+        final = training_state is not None and training_state["epoch"] == 2
+        if final and when == "before the last checkpoint":
+            raise KeyboardInterrupt  # history.jsonl already has epoch 2, the checkpoint does not
+        real_save(directory, model, tokenizer, training_state)
+        if final:
+            raise KeyboardInterrupt  # everything of epoch 2 is saved, metrics.json is not written
+
+    monkeypatch.setattr(fit_module, "save_checkpoint", killed_at_the_final_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        phase1_main(tiny_config(epochs=2))
+    monkeypatch.setattr(fit_module, "save_checkpoint", real_save)
+    run_dir = phase1_main(tiny_config(epochs=2, resume=True))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert [row["epoch"] for row in read_jsonl(run_dir / "history.jsonl")] == [1, 2] == \
+        list(range(1, metrics["epochs_trained"] + 1))
+
+
+def test_training_state_loads_without_unpickling(tiny_config):
+    from common.checkpoint import TRAINING_STATE, load_training_state
+
+    run_dir = phase1_main(tiny_config(epochs=1))
+    state = torch.load(run_dir / "checkpoints" / "last" / TRAINING_STATE, weights_only=True)  # would raise on objects
+    assert state["epoch"] == 1 and isinstance(state["rng"]["numpy"]["keys"], torch.Tensor)
+    with open(run_dir / "checkpoints" / "last" / TRAINING_STATE, "wb") as handle:
+        torch.save({"epoch": 1, "payload": Path("/")}, handle)  # an object: refused, not executed
+    with pytest.raises(ConfigError, match="cannot be read as a training state"):
+        load_training_state(run_dir / "checkpoints" / "last")
+
+
+# --- data files ---------------------------------------------------------------------------------------
+
+ROWS = [("Sales rose sharply", "positive"), ("Profit fell", "negative"), ("The report is due", "neutral")] * 10
+
+
+def write_csv_text(path: Path, text: str, encoding: str) -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def csv_text() -> str:
+    return "text,label\n" + "".join(f"{t} {i},{label}\n" for i, (t, label) in enumerate(ROWS))
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_bom_and_utf16_files_read_like_utf8(tmp_path, encoding):
+    from common.text_data import load_text_file
+
+    plain = load_text_file(write_csv_text(tmp_path / "plain.csv", csv_text(), "utf-8"))
+    other = load_text_file(write_csv_text(tmp_path / "other.csv", csv_text(), encoding))
+    assert [(e.text, e.label) for e in other.train] == [(e.text, e.label) for e in plain.train]
+    assert (tmp_path / "other.csv").read_bytes()[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, b"\xef\xbb")
+
+
+def test_undecodable_file_is_a_clear_error(tmp_path):
+    from common.text_data import load_text_file
+
+    path = write_csv_text(tmp_path / "latin.csv", csv_text().replace("Profit", "Bénéfice"), "latin-1")
+    with pytest.raises(DataError, match="latin.csv: not utf-8 text .* save it as UTF-8"):
+        load_text_file(path)
+
+
+@pytest.mark.parametrize("bad", ["NaN", "null", '"  "'])
+def test_blank_or_nan_labels_name_the_rows(tmp_path, bad):
+    from common.text_data import load_text_file
+
+    lines = [json.dumps({"text": f"{t} {i}", "label": label}) for i, (t, label) in enumerate(ROWS)]
+    lines[3] = f'{{"text": "odd one", "label": {bad}}}'
+    lines[7] = f'{{"text": "odd two", "label": {bad}}}'
+    (tmp_path / "rows.jsonl").write_text("\n".join(lines))
+    with pytest.raises(DataError, match=r"rows.jsonl: 2 row\(s\) with an empty or missing 'label': row\(s\) 4, 8"):
+        load_text_file(tmp_path / "rows.jsonl")
+
+
+def test_corrupt_image_stream_is_found_before_training(tmp_path):
+    from PIL import Image
+
+    from phase5_multimodal_financial_sentiment.data import resolve_image
+
+    path = tmp_path / "chart.png"
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(path)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"IDAT")  # the chunk: length (4 bytes), type, data, CRC of type + data
+    length = struct.unpack(">I", data[at - 4:at])[0]
+    garbage = bytes((7 * i + 3) % 256 for i in range(length))  # not a zlib stream
+    data[at + 4:at + 4 + length] = garbage
+    data[at + 4 + length:at + 8 + length] = struct.pack(">I", zlib.crc32(b"IDAT" + garbage))
+    path.write_bytes(bytes(data))
+    with Image.open(path) as image:
+        image.verify()  # headers and checksums are sound: verify() alone lets it through
+    with pytest.raises(DataError, match=r"row 3: image .*chart.png cannot be read"):
+        resolve_image(tmp_path, "chart.png", "manifest.csv, row 3")
+
+
+# --- the report ---------------------------------------------------------------------------------------
+
+def test_report_without_runs_is_an_error_and_leaves_the_file(tmp_path, capsys):
+    from common.report import main as report_main
+
+    out = tmp_path / "experiments.md"
+    out.write_text("# Experiments\nhand-written prose\n")
+    for runs in (tmp_path / "empty", tmp_path / "missing"):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        with pytest.raises(SystemExit) as exit_info:
+            report_main(["--runs", str(runs), "--out", str(out)])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and "no finished runs" in err and "Traceback" not in err
+    assert out.read_text() == "# Experiments\nhand-written prose\n"
+
+
+def test_report_skips_an_unreadable_run_with_a_warning(tiny_config, tmp_path, capsys):
+    from common.report import main as report_main
+
+    good = phase1_main(tiny_config(run_name="good", epochs=1))
+    bad = phase1_main(tiny_config(run_name="bad", epochs=1))
+    (bad / "metrics.json").write_text('{"test_f1_macro": 0.5, "val_')  # cut short
+    report_main(["--runs", str(good.parent.parent), "--out", str(tmp_path / "experiments.md")])
+    captured = capsys.readouterr()
+    assert f"warning: skipping {bad}" in captured.err and "1 finished runs" in captured.out
+
+
+# --- sweeps ---------------------------------------------------------------------------------------------
+
+def test_sweep_device_key_is_not_taken_for_devices(tmp_path):
+    from common.sweep import parse_sweep_cli
+
+    (tmp_path / "grid.yaml").write_text("sampler: grid\nparams:\n  learning_rate: [1.0e-3]\n")
+    args, spec = parse_sweep_cli("phase2_multilingual_sentiment.train:main",
+                                 "phase2_multilingual_sentiment.config:Phase2Config", "phase2_multilingual_sentiment",
+                                 Path("phase2_multilingual_sentiment/presets"),
+                                 ["--space", str(tmp_path / "grid.yaml"), "--device", "cpu"])
+    assert args.devices == "" and spec.base["device"] == "cpu"
+
+
+def test_storage_password_never_shows(tmp_path):
+    from common.sweep_workers import masked, open_storage
+
+    url = "postgresql://alice:s3cr3t-pass@127.0.0.1:9/studies"
+    assert masked(url) == "postgresql://alice:***@127.0.0.1:9/studies"
+    with pytest.raises(ConfigError) as info:
+        open_storage(url)
+    assert "s3cr3t-pass" not in str(info.value) and "alice:***@127.0.0.1" in str(info.value)
+
+
+# --- phase 4 explain and phase 5 predict --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def phase4_run(tmp_path_factory):
+    from phase4_medical_text_xai.config import Phase4Config
+    from phase4_medical_text_xai.synthetic import synthetic_abstracts, write_abstracts, write_labels
+    from phase4_medical_text_xai.train import main as phase4_main
+    from common.tiny_models import write_tiny_roberta
+
+    root = tmp_path_factory.mktemp("phase4_bad")
+    rows = synthetic_abstracts(100)
+    write_abstracts(root / "data" / "medical_tc_test.csv", rows)
+    write_labels(root / "data")
+    model = write_tiny_roberta(root / "model", [text for _, text in rows])
+    return phase4_main(Phase4Config(model_name_or_path=str(model), data_dir=str(root / "data"),
+                                    output_dir=str(root / "runs"), run_name="tiny", device="cpu", epochs=1,
+                                    batch_size=16, max_length=48, learning_rate=1e-3, progress=False))
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--ig_steps", "0"], "--ig_steps must be at least 1, got 0"),
+    (["--fractions", "0"], "--fractions must be at least 1, got 0"),
+    (["--n", "0"], "--n must be at least 1, got 0"),
+    (["--ig_batch_size", "0"], "--ig_batch_size must be at least 1, got 0"),
+])
+def test_explain_settings_out_of_range(phase4_run, extra, message, capsys):
+    from phase4_medical_text_xai.explain import main as explain_main
+
+    with pytest.raises(SystemExit) as exit_info:
+        explain_main(["--run", str(phase4_run), "--device", "cpu", *extra])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+
+
+def test_explain_refuses_predictions_without_their_text(phase4_run, tmp_path, capsys):
+    from phase4_medical_text_xai.explain import main as explain_main
+
+    copy = tmp_path / "copy"
+    shutil.copytree(phase4_run, copy)
+    (copy / "predictions.csv").write_text("label,prediction\nneoplasms,neoplasms\n")
+    with pytest.raises(SystemExit) as exit_info:
+        explain_main(["--run", str(copy), "--device", "cpu", "--n", "1"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "has no column 'text'" in err and "Traceback" not in err
+
+
+def test_explain_after_a_kill_mid_line_explains_that_example_again(phase4_run, capsys):
+    from phase4_medical_text_xai.explain import explain_run
+
+    out = explain_run(phase4_run, 2, ["lrp"], device="cpu", ig_steps=4)
+    log = out / "examples.jsonl"
+    lines = log.read_text().splitlines()
+    log.write_text(lines[0] + "\n" + lines[1][:40])  # killed while writing the second example
+    explain_run(phase4_run, 2, ["lrp"], device="cpu", ig_steps=4)
+    assert "was cut short" in capsys.readouterr().out
+    assert [json.loads(line)["index"] for line in log.read_text().splitlines()] == [0, 1]
+
+
+def test_predict_takes_validation_for_val(tmp_path):
+    from phase5_multimodal_financial_sentiment.config import Phase5Config
+    from phase5_multimodal_financial_sentiment.make_synthetic import make_dataset, vocabulary
+    from phase5_multimodal_financial_sentiment.predict import predict_manifest
+    from phase5_multimodal_financial_sentiment.train import main as phase5_main
+    from common.tiny_models import write_tiny_bert
+
+    manifest = make_dataset(tmp_path / "charts", n=60, seed=0, size=48)
+    encoder = write_tiny_bert(tmp_path / "bert", vocabulary())
+    run_dir = phase5_main(Phase5Config(model_name_or_path=str(encoder), data_dir=str(manifest.parent),
+                                       output_dir=str(tmp_path / "runs"), run_name="tiny", device="cpu", epochs=1,
+                                       batch_size=16, image_model="resnet18", image_weights="none", image_size=32,
+                                       max_length=24, progress=False))
+    by_alias, _ = predict_manifest(run_dir / "checkpoints" / "best", manifest, "validation", "cpu")
+    by_name, _ = predict_manifest(run_dir / "checkpoints" / "best", manifest, "val", "cpu")
+    assert len(by_alias) == len(by_name) > 0
+    with pytest.raises(DataError, match="--split 'holdout': not a split name"):
+        predict_manifest(run_dir / "checkpoints" / "best", manifest, "holdout", "cpu")
