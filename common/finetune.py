@@ -18,6 +18,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from common.batching import truncation_rate
 from common.checkpoint import find_checkpoint
 from common.device import resolve_amp_dtype, resolve_device
+from common.diagnostics import count_leaks, diagnose, leak_warnings, print_warnings, text_key
 from common.engine import count_parameters
 from common.evaluation import Evaluator, summarize_scores
 from common.fit import FitResult, summarize_fit
@@ -45,16 +46,20 @@ class RunStart:
 
 
 def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] = None, *,
-             tokenizer_from: Optional[str] = SAME_AS_MODEL, check_model: bool = True) -> RunStart:
+             tokenizer_from: Optional[str] = SAME_AS_MODEL, check_model: bool = True,
+             leak_key: Callable = text_key) -> RunStart:
     """Check every input first: the model/data pairing, the device, the data, the tokenizer
     (`tokenizer_from`: a name, the model's by default, or None for none) and the model's
     config (unless `check_model` is false: a model built from scratch). Bad input fails here,
     before a run directory exists; then the directory is created (or reopened with
-    --resume) and the checkpoint to resume from is found."""
+    --resume) and the checkpoint to resume from is found. How many val/test examples also
+    occur in train (by `leak_key`) goes into the data's info, with a warning."""
     check_known_overlap(cfg.model_name_or_path, getattr(cfg, "dataset", None), cfg.allow_known_overlap)
     device = resolve_device(cfg.device)
     amp_dtype = resolve_amp_dtype(device, cfg.precision)
     splits = load_splits(cfg)
+    splits.info["leaks"] = count_leaks(splits, leak_key)
+    print_warnings(leak_warnings(splits.info["leaks"]))
     name = cfg.model_name_or_path if tokenizer_from == SAME_AS_MODEL else tokenizer_from
     tokenizer = load_tokenizer(name) if name else None
     if check_model:
@@ -92,11 +97,14 @@ def report_truncation(tokenizer, splits: Splits, cfg) -> dict[str, float]:
 def finish_run(cfg, run: RunStart, model: torch.nn.Module, evaluator: Evaluator, result: FitResult,
                train_examples: int, title: str, **records) -> dict:
     """Evaluate the best checkpoint's `model`, write metrics.json (scores, training figures,
-    `records`) with the predictions and plots, and print the summary; return the metrics."""
+    `records`, and the warnings of common.diagnostics) with the predictions and plots, and
+    print the summary, warnings last; return the metrics."""
     metrics = evaluator.final(model, run.run_dir, title=cfg.run_name or title)
     metrics.update(summarize_fit(result, count_parameters(model)["parameters"], train_examples), **records)
+    metrics["warnings"] = diagnose(metrics, run.splits.label_names, run.splits.info.get("leaks"))
     write_json(run.run_dir / "metrics.json", metrics)
     for split, scores in metrics.get("groups", {}).items():
         print(f"{split} macro-F1 per group: " + ", ".join(f"{g} {s['f1_macro']:.3f}" for g, s in scores.items()))
     print(f"{summarize_scores(metrics)}; run directory {run.run_dir}")
+    print_warnings(metrics["warnings"])
     return metrics

@@ -55,7 +55,8 @@ class HubRef:
 
     def describe(self) -> str:
         at = f"@{self.revision}" if self.revision else ""
-        return f"{self.repo_type} {self.repo_id}{at}"
+        only = " (tokenizer only)" if self.repo_type == "model" and not self.weights else ""
+        return f"{self.repo_type} {self.repo_id}{at}{only}"
 
 
 @dataclass

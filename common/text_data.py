@@ -4,8 +4,10 @@ Columns are configurable: the text, the label (names or integers; the label set 
 from the data), and optional context columns that are either prepended to the text
 (e.g. an aspect before a headline) or passed as the second sentence of a pair. A file
 with a split column is split by it; one without is split 80/10/10, stratified and
-seeded. A label that occurs only outside the training split is an error: the model could
-never predict it, and its scores would be silently meaningless.
+seeded, keeping the rows of one split group together when `split_group_column` names one.
+With `deduplicate` (the default) the data is cleaned first (`clean_examples`,
+`clean_published`). A label that occurs only outside the training split is an error: the
+model could never predict it, and its scores would be silently meaningless.
 """
 from __future__ import annotations
 
@@ -19,9 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+import numpy as np
 from sklearn.model_selection import train_test_split
 
 from common.config import TrainConfig, option
+from common.diagnostics import text_key
 from common.errors import DataError, describe
 from common.hub import HubRef
 from common.models import PRETRAINED_HEADS
@@ -54,6 +58,13 @@ class TextDataConfig(TrainConfig):
                                          "also reported per group.")
     split_column: str = option("split", "Column naming each row's split (train/validation/test); without it "
                                "the file is split 80/10/10, stratified, with split_seed.")
+    split_group_column: Optional[str] = option(None, "Column whose rows must share one split (a sentence id, a "
+                                               "patient, a source text and its translations): data without a "
+                                               "split column is split 80/10/10 over its values, stratified by "
+                                               "label as far as the groups allow.")
+    deduplicate: bool = option(True, "Keep one copy of each text and drop texts filed under more than one label, "
+                               "before splitting (published splits: validation and train lose their copies of "
+                               "test texts); what was removed is recorded in metrics.json.")
     split_seed: int = option(42, "Seed of the stratified split of data that comes without one; kept apart "
                              "from `seed` so that training seeds never move the test set.", at_least=0)
 
@@ -64,6 +75,7 @@ class Example:
     label: int
     pair: Optional[str] = None
     group: Optional[str] = None  # e.g. the language: metrics are also reported per group
+    split_group: Optional[str] = None  # rows sharing it always fall in one split (split_group_column)
 
 
 TextSplits = Splits  # splits of text `Example`s
@@ -134,7 +146,7 @@ def require_column(rows: Sequence[dict], column: str, source: str) -> list[str]:
 
 def rows_to_examples(rows: Sequence[dict], source: str, text_column: str, label_column: str,
                      context_columns: Sequence[str], context_mode: str, label_names: Sequence[str],
-                     group_column: Optional[str] = None) -> list[Example]:
+                     group_column: Optional[str] = None, split_group_column: Optional[str] = None) -> list[Example]:
     label_ids = {name: i for i, name in enumerate(label_names)}
     examples = []
     for number, row in enumerate(rows, start=1):
@@ -145,10 +157,11 @@ def rows_to_examples(rows: Sequence[dict], source: str, text_column: str, label_
         if label not in label_ids:
             raise DataError(f"{where}: unknown label {label!r} (known: {', '.join(label_names)})")
         group = str(require_cell(row, group_column, where)).strip() if group_column else None
+        split_group = str(require_cell(row, split_group_column, where)).strip() if split_group_column else None
         if context and context_mode == "prepend":
-            examples.append(Example(f"{context}: {text}", label_ids[label], group=group))
+            examples.append(Example(f"{context}: {text}", label_ids[label], group=group, split_group=split_group))
         else:
-            examples.append(Example(text, label_ids[label], context or None, group))
+            examples.append(Example(text, label_ids[label], context or None, group, split_group))
     return examples
 
 
@@ -196,6 +209,63 @@ def deduplicate(pairs: Sequence[tuple[str, Any]]) -> tuple[list[tuple[str, Any]]
     return clean, stats
 
 
+def clean_examples(examples: Sequence[Example]) -> tuple[list[Example], dict]:
+    """`deduplicate` for examples, before they are split: one copy of each input (text and
+    pair), and none of an input filed under two labels."""
+    conflicting = conflicting_texts([(text_key(e), e.label) for e in examples])
+    seen, kept = set(), []
+    for example in examples:
+        key = text_key(example)
+        if key not in conflicting and key not in seen:
+            seen.add(key)
+            kept.append(example)
+    return kept, {"raw": len(examples), "duplicates_removed": len(examples) - len({text_key(e) for e in examples}),
+                  "conflicting_texts_dropped": len(conflicting), "clean": len(kept)}
+
+
+def clean_published(splits: dict[str, list[Example]]) -> tuple[dict[str, list[Example]], dict]:
+    """Published splits cleaned together, the test split kept as published: validation and
+    train lose every input that a split ahead of them (test, then validation) holds, every
+    input filed under two labels anywhere, and their own repeats."""
+    conflicting = conflicting_texts([(text_key(e), e.label) for part in splits.values() for e in part])
+    held = {text_key(e) for e in splits["test"]}
+    cleaned, stats = {"test": list(splits["test"])}, {"conflicting_texts": len(conflicting)}
+    for name in ("val", "train"):
+        seen, kept, counts = set(), [], Counter()
+        for example in splits[name]:
+            key = text_key(example)
+            reason = ("conflicting_dropped" if key in conflicting else "held_out_copies_dropped" if key in held
+                      else "duplicates_removed" if key in seen else None)
+            if reason:
+                counts[reason] += 1
+                continue
+            seen.add(key)
+            kept.append(example)
+        held |= seen
+        cleaned[name] = kept
+        stats[name] = {"raw": len(splits[name]), **counts, "clean": len(kept)}
+    return cleaned, stats
+
+
+def split_by_group(examples: list[Example], seed: int, source: str) -> dict[str, list[Example]]:
+    """80/10/10 in which the examples of one split group (`Example.split_group`) share a split,
+    stratified by label as far as the groups allow (scikit-learn's StratifiedGroupKFold)."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    groups = [e.split_group for e in examples]
+    if len(set(groups)) < 10:
+        raise DataError(f"{source}: {len(set(groups))} split groups; an 80/10/10 split by group needs at least 10")
+
+    def hold_out(part: list[Example], folds: int) -> tuple[list[Example], list[Example]]:
+        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+        rest, held = next(splitter.split(np.zeros(len(part)), [e.label for e in part], [e.split_group for e in part]))
+        return [part[i] for i in rest], [part[i] for i in held]
+
+    rest, test = hold_out(examples, 10)
+    train, val = hold_out(rest, 9)
+    return {"train": train, "val": val, "test": test}
+
+
 def carve(examples: list[Example], fraction: float, seed: int, source: str) -> tuple[list[Example], list[Example]]:
     """Split off a stratified `fraction` of `examples`: (rest, carved)."""
     strata = [e.label for e in examples]
@@ -216,13 +286,16 @@ def split_stratified(examples: list[Example], seed: int, source: str) -> dict[st
 def load_text_file(path: Path, *, text_column: str = "text", label_column: str = "label",
                    context_columns: Sequence[str] = (), context_mode: str = "prepend",
                    split_column: Optional[str] = "split", split_seed: int = 42,
-                   group_column: Optional[str] = None) -> TextSplits:
-    """A CSV/JSONL file: split by its split column when it has one, else 80/10/10 stratified."""
+                   group_column: Optional[str] = None, split_group_column: Optional[str] = None,
+                   deduplicate: bool = True) -> TextSplits:
+    """A CSV/JSONL file: split by its split column when it has one, else 80/10/10,
+    stratified (by split group when `split_group_column` is set); cleaned first."""
     rows = read_table(path)
     source = str(path)
     label_names = infer_label_names(require_column(rows, label_column, source))
     examples = rows_to_examples(rows, source, text_column, label_column, context_columns, context_mode, label_names,
-                                group_column)
+                                group_column, split_group_column)
+    info: dict = {"source": source}
     if split_column and split_column in rows[0]:
         splits = {name: [] for name in SPLITS}
         for number, (row, example) in enumerate(zip(rows, examples), start=1):
@@ -231,19 +304,28 @@ def load_text_file(path: Path, *, text_column: str = "text", label_column: str =
                 raise DataError(f"{source}, row {number}: unknown split {row.get(split_column)!r} "
                                 f"(expected train, validation/val/dev or test)")
             splits[name].append(example)
-        how = f"by the {split_column!r} column"
+        if deduplicate:
+            splits, info["cleaning"] = clean_published(splits)
+        info["split"] = f"by the {split_column!r} column"
     else:
-        splits = split_stratified(examples, split_seed, source)
-        how = f"stratified 80/10/10, split_seed {split_seed}"
+        if deduplicate:
+            examples, info["cleaning"] = clean_examples(examples)
+        if split_group_column:
+            splits = split_by_group(examples, split_seed, source)
+            info["split"] = f"80/10/10 by {split_group_column!r} groups, stratified, split_seed {split_seed}"
+        else:
+            splits = split_stratified(examples, split_seed, source)
+            info["split"] = f"stratified 80/10/10, split_seed {split_seed}"
     check_labels_trained(splits, label_names, source)
     return TextSplits(label_names, splits["train"], splits["val"], splits["test"],
-                      info={"source": source, "split": how, "sizes": {k: len(v) for k, v in splits.items()}})
+                      info={**info, "sizes": {k: len(v) for k, v in splits.items()}})
 
 
 def load_hub_dataset(name: str, config_name: Optional[str] = None, *, text_column: str = "text",
                      label_column: str = "label", context_columns: Sequence[str] = (),
                      context_mode: str = "prepend", split_seed: int = 42,
-                     group_column: Optional[str] = None) -> TextSplits:
+                     group_column: Optional[str] = None, split_group_column: Optional[str] = None,
+                     deduplicate: bool = True) -> TextSplits:
     """A hub data set (Parquet/CSV files, no loading scripts). Missing validation/test splits
     are carved out of train, stratified; ClassLabel names are used when the data has them."""
     import datasets
@@ -267,17 +349,25 @@ def load_hub_dataset(name: str, config_name: Optional[str] = None, *, text_colum
     label_names = class_names or infer_label_names(
         [label for split, rows in tables.items() for label in require_column(rows, label_column, f"{name}[{split}]")])
     examples = {split: rows_to_examples(rows, f"{name}[{split}]", text_column, label_column, context_columns,
-                                        context_mode, label_names, group_column) for split, rows in tables.items()}
+                                        context_mode, label_names, group_column, split_group_column)
+                for split, rows in tables.items()}
     missing = [split for split in ("val", "test") if split not in examples]
-    if len(missing) == 2:
-        examples.update(split_stratified(examples["train"], split_seed, name))
-    elif missing:  # carve only the missing split (10% of train), keep the published one
-        examples["train"], examples[missing[0]] = carve(examples["train"], 0.1, split_seed, name)
+    info: dict = {"source": f"hub:{name}", "carved_from_train": missing}
+    if len(missing) == 2:  # cleaned, then split as a file without a split column is
+        if deduplicate:
+            examples["train"], info["cleaning"] = clean_examples(examples["train"])
+        split = split_by_group if split_group_column else split_stratified
+        examples.update(split(examples["train"], split_seed, name))
+    else:
+        if missing:  # carve only the missing split (10% of train), keep the published one
+            examples["train"], examples[missing[0]] = carve(examples["train"], 0.1, split_seed, name)
+        if deduplicate:
+            cleaned, info["cleaning"] = clean_published({split: examples[split] for split in SPLITS})
+            examples.update(cleaned)
     splits = {split: examples[split] for split in SPLITS}
     check_labels_trained(splits, label_names, name)
     return TextSplits(label_names, splits["train"], splits["val"], splits["test"],
-                      info={"source": f"hub:{name}", "carved_from_train": missing,
-                            "sizes": {k: len(v) for k, v in splits.items()}})
+                      info={**info, "sizes": {k: len(v) for k, v in splits.items()}})
 
 
 def is_local_file(dataset: str) -> bool:
@@ -292,7 +382,8 @@ def hub_dataset_refs(cfg: TextDataConfig) -> list[HubRef]:
 def load_text_splits(cfg: TextDataConfig) -> TextSplits:
     """The data set named by `cfg.dataset`: a local CSV/TSV/JSONL file or a hub data set."""
     columns = dict(text_column=cfg.text_column, label_column=cfg.label_column, group_column=cfg.group_column,
-                   context_columns=list(cfg.context_columns), context_mode=cfg.context_mode, split_seed=cfg.split_seed)
+                   context_columns=list(cfg.context_columns), context_mode=cfg.context_mode, split_seed=cfg.split_seed,
+                   split_group_column=cfg.split_group_column, deduplicate=cfg.deduplicate)
     path = Path(cfg.data_dir or ".") / cfg.dataset
     if is_local_file(cfg.dataset):
         return load_text_file(path, split_column=cfg.split_column, **columns)

@@ -30,6 +30,3 @@ class Phase4Config(TextDataConfig):
                           "medical_tc_test.csv with condition_label,medical_abstract, names in "
                           "medical_tc_labels.csv; else the hub's TimSchopf/medical_abstracts), a local "
                           ".csv/.tsv/.jsonl file, or a hub data set id.")
-    deduplicate: bool = option(True, "Keep one copy of each abstract and drop abstracts filed under more than "
-                               "one condition (the same text in train and test would leak; a text with two "
-                               "labels cannot be right in both).")

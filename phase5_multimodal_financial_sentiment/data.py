@@ -39,6 +39,12 @@ class ImageTextExample:
     group: Optional[str] = None
 
 
+def example_key(example: ImageTextExample) -> str:
+    """What makes two rows the same input, for the leak check: the same text with the same
+    image file (charts of one template share their text, not their image)."""
+    return f"{example.text}\n{example.image}"
+
+
 def manifest_columns(examples: Sequence[ImageTextExample]) -> dict[str, list]:
     """An example's columns of predictions.csv: its text, its image and its group where there are any."""
     columns = {"text": [e.text for e in examples], "image": [str(e.image) for e in examples]}

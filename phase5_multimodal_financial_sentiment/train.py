@@ -26,8 +26,8 @@ from common.finetune import finish_run, open_run
 from common.fit import OnEpochEnd, fit
 from common.seeding import set_seed
 from phase5_multimodal_financial_sentiment.config import PHASE, PRESET_DIR, Phase5Config, check_config
-from phase5_multimodal_financial_sentiment.data import (ManifestDataset, build_image_transform, load_splits, make_loader,
-                                                        manifest_columns)
+from phase5_multimodal_financial_sentiment.data import (ManifestDataset, build_image_transform, example_key,
+                                                        load_splits, make_loader, manifest_columns)
 from phase5_multimodal_financial_sentiment.models import build_model, load_trained_model
 
 
@@ -50,7 +50,7 @@ def main(cfg: Phase5Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     uses_text = cfg.modality != "image"
     # Every manifest row and image, the tokenizer and the text encoder's source are checked first.
     run = open_run(cfg, PHASE, load_splits, provenance, tokenizer_from=cfg.model_name_or_path if uses_text else None,
-                   check_model=uses_text)
+                   check_model=uses_text, leak_key=example_key)
     set_seed(cfg.seed)  # before the ResNet (from scratch) and the head are initialised
     tokenizer = run.tokenizer
     model = (load_trained_model(run.resume_from) if run.resume_from else build_model(cfg, run.splits.label_names))

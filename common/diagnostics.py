@@ -1,0 +1,90 @@
+"""Warnings a reader cannot miss: results that look wrong, and data that leaks.
+
+A run's scores can be computed correctly and still mean little: a model that predicts one
+class for nearly every example, a class it never predicts, a class with so few test
+examples that its F1 is noise, or validation and test texts that also occur in the
+training split. Each is printed as a `WARNING:` line and recorded in metrics.json under
+`warnings` (and the leak counts under `data.leaks`), whatever the data set.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable, Optional, Sequence
+
+from common.splits import Splits
+
+COLLAPSE_SHARE = 0.95  # one class predicted for at least this share of a split's examples
+MIN_CLASS_EXAMPLES = 10  # fewer test examples of a class than this: its scores are noise
+
+
+def normalize_text(text: str) -> str:
+    """Case and runs of white space ignored: 'Sales  rose.' and 'sales rose.' are one text."""
+    return re.sub(r"\s+", " ", text).strip().casefold()
+
+
+def text_key(example) -> str:
+    """What makes two examples the same input: the text, and its pair where there is one."""
+    pair = getattr(example, "pair", None)
+    return example.text if not pair else f"{example.text}\n{pair}"
+
+
+def count_leaks(splits: Splits, key: Callable = text_key) -> dict[str, dict[str, int]]:
+    """For the val and test splits (and extra test sets): how many examples' inputs also
+    occur in the train split, exactly and after `normalize_text`."""
+    train = [key(e) for e in splits.train]
+    exact, normalized = set(train), {normalize_text(k) for k in train}
+    sets = {"val": splits.val, "test": splits.test, **splits.extra_tests}
+    counts = {}
+    for name, examples in sets.items():
+        keys = [key(e) for e in examples]
+        counts[name] = {"n": len(keys), "exact": sum(k in exact for k in keys),
+                        "normalized": sum(normalize_text(k) in normalized for k in keys)}
+    return counts
+
+
+def leak_warnings(leaks: dict[str, dict[str, int]]) -> list[str]:
+    warnings = []
+    for name, counts in leaks.items():
+        if counts["normalized"]:
+            warnings.append(f"{counts['normalized']} of the {counts['n']} {name} examples also occur in the train "
+                            f"split ({counts['exact']} exactly, the rest up to case and spaces): their scores "
+                            "measure memory, not generalisation")
+    return warnings
+
+
+def prediction_warnings(confusion: Sequence[Sequence[int]], label_names: Sequence[str], split: str,
+                        min_examples: Optional[int] = MIN_CLASS_EXAMPLES) -> list[str]:
+    """Warnings from a split's confusion matrix (rows: true labels, columns: predictions)."""
+    total = sum(sum(row) for row in confusion)
+    if not total:
+        return []
+    predicted = [sum(row[j] for row in confusion) for j in range(len(label_names))]
+    support = [sum(row) for row in confusion]
+    warnings = []
+    top = max(range(len(predicted)), key=predicted.__getitem__)
+    if predicted[top] >= COLLAPSE_SHARE * total:
+        warnings.append(f"the model predicts {label_names[top]!r} for {predicted[top] / total:.0%} of the {total} "
+                        f"{split} examples: it has collapsed to (nearly) one class")
+    never = [name for name, count in zip(label_names, predicted) if count == 0]
+    if never:
+        warnings.append(f"the model never predicts {', '.join(map(repr, never))} on the {split} split")
+    rare = [f"{name!r} ({count})" for name, count in zip(label_names, support) if min_examples and count < min_examples]
+    if rare:
+        warnings.append(f"the {split} split has fewer than {min_examples} examples of {', '.join(rare)}: "
+                        "those classes' scores are noise")
+    return warnings
+
+
+def diagnose(metrics: dict, label_names: Sequence[str], leaks: Optional[dict] = None) -> list[str]:
+    """Every warning about a finished run, from its metrics (and its data's leak counts)."""
+    warnings = leak_warnings(leaks or {})
+    for split in ("val", "test"):
+        if f"{split}_confusion_matrix" in metrics:
+            warnings += prediction_warnings(metrics[f"{split}_confusion_matrix"], label_names, split,
+                                            MIN_CLASS_EXAMPLES if split == "test" else None)
+    return warnings
+
+
+def print_warnings(warnings: Sequence[str]) -> None:
+    for warning in warnings:
+        print(f"WARNING: {warning}")
