@@ -41,16 +41,21 @@ def encode_texts(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], label
     return EncodedDataset({k: encodings[k] for k in keep}, labels)
 
 
-def truncation_rate(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
-                    text_pairs: Sequence[str | None] | None, max_length: int) -> float:
-    """Share of `texts` (with their pairs) that tokenize to more than `max_length` tokens."""
+def token_statistics(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
+                     text_pairs: Sequence[str | None] | None, max_length: int) -> dict:
+    """How the tokenizer reads `texts`: their number, the share cut at `max_length`, the share
+    of their tokens that are the unknown token (a vocabulary that cannot read the language),
+    and the mean tokens per example (special tokens included)."""
     if not texts:
-        return 0.0
-    pairs = list(text_pairs) if text_pairs is not None and any(text_pairs) else None
-    if pairs is not None:
-        pairs = [pair or "" for pair in pairs]
-    lengths = [len(ids) for ids in tokenizer(list(texts), pairs, truncation=False, verbose=False)["input_ids"]]
-    return sum(length > max_length for length in lengths) / len(lengths)
+        return {"n": 0, "truncated": 0.0, "unknown_token_rate": 0.0, "mean_tokens": 0.0}
+    pairs = [pair or "" for pair in text_pairs] if text_pairs is not None and any(text_pairs) else None
+    ids = tokenizer(list(texts), pairs, truncation=False, verbose=False)["input_ids"]
+    unknown = tokenizer.unk_token_id
+    tokens = sum(map(len, ids))
+    return {"n": len(ids), "truncated": round(sum(len(row) > max_length for row in ids) / len(ids), 4),
+            "unknown_token_rate": round(sum(row.count(unknown) for row in ids) / max(tokens, 1), 4)
+            if unknown is not None else 0.0,
+            "mean_tokens": round(tokens / len(ids), 2)}
 
 
 class EpochLengthGroupedSampler(LengthGroupedSampler):

@@ -4,7 +4,8 @@ classifier, `load_run_classifier`), `common.fit.fit`, then `finish_run` (the bes
 checkpoint's final evaluation and records).
 
 metrics.json records, beside the scores, how the data was read and cleaned, and (through
-`report_truncation`) how often `max_length` cut an input.
+`report_tokens`) how often `max_length` cut an input and how well the tokenizer reads each
+split and group.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Callable, Optional, Sequence
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from common.batching import truncation_rate
+from common.batching import token_statistics
 from common.checkpoint import find_checkpoint
 from common.device import resolve_amp_dtype, resolve_device
 from common.diagnostics import count_leaks, diagnose, leak_warnings, print_warnings, text_key
@@ -79,19 +80,35 @@ def load_run_classifier(cfg, run: RunStart) -> PreTrainedModel:
     return load_classifier(cfg.model_name_or_path, run.splits.label_names, cfg.pretrained_head).to(run.device)
 
 
-def measure_truncation(tokenizer, splits: Splits, max_length: int, names: Sequence[str]) -> dict[str, float]:
-    """Share of each split's examples longer than `max_length` tokens (cut by truncation)."""
-    return {name: round(truncation_rate(tokenizer, [e.text for e in splits.split(name)],
-                                        [e.pair for e in splits.split(name)], max_length), 4) for name in names}
+def measure_tokens(tokenizer, splits: Splits, max_length: int, names: Sequence[str]) -> dict:
+    """`token_statistics` of each split, and of each group within it where examples have groups
+    (so "the tokenizer cannot read this language" shows in the record)."""
+    stats = {}
+    for name in names:
+        examples = splits.split(name)
+        entry = token_statistics(tokenizer, [e.text for e in examples], [e.pair for e in examples], max_length)
+        groups = list(dict.fromkeys(e.group for e in examples if e.group is not None))
+        if groups:
+            entry["groups"] = {group: token_statistics(tokenizer, [e.text for e in examples if e.group == group],
+                                                       [e.pair for e in examples if e.group == group], max_length)
+                               for group in groups}
+        stats[name] = entry
+    return stats
 
 
-def report_truncation(tokenizer, splits: Splits, cfg) -> dict[str, float]:
-    """`measure_truncation` of the splits the run scores, printed."""
-    truncated = measure_truncation(tokenizer, splits, cfg.max_length,
-                                   ("train", "val", "test") if cfg.evaluate_test else ("train", "val"))
+def report_tokens(tokenizer, splits: Splits, cfg) -> dict:
+    """`measure_tokens` of the splits the run scores, printed; for metrics.json's `data`:
+    `truncated` (share per split) and `tokens` (the full statistics)."""
+    stats = measure_tokens(tokenizer, splits, cfg.max_length,
+                           ("train", "val", "test") if cfg.evaluate_test else ("train", "val"))
     print(f"examples longer than max_length {cfg.max_length} (truncated): "
-          + ", ".join(f"{name} {rate:.1%}" for name, rate in truncated.items()))
-    return truncated
+          + ", ".join(f"{name} {entry['truncated']:.1%}" for name, entry in stats.items()))
+    for name, entry in stats.items():
+        if "groups" in entry:
+            print(f"{name} per group: " + ", ".join(
+                f"{group} {g['truncated']:.1%} truncated, {g['unknown_token_rate']:.1%} unknown tokens, "
+                f"{g['mean_tokens']:.0f} tokens" for group, g in entry["groups"].items()))
+    return {"truncated": {name: entry["truncated"] for name, entry in stats.items()}, "tokens": stats}
 
 
 def finish_run(cfg, run: RunStart, model: torch.nn.Module, evaluator: Evaluator, result: FitResult,

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from common.checkpoint import save_checkpoint
 from common.cli import run_cli
 from common.evaluation import Evaluator, encode_examples
-from common.finetune import finish_run, open_run
+from common.finetune import finish_run, open_run, report_tokens
 from common.fit import OnEpochEnd, fit
 from common.imbalance import inverse_frequency_weights, oversample
 from common.lora import merge_lora
@@ -47,6 +47,7 @@ def main(cfg: Phase1Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     set_seed(cfg.seed)  # before the model and its new head are built
     tokenizer = run.tokenizer
     model = build_model(cfg, tokenizer, run.splits.label_names, checkpoint=run.resume_from).to(run.device)
+    tokens = report_tokens(tokenizer, run.splits, cfg)  # truncation and unknown tokens per split
     evaluator = Evaluator(run.splits, tokenizer, cfg, run.device, run.amp_dtype)  # and every agreement level's test
 
     train_examples = run.splits.train[:cfg.max_train_samples]
@@ -69,7 +70,7 @@ def main(cfg: Phase1Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     if cfg.merge:  # merged from a copy: the evaluation below scores the adapter model itself
         save_checkpoint(run.run_dir / "checkpoints" / "merged", merge_lora(copy.deepcopy(model)), tokenizer)
     finish_run(cfg, run, model, evaluator, result, len(train_set), PHASE, head=head_origin(model),
-               class_weights=dict(zip(run.splits.label_names, class_weights)), data=run.splits.info)
+               class_weights=dict(zip(run.splits.label_names, class_weights)), data={**run.splits.info, **tokens})
     return run.run_dir
 
 

@@ -117,8 +117,9 @@ def load_tweet_hub(languages: Sequence[str], source: str = HUB_ID) -> dict[str, 
 def check_languages(requested: Sequence[str], available: Sequence[str], key: str) -> None:
     unknown = [lang for lang in requested if lang not in available]
     if unknown:
-        raise ConfigError(f"{key}: unknown language(s) {', '.join(map(repr, unknown))}; "
-                          f"the data has {', '.join(available)}")
+        raise ConfigError(f"{key}: unknown language(s) {', '.join(map(repr, unknown))}; the data has "
+                          f"{', '.join(available)}: set --{key} to some of those (presets such as zero_shot "
+                          "name the XLM-T languages, e.g. 'english')")
 
 
 def select_languages(splits: TextSplits, languages: Sequence[str], train_languages: Sequence[str]) -> TextSplits:

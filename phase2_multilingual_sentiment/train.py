@@ -19,7 +19,7 @@ from typing import Optional
 
 from common.cli import run_cli
 from common.evaluation import Evaluator, encode_examples
-from common.finetune import finish_run, load_run_classifier, open_run, report_truncation
+from common.finetune import finish_run, load_run_classifier, open_run, report_tokens
 from common.fit import OnEpochEnd, fit
 from common.models import head_origin, load_trained_classifier
 from common.seeding import set_seed
@@ -35,7 +35,7 @@ def main(cfg: Phase2Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     set_seed(cfg.seed)  # before the new classification head is initialised
     tokenizer = run.tokenizer  # the model's own, checked with the data before the run directory was made
     model = load_run_classifier(cfg, run)
-    truncated = report_truncation(tokenizer, run.splits, cfg)
+    tokens = report_tokens(tokenizer, run.splits, cfg)
     evaluator = Evaluator(run.splits, tokenizer, cfg, run.device, run.amp_dtype)  # scores each language too
     train_set = encode_examples(tokenizer, run.splits.train[:cfg.max_train_samples], cfg.max_length)
 
@@ -44,7 +44,7 @@ def main(cfg: Phase2Config, provenance: Optional[dict] = None, on_epoch_end: Opt
 
     model = load_trained_classifier(run.best_checkpoint()).to(run.device)
     finish_run(cfg, run, model, evaluator, result, len(train_set), PHASE, head=head_origin(model),
-               data={**run.splits.info, "truncated": truncated})
+               data={**run.splits.info, **tokens})
     return run.run_dir
 
 

@@ -101,3 +101,19 @@ def test_a_run_records_and_prints_its_warnings(tmp_path, tiny_config, capsys):
     cleaned = json.loads((clean / "metrics.json").read_text())
     assert cleaned["data"]["leaks"]["test"]["normalized"] == 0
     assert cleaned["data"]["cleaning"]["train"]["held_out_copies_dropped"] == 3
+
+
+def test_token_figures_per_split_and_group(phase2_config):
+    from common.batching import token_statistics
+    from common.models import load_tokenizer
+    from phase2_multilingual_sentiment.train import main
+
+    run_dir = main(phase2_config(epochs=1))
+    tokens = json.loads((run_dir / "metrics.json").read_text())["data"]["tokens"]
+    assert set(tokens) == {"train", "val", "test"} and set(tokens["test"]["groups"]) == {"english", "french", "german"}
+    tokenizer = load_tokenizer(phase2_config().model_name_or_path)
+    unreadable = token_statistics(tokenizer, ["ΑΒΓ ΔΕΖ", "good"], None, max_length=4)
+    assert unreadable["n"] == 2 and unreadable["unknown_token_rate"] > 0  # Greek is not in the tiny vocabulary
+    ids = tokenizer(["ΑΒΓ ΔΕΖ", "good"])["input_ids"]
+    assert unreadable["mean_tokens"] == sum(map(len, ids)) / 2
+    assert unreadable["truncated"] == sum(len(row) > 4 for row in ids) / 2

@@ -84,3 +84,14 @@ def test_unknown_phase_is_a_clear_error(capsys):
         reproduce_main(["--quick", "--phases", "7", "--dry_run"])
     assert exit_info.value.code == 2
     assert "unknown phase(s) 7" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["common.reproduce", "common.report", "phase1_financial_phrasebank.train",
+                                    "phase4_medical_text_xai.screenshot", "phase5_multimodal_financial_sentiment.predict"])
+def test_entry_points_run_from_any_folder(module, tmp_path):
+    import os
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=tmp_path, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}, timeout=300)
+    assert result.returncode == 0 and "usage" in result.stdout.lower(), result.stderr[-1000:]
