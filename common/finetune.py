@@ -24,7 +24,7 @@ from common.engine import count_parameters
 from common.evaluation import Evaluator, summarize_scores
 from common.fit import FitResult, summarize_fit
 from common.known_overlap import check_known_overlap
-from common.models import check_model_source, load_classifier, load_tokenizer, load_trained_classifier
+from common.models import build_classifier, check_model_source, load_tokenizer, load_trained_classifier
 from common.records import start_run, write_json
 from common.splits import Splits
 
@@ -74,10 +74,10 @@ def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] 
 
 def load_run_classifier(cfg, run: RunStart) -> PreTrainedModel:
     """The classifier to train, on the run's device: the interrupted run's last checkpoint
-    with --resume, else the pretrained encoder with a head for the data's labels."""
+    with --resume, else the pretrained encoder with a head (`cfg.head`) for the data's labels."""
     if run.resume_from:
         return load_trained_classifier(run.resume_from).to(run.device)
-    return load_classifier(cfg.model_name_or_path, run.splits.label_names, cfg.pretrained_head).to(run.device)
+    return build_classifier(cfg, run.splits.label_names).to(run.device)
 
 
 def measure_tokens(tokenizer, splits: Splits, max_length: int, names: Sequence[str]) -> dict:

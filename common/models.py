@@ -17,6 +17,7 @@ from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTo
                           PreTrainedTokenizerBase)
 
 from common.errors import ConfigError
+from common.heads import build_mean_pooling_classifier  # also registers its model type with the Auto classes
 
 PRETRAINED_HEADS = ("map_by_name", "new")
 GENERIC_LABEL = re.compile(r"LABEL_\d+")
@@ -135,6 +136,19 @@ def load_classifier(name_or_path: str, label_names: Sequence[str], pretrained_he
     print(f"classification head: {origin}")
     model.config.head_origin = origin
     return model
+
+
+def build_classifier(cfg, label_names: Sequence[str]) -> PreTrainedModel:
+    """The pretrained encoder `cfg.model_name_or_path` with a classification head for
+    `label_names`: its own kind of head (`head linear`, `load_classifier`), or mean pooling
+    and an MLP (`head mean_mlp`, common/heads.py), always new."""
+    if cfg.head == "mean_mlp":
+        try:
+            return build_mean_pooling_classifier(cfg.model_name_or_path, dict(enumerate(label_names)),
+                                                 cfg.head_hidden_size, cfg.head_dropout)
+        except (OSError, ValueError) as exc:
+            raise load_error(cfg.model_name_or_path, exc) from None
+    return load_classifier(cfg.model_name_or_path, label_names, cfg.pretrained_head)
 
 
 def head_origin(model) -> str:

@@ -148,7 +148,7 @@ def check_plan(steps: Sequence[Step], resolver_factory: Callable[[], Any]) -> bo
     counts = {status: sum(r.status == status for r in results) for status in ("found", "missing", "gated")}
     total = sum(r.download_bytes for r in results if r.status != "missing")
     print(f"{len(results)} ids: {counts['found']} found, {counts['missing']} missing, {counts['gated']} gated; "
-          f"{human_bytes(total)} to download")
+          f"{human_bytes(total)} of weights and files (what a run downloads, unless it is in the cache)")
     return counts["found"] == len(results)
 
 

@@ -40,8 +40,14 @@ SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "
 @dataclass
 class TextDataConfig(TrainConfig):
     """Config keys of the text-classification phases: the generic data path (a phase adds
-    its own data set) and what becomes of a pretrained checkpoint's own head."""
+    its own data set), the classification head, and what becomes of a pretrained
+    checkpoint's own head."""
 
+    head: str = option("linear", "'linear': the model's own head on the first token; 'mean_mlp': mean pooling "
+                       "over tokens, then a dropout-MLP (what sentence-embedding encoders such as MiniLM expect).",
+                       ("linear", "mean_mlp"))
+    head_hidden_size: int = option(256, "Hidden width of the mean_mlp head.", at_least=1)
+    head_dropout: float = option(0.1, "Dropout of the mean_mlp head.", at_least=0, below=1)
     pretrained_head: str = option("map_by_name", "A checkpoint that already has a trained classification head: "
                                   "map_by_name keeps it when its label names are the data's (rows put in the "
                                   "data's order), else gives a new head; new: always a new head.", PRETRAINED_HEADS)

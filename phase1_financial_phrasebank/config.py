@@ -51,11 +51,7 @@ class Phase1Config(TextDataConfig):
     oversample: bool = option(False, "Repeat minority-class training examples (random, seeded) up to the "
                               "majority class count; validation and test are untouched.")
 
-    # --- classification head ---
-    head: str = option("linear", "'linear': the model's own head on the first token; 'mean_mlp': mean pooling "
-                       "over tokens, then a dropout-MLP.", ("linear", "mean_mlp"))
-    head_hidden_size: int = option(256, "Hidden width of the mean_mlp head.", at_least=1)
-    head_dropout: float = option(0.1, "Dropout of the mean_mlp head.", at_least=0, below=1)
+    # --- classification head: head, head_hidden_size, head_dropout (TextDataConfig's keys) ---
 
     # --- LoRA (peft) ---
     lora: bool = option(False, "Train LoRA adapters (peft) plus the classification head instead of all weights.")

@@ -16,10 +16,10 @@ from transformers import (AutoConfig, AutoModelForSequenceClassification, Pretra
                           PreTrainedTokenizerBase)
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from common.heads import mean_pool
 from common.hub import HubRef, model_ref
 from common.lora import apply_lora, is_adapter_checkpoint, load_lora
-from common.models import label_maps, load_classifier, load_error, load_trained_classifier
-from phase1_financial_phrasebank.heads import build_mean_pooling_classifier, mean_pool
+from common.models import build_classifier, label_maps, load_trained_classifier
 
 # Sizes of the from-scratch encoders (parameter counts, with the 30,522-token uncased
 # WordPiece vocabulary, are in the phase README).
@@ -109,13 +109,7 @@ def build_new_model(cfg, tokenizer: PreTrainedTokenizerBase, label_names: list[s
                                         max_position_embeddings=cfg.max_length, **label_maps(label_names),
                                         **SMALL_ARCHITECTURES[cfg.architecture])
         return SmallTransformerForSequenceClassification(config)
-    if cfg.head == "mean_mlp":
-        try:
-            return build_mean_pooling_classifier(cfg.model_name_or_path, dict(enumerate(label_names)),
-                                                 cfg.head_hidden_size, cfg.head_dropout)
-        except (OSError, ValueError) as exc:
-            raise load_error(cfg.model_name_or_path, exc) from None
-    return load_classifier(cfg.model_name_or_path, label_names, cfg.pretrained_head)
+    return build_classifier(cfg, label_names)
 
 
 def build_model(cfg, tokenizer: PreTrainedTokenizerBase, label_names: list[str],

@@ -31,6 +31,7 @@ from common.checkpoint import find_checkpoint
 from common.cli import exit_on_bad_input
 from common.device import resolve_device
 from common.errors import ConfigError, DataError, describe
+from common.heads import MeanPoolingClassifierConfig
 from common.models import load_tokenizer, load_trained_classifier
 from common.records import read_json, write_json
 from phase4_medical_text_xai.attention import attention_rollout, attention_weights, plot_attention
@@ -98,6 +99,9 @@ def load_run(run_dir: Path, device: torch.device):
         raise DataError(f"{run_dir} has no predictions.csv: explanations cover the run's test split, which "
                         "a run with evaluate_test false never scored")
     config = read_json(run_dir / "config.json")["config"] if (run_dir / "config.json").is_file() else {}
+    if read_json(checkpoint / "config.json").get("model_type") == MeanPoolingClassifierConfig.model_type:
+        raise ConfigError(f"{run_dir} was trained with head mean_mlp; the explanations read a model's own "
+                          "attention and layers (train with head linear to explain it)")
     model = load_trained_classifier(checkpoint, attn_implementation="eager").to(device).eval()
     try:
         predictions = pd.read_csv(predictions_path)

@@ -127,3 +127,17 @@ def test_real_tweet_counts(real_data_dir):
     for split, size in {"train": 1839, "val": 324, "test": 870}.items():
         assert Counter(e.group for e in parts[split]) == {lang: size for lang in TWEET_LANGUAGES}
         assert {e.label for e in parts[split]} == {0, 1, 2}
+
+
+def test_mean_pooling_head_in_phase2_round_trips(phase2_config):
+    """Phase 1's mean-pooling head in another text phase: trained, saved, and served by pipeline()."""
+    from transformers import pipeline
+
+    run_dir = main(phase2_config(head="mean_mlp", head_hidden_size=16, epochs=1))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    config = json.loads((run_dir / "checkpoints" / "best" / "config.json").read_text())
+    assert config["model_type"] == "mean_pooling_classifier" and metrics["head"] == "new head"
+    predictions = pd.read_csv(run_dir / "predictions.csv")
+    classify = pipeline("text-classification", model=str(run_dir / "checkpoints" / "best"), device=-1)
+    served = [row["label"] for row in classify(list(predictions["text"][:8]))]
+    assert served == list(predictions["prediction"][:8])

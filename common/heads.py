@@ -1,8 +1,9 @@
-"""A mean-pooling + MLP classification head over any Hugging Face encoder.
+"""A mean-pooling + MLP classification head over any Hugging Face encoder (`head mean_mlp`
+in every text phase).
 
 The default head of `AutoModelForSequenceClassification` reads the first token only; this
 one averages the encoder's outputs over the real (non-padding) tokens, then applies a
-dropout-MLP. It is a `PreTrainedModel` whose config carries the encoder's config, so
+dropout-MLP, which is what encoders trained for sentence embeddings (MiniLM) expect. It is a `PreTrainedModel` whose config carries the encoder's config, so
 `save_pretrained` / `from_pretrained` round-trip encoder and head together.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 
 
 class MeanPoolingClassifierConfig(PretrainedConfig):
-    model_type = "phase1_mean_pooling_classifier"
+    model_type = "mean_pooling_classifier"
 
     def __init__(self, encoder: Optional[dict] = None, head_hidden_size: int = 256, head_dropout: float = 0.1,
                  **kwargs):
