@@ -41,21 +41,33 @@ def encode_texts(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], label
     return EncodedDataset({k: encodings[k] for k in keep}, labels)
 
 
+def token_counts(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
+                 text_pairs: Sequence[str | None] | None) -> list[tuple[int, int]]:
+    """(tokens, unknown tokens) of each text with its pair, untruncated, special tokens included."""
+    if not texts:
+        return []
+    pairs = [pair or "" for pair in text_pairs] if text_pairs is not None and any(text_pairs) else None
+    unknown = tokenizer.unk_token_id
+    ids = tokenizer(list(texts), pairs, truncation=False, verbose=False)["input_ids"]
+    return [(len(row), row.count(unknown) if unknown is not None else 0) for row in ids]
+
+
+def summarize_counts(counts: Sequence[tuple[int, int]], max_length: int) -> dict:
+    """How the tokenizer reads some texts, from their `token_counts`: their number, the
+    share cut at `max_length`, the share of tokens that are the unknown token (a vocabulary
+    that cannot read the language), and the mean tokens per example."""
+    if not counts:
+        return {"n": 0, "truncated": 0.0, "unknown_token_rate": 0.0, "mean_tokens": 0.0}
+    tokens = sum(length for length, _ in counts)
+    return {"n": len(counts), "truncated": round(sum(length > max_length for length, _ in counts) / len(counts), 4),
+            "unknown_token_rate": round(sum(unknown for _, unknown in counts) / max(tokens, 1), 4),
+            "mean_tokens": round(tokens / len(counts), 2)}
+
+
 def token_statistics(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
                      text_pairs: Sequence[str | None] | None, max_length: int) -> dict:
-    """How the tokenizer reads `texts`: their number, the share cut at `max_length`, the share
-    of their tokens that are the unknown token (a vocabulary that cannot read the language),
-    and the mean tokens per example (special tokens included)."""
-    if not texts:
-        return {"n": 0, "truncated": 0.0, "unknown_token_rate": 0.0, "mean_tokens": 0.0}
-    pairs = [pair or "" for pair in text_pairs] if text_pairs is not None and any(text_pairs) else None
-    ids = tokenizer(list(texts), pairs, truncation=False, verbose=False)["input_ids"]
-    unknown = tokenizer.unk_token_id
-    tokens = sum(map(len, ids))
-    return {"n": len(ids), "truncated": round(sum(len(row) > max_length for row in ids) / len(ids), 4),
-            "unknown_token_rate": round(sum(row.count(unknown) for row in ids) / max(tokens, 1), 4)
-            if unknown is not None else 0.0,
-            "mean_tokens": round(tokens / len(ids), 2)}
+    """`summarize_counts` of `texts` (with their pairs)."""
+    return summarize_counts(token_counts(tokenizer, texts, text_pairs), max_length)
 
 
 class EpochLengthGroupedSampler(LengthGroupedSampler):

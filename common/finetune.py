@@ -16,7 +16,7 @@ from typing import Callable, Optional, Sequence
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from common.batching import token_statistics
+from common.batching import summarize_counts, token_counts
 from common.checkpoint import find_checkpoint
 from common.device import resolve_amp_dtype, resolve_device
 from common.diagnostics import count_leaks, diagnose, leak_warnings, print_warnings, text_key
@@ -81,17 +81,17 @@ def load_run_classifier(cfg, run: RunStart) -> PreTrainedModel:
 
 
 def measure_tokens(tokenizer, splits: Splits, max_length: int, names: Sequence[str]) -> dict:
-    """`token_statistics` of each split, and of each group within it where examples have groups
+    """`summarize_counts` of each split, and of each group within it where examples have groups
     (so "the tokenizer cannot read this language" shows in the record)."""
     stats = {}
     for name in names:
         examples = splits.split(name)
-        entry = token_statistics(tokenizer, [e.text for e in examples], [e.pair for e in examples], max_length)
+        counts = token_counts(tokenizer, [e.text for e in examples], [e.pair for e in examples])  # tokenized once
+        entry = summarize_counts(counts, max_length)
         groups = list(dict.fromkeys(e.group for e in examples if e.group is not None))
         if groups:
-            entry["groups"] = {group: token_statistics(tokenizer, [e.text for e in examples if e.group == group],
-                                                       [e.pair for e in examples if e.group == group], max_length)
-                               for group in groups}
+            entry["groups"] = {group: summarize_counts([c for c, e in zip(counts, examples) if e.group == group],
+                                                       max_length) for group in groups}
         stats[name] = entry
     return stats
 

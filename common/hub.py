@@ -123,6 +123,8 @@ def check_listing(ref: HubRef, listing: Listing) -> Resolution:
     """Which of the files `ref` needs are in `listing`, and what they weigh."""
     if listing.missing:
         return Resolution(ref, "missing", detail=listing.missing)
+    if listing.gated and not listing.files:  # the hub shows a gated repository's files only after access
+        return Resolution(ref, "gated", detail=listing.gated)
     needed: dict[str, int] = {}
     absent = []
     for pattern in ref.files:

@@ -195,13 +195,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
         ctx = Context(runs, args.quick, Path(args.data_root) if args.data_root else None,
                       args.device or ("cpu" if args.quick else "auto"), seeds)
-        phases = [phase.name for phase in choose_phases(args.phases)]
+        phases = choose_phases(args.phases)
         if args.check:
             resolver = (lambda: CacheResolver(Path(args.cache_dir).expanduser())) if args.cache_dir else HubResolver
-            if not check_plan(collect_steps(choose_phases(args.phases), ctx), resolver):
+            if not check_plan(collect_steps(phases, ctx), resolver):
                 raise SystemExit(1)
             return
-        reproduce(phases, ctx, out, args.dry_run)
+        reproduce([phase.name for phase in phases], ctx, out, args.dry_run)
 
     exit_on_bad_input(entry)
 

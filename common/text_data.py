@@ -218,15 +218,13 @@ def deduplicate(pairs: Sequence[tuple[str, Any]]) -> tuple[list[tuple[str, Any]]
 def clean_examples(examples: Sequence[Example]) -> tuple[list[Example], dict]:
     """`deduplicate` for examples, before they are split: one copy of each input (text and
     pair), and none of an input filed under two labels."""
-    conflicting = conflicting_texts([(text_key(e), e.label) for e in examples])
-    seen, kept = set(), []
+    kept_keys, stats = deduplicate([(text_key(e), e.label) for e in examples])
+    first: dict[str, Example] = {}
     for example in examples:
-        key = text_key(example)
-        if key not in conflicting and key not in seen:
-            seen.add(key)
-            kept.append(example)
-    return kept, {"raw": len(examples), "duplicates_removed": len(examples) - len({text_key(e) for e in examples}),
-                  "conflicting_texts_dropped": len(conflicting), "clean": len(kept)}
+        first.setdefault(text_key(example), example)
+    kept = [first[key] for key, _ in kept_keys]
+    return kept, {"raw": stats["raw"], "duplicates_removed": stats["duplicates_removed"],
+                  "conflicting_texts_dropped": stats["conflicting_sentences_dropped"], "clean": len(kept)}
 
 
 def clean_published(splits: dict[str, list[Example]]) -> tuple[dict[str, list[Example]], dict]:

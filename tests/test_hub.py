@@ -152,6 +152,8 @@ def test_check_listing_statuses_and_sizes():
     assert no_weights.status == "missing" and "weights" in no_weights.detail
     gated = check_listing(model, Listing(files, gated="gated: accept its licence"))
     assert gated.status == "gated" and gated.download_bytes == 10_000
+    unlisted = check_listing(model, Listing(gated="gated: accept its licence"))  # no file listing before access
+    assert unlisted.status == "gated" and unlisted.detail == "gated: accept its licence"
     data = HubRef("org/data", "dataset", files=("english/train/*.parquet", "hindi/train/*.parquet"))
     partial = check_listing(data, Listing({"english/train/0000.parquet": 7}))
     assert partial.status == "missing" and partial.detail == "no hindi/train/*.parquet"
