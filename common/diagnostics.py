@@ -30,16 +30,34 @@ def text_key(example) -> str:
 
 def count_leaks(splits: Splits, key: Callable = text_key) -> dict[str, dict[str, int]]:
     """For the val and test splits (and extra test sets): how many examples' inputs also
-    occur in the train split, exactly and after `normalize_text`."""
+    occur in the train split, exactly and after `normalize_text`; where examples are sentence
+    pairs, also `shared_text`: examples whose text occurs in train with another pair (one
+    headline with two aspects), not the same input, yet its text was trained on."""
     train = [key(e) for e in splits.train]
     exact, normalized = set(train), {normalize_text(k) for k in train}
+    train_texts = {normalize_text(e.text) for e in splits.train if hasattr(e, "text")}
     sets = {"val": splits.val, "test": splits.test, **splits.extra_tests}
     counts = {}
     for name, examples in sets.items():
         keys = [key(e) for e in examples]
         counts[name] = {"n": len(keys), "exact": sum(k in exact for k in keys),
                         "normalized": sum(normalize_text(k) in normalized for k in keys)}
+        if any(getattr(e, "pair", None) for e in examples):
+            counts[name]["shared_text"] = sum(normalize_text(k) not in normalized and normalize_text(e.text) in train_texts
+                                              for e, k in zip(examples, keys))
     return counts
+
+
+def data_warnings(info: dict) -> list[str]:
+    """Warnings about a data set from its loader's record (`Splits.info`): its leak counts,
+    and columns that look like the id of rows that belong together but were split apart."""
+    warnings = leak_warnings(info.get("leaks") or {})
+    for column, counts in (info.get("unused_split_groups") or {}).items():
+        warnings.append(f"column {column!r} looks like the id of rows that belong together ({counts['rows']} rows "
+                        f"share {counts['values']} values, each across different {counts['group_column']!r} values, "
+                        f"e.g. a sentence and its translations), but the split ignored it: set split_group_column "
+                        f"{column} to keep each id's rows in one split")
+    return warnings
 
 
 def leak_warnings(leaks: dict[str, dict[str, int]]) -> list[str]:
@@ -49,6 +67,10 @@ def leak_warnings(leaks: dict[str, dict[str, int]]) -> list[str]:
             warnings.append(f"{counts['normalized']} of the {counts['n']} {name} examples also occur in the train "
                             f"split ({counts['exact']} exactly, the rest up to case and spaces): their scores "
                             "measure memory, not generalisation")
+        if counts.get("shared_text"):
+            warnings.append(f"{counts['shared_text']} of the {counts['n']} {name} examples share their text with a "
+                            "train example of another pair (e.g. one sentence, two aspects): set split_group_column "
+                            "to a column the two rows share to keep them in one split")
     return warnings
 
 
@@ -75,9 +97,9 @@ def prediction_warnings(confusion: Sequence[Sequence[int]], label_names: Sequenc
     return warnings
 
 
-def diagnose(metrics: dict, label_names: Sequence[str], leaks: Optional[dict] = None) -> list[str]:
-    """Every warning about a finished run, from its metrics (and its data's leak counts)."""
-    warnings = leak_warnings(leaks or {})
+def diagnose(metrics: dict, label_names: Sequence[str], data_info: Optional[dict] = None) -> list[str]:
+    """Every warning about a finished run, from its metrics (and its data's record, `data_warnings`)."""
+    warnings = data_warnings(data_info or {})
     for split in ("val", "test"):
         if f"{split}_confusion_matrix" in metrics:
             warnings += prediction_warnings(metrics[f"{split}_confusion_matrix"], label_names, split,

@@ -19,7 +19,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from common.batching import summarize_counts, token_counts
 from common.checkpoint import find_checkpoint
 from common.device import resolve_amp_dtype, resolve_device
-from common.diagnostics import count_leaks, diagnose, leak_warnings, print_warnings, text_key
+from common.diagnostics import count_leaks, data_warnings, diagnose, print_warnings, text_key
 from common.engine import count_parameters
 from common.evaluation import Evaluator, summarize_scores
 from common.fit import FitResult, summarize_fit
@@ -60,7 +60,7 @@ def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] 
     amp_dtype = resolve_amp_dtype(device, cfg.precision)
     splits = load_splits(cfg)
     splits.info["leaks"] = count_leaks(splits, leak_key)
-    print_warnings(leak_warnings(splits.info["leaks"]))
+    print_warnings(data_warnings(splits.info))
     name = cfg.model_name_or_path if tokenizer_from == SAME_AS_MODEL else tokenizer_from
     tokenizer = load_tokenizer(name) if name else None
     if check_model:
@@ -114,11 +114,12 @@ def report_tokens(tokenizer, splits: Splits, cfg) -> dict:
 def finish_run(cfg, run: RunStart, model: torch.nn.Module, evaluator: Evaluator, result: FitResult,
                train_examples: int, title: str, **records) -> dict:
     """Evaluate the best checkpoint's `model`, write metrics.json (scores, training figures,
-    `records`, and the warnings of common.diagnostics) with the predictions and plots, and
-    print the summary, warnings last; return the metrics."""
+    `records`, the label names and the warnings of common.diagnostics) with the predictions
+    and plots, and print the summary, warnings last; return the metrics."""
     metrics = evaluator.final(model, run.run_dir, title=cfg.run_name or title)
     metrics.update(summarize_fit(result, count_parameters(model)["parameters"], train_examples), **records)
-    metrics["warnings"] = diagnose(metrics, run.splits.label_names, run.splits.info.get("leaks"))
+    metrics["labels"] = list(run.splits.label_names)  # what the report's titles count
+    metrics["warnings"] = diagnose(metrics, run.splits.label_names, run.splits.info)
     write_json(run.run_dir / "metrics.json", metrics)
     for split, scores in metrics.get("groups", {}).items():
         print(f"{split} macro-F1 per group: " + ", ".join(f"{g} {s['f1_macro']:.3f}" for g, s in scores.items()))

@@ -7,8 +7,14 @@ Each phase declares its tables (`TableSpec`), figures and other blocks in its `p
 (common/phases.py); they are written in its `tables.py`. A table lives in experiments.md
 between `<!-- START TABLE name -->` and `<!-- END TABLE name -->`; only the text between
 the markers is replaced, so prose around the tables is kept. Runs that differ only in their seed form one row, shown as
-mean ± std over seeds. Numbers reported elsewhere (a paper, the original study) come from
-the spec's `reported` rows and are printed in their own table, labelled with their source.
+mean ± std over seeds, named by its runs' directory names. A table is built from what the
+runs contain: its group columns (`GroupColumns`, e.g. one per language) from the groups
+the runs recorded, its title from the data set and the label count. Runs on the study's
+data set (`TableSpec.study_data`) form the table's first part, beside the numbers reported
+elsewhere (a paper, the original study: the spec's `reported` rows, labelled with their
+source); runs on any other data set get a part of their own per data set, without the
+columns that only mean something on the study's data (`Column.study_only`) and never
+beside published numbers.
 Benchmark scripts write `<runs>/benchmarks/<name>.json`, rendered between
 `<!-- START TABLE benchmark:<name> -->` markers. A phase's figures (`FigureSpec`) are drawn
 from the runs into `figures/<name>.png` beside the output file and linked between
@@ -44,9 +50,42 @@ class Column:
     key: str  # "metrics.<key>", "config.<key>" or "env.<key>"
     fmt: str = "{:.4f}"
     applies: Optional[Callable[["Run"], bool]] = None  # where it is False the cell shows "–" (a key that has no meaning there)
+    study_only: bool = False  # meaningful on the study's data set alone (e.g. its agreement level): left out elsewhere
 
     def value(self, run: "Run") -> Any:
         return run.value(self.key) if self.applies is None or self.applies(run) else None
+
+
+@dataclass
+class GroupColumn(Column):
+    """The `metric` of one group's examples in `split`, read from metrics.json's `groups`
+    record (a group name may hold dots, so it is not walked as a key path)."""
+
+    split: str = "test"
+    group: str = ""
+    metric: str = "f1_macro"
+
+    def value(self, run: "Run") -> Any:
+        scores = ((run.metrics.get("groups") or {}).get(self.split) or {}).get(self.group)
+        return scores.get(self.metric) if isinstance(scores, dict) else None
+
+
+@dataclass
+class GroupColumns:
+    """One column per group (a language, a kind of example) that the rows of a table part
+    recorded for `split`; the groups in `order` first, in that order, then the others sorted."""
+
+    split: str = "test"
+    metric: str = "f1_macro"
+    header: str = "{group}"
+    fmt: str = "{:.4f}"
+    order: Sequence[str] = ()
+
+    def expand(self, runs: Sequence["Run"]) -> list[Column]:
+        present = {group for run in runs for group in ((run.metrics.get("groups") or {}).get(self.split) or {})}
+        ordered = [g for g in self.order if g in present] + sorted(present - set(self.order))
+        return [GroupColumn(self.header.format(group=g), "", self.fmt, split=self.split, group=g, metric=self.metric)
+                for g in ordered]
 
 
 @dataclass
@@ -54,9 +93,11 @@ class TableSpec:
     name: str
     phase: str
     title: str
-    columns: list[Column]
+    columns: list  # Column or GroupColumns
     select: Callable[[dict], bool] = lambda run: True
     reported: list[dict] = field(default_factory=list)  # {"source", "model", "data", <header>: value}
+    study_data: Optional[str] = None  # config.dataset of the study's data set; None: every data set is a part of its own
+    other_data: bool = True  # False: runs on other data sets are left out (every column is study_only)
 
 
 @dataclass
@@ -150,36 +191,86 @@ def group_runs(phase: str, select: Callable[[Run], bool], runs: Sequence[Run]) -
     return sorted(groups.values(), key=lambda g: (g[0].config.get("preset") or "", g[0].path.name))
 
 
-def row_label(first: Run) -> str:
-    label = first.config.get("preset") or first.path.name
+def row_label(members: Sequence[Run]) -> str:
+    """The row's runs by directory name; `<stem>_seed*` when every run is `<stem>_seed<its seed>`."""
+    names = sorted(run.path.name for run in members)
+    seeded = all(run.path.name.endswith(f"_seed{run.config.get('seed')}") for run in members)
+    stems = {run.path.name.removesuffix(f"_seed{run.config.get('seed')}") for run in members}
+    label = f"{stems.pop()}_seed*" if len(members) > 1 and seeded and len(stems) == 1 else ", ".join(names)
+    first = members[0]
     if any(first.config.get(k) for k in DEBUG_KEYS):  # never let a debug run pass for a full one
         label += " (debug subset: " + ", ".join(f"{k}={first.config[k]}" for k in DEBUG_KEYS
                                                  if first.config.get(k)) + ")"
     return label
 
 
-def render_table(spec: TableSpec, runs: Sequence[Run]) -> str:
-    groups = group_runs(spec.phase, spec.select, runs)
-    headers = ["run", "model", "device", "seeds", "date"] + [c.header for c in spec.columns]
-    lines = [f"**{spec.title}** (runs made here; mean ± std over seeds where several ran)", "",
-             "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+def data_of(run: Run, study_data: Optional[str]) -> str:
+    """The data set a run was trained on: `study_data` for the study's own, else its source
+    (the file or hub id the data loader recorded) or its `dataset` key."""
+    dataset = run.config.get("dataset")
+    if study_data is not None and dataset in (None, study_data):
+        return study_data
+    return str((run.metrics.get("data") or {}).get("source") or dataset or "unknown data")
+
+
+def describe_labels(runs: Sequence[Run]) -> str:
+    """"3 labels: negative, neutral, positive" (the names when there are few), from metrics.json."""
+    sets = sorted({tuple(run.metrics["labels"]) for run in runs if isinstance(run.metrics.get("labels"), list)})
+    if not sets:
+        return "labels not recorded"
+    return "; ".join(f"{len(names)} labels" + (f": {', '.join(names)}" if len(names) <= 8 else "") for names in sets)
+
+
+def markdown_rows(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers), *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def render_part(spec: TableSpec, groups: Sequence[list[Run]], title: str, study: bool) -> list[str]:
+    """One part of a table: the rows of one data set, with the columns their runs filled."""
+    members_all = [run for members in groups for run in members]
+    columns = [c for entry in spec.columns
+               for c in (entry.expand(members_all) if isinstance(entry, GroupColumns) else [entry])
+               if study or not c.study_only]
+    headers = ["run", "model", "device", "seeds", "date"] + [c.header for c in columns]
+    rows = []
     for members in groups:
-        first = members[0]
         seeds = sorted(run.config.get("seed") for run in members)
         dates = sorted({str(run.env.get("started_at", ""))[:10] for run in members})
-        cells = [row_label(first), model_label(first.config.get("model_name_or_path")),
-                 ", ".join(sorted({describe_device(run.env) for run in members})),
-                 f"{len(seeds)} ({', '.join(map(str, seeds))})", ", ".join(dates)]
-        cells += [format_cell([c.value(run) for run in members], c.fmt) for c in spec.columns]
-        lines.append("| " + " | ".join(cells) + " |")
-    if not groups:
-        lines.append("| " + " | ".join(["_no finished runs yet_"] + [""] * (len(headers) - 1)) + " |")
+        rows.append([row_label(members), model_label(members[0].config.get("model_name_or_path")),
+                     ", ".join(sorted({describe_device(run.env) for run in members})),
+                     f"{len(seeds)} ({', '.join(map(str, seeds))})", ", ".join(dates)]
+                    + [format_cell([c.value(run) for run in members], c.fmt) for c in columns])
+    if not rows:
+        rows.append(["_no finished runs yet_"] + [""] * (len(headers) - 1))
+    return [title, "", *markdown_rows(headers, rows)]
+
+
+def render_table(spec: TableSpec, runs: Sequence[Run]) -> str:
+    """The spec's rows split by data set: the study's data first (with the reported
+    numbers), then one part per other data set."""
+    runs_by_data: dict[str, list[Run]] = {}
+    for run in runs:
+        runs_by_data.setdefault(data_of(run, spec.study_data), []).append(run)
+    by_data = {data: groups for data, chosen in runs_by_data.items()
+               if (groups := group_runs(spec.phase, spec.select, chosen))}
+    study = by_data.pop(spec.study_data, []) if spec.study_data is not None else None
+    lines = []
+    if study is not None or not by_data:
+        labels = f", {describe_labels([r for g in study for r in g])}" if study else ""
+        data = f"; data: `{spec.study_data}`{labels}" if spec.study_data else ""
+        lines += render_part(spec, study or [], f"**{spec.title}** (runs made here{data}; mean ± std over seeds "
+                             "where several ran)", study=True)
     if spec.reported:
-        rep_headers = ["source", "model", "data"] + [c.header for c in spec.columns if c.header in spec.reported[0]]
+        rep_headers = list(dict.fromkeys(key for row in spec.reported for key in row))
         lines += ["", "Reported by others, not run here:", "",
-                  "| " + " | ".join(rep_headers) + " |", "|" + "---|" * len(rep_headers)]
-        for row in spec.reported:
-            lines.append("| " + " | ".join(str(row.get(h, "–")) for h in rep_headers) + " |")
+                  *markdown_rows(rep_headers, [[str(row.get(h, "–")) for h in rep_headers] for row in spec.reported])]
+    for data, groups in sorted(by_data.items()) if spec.other_data or spec.study_data is None else ():
+        members = [run for g in groups for run in g]
+        note = "" if spec.study_data is None else \
+            "; not the study's data set, so comparable neither with the rows above nor with published numbers"
+        lines += [""] if lines else []
+        lines += render_part(spec, groups, f"**{spec.title}**, data: `{model_label(data)}`, "
+                             f"{describe_labels(members)} (runs made here{note})", study=spec.study_data is None)
     return "\n".join(lines)
 
 
@@ -260,4 +351,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # The phases' tables import `common.report`; run that module, not this `__main__` copy of
+    # it, so that their columns are instances of the classes the report checks.
+    from common.report import main as report_main
+
+    report_main()

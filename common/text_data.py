@@ -251,6 +251,22 @@ def clean_published(splits: dict[str, list[Example]]) -> tuple[dict[str, list[Ex
     return cleaned, stats
 
 
+def unused_split_groups(rows: Sequence[dict], group_column: str, used: Sequence[str]) -> dict[str, dict]:
+    """Columns (other than `used`) that look like the id of rows belonging together across
+    groups, as a sentence id in a translated long format: every value on two rows or more,
+    the rows of one value each in a different group. The split should keep them together."""
+    found = {}
+    for column in rows[0]:
+        if column in used or column == group_column:
+            continue
+        groups_of: dict[str, list] = defaultdict(list)
+        for row in rows:
+            groups_of[str(row.get(column))].append(row.get(group_column))
+        if len(groups_of) < len(rows) and all(len(g) > 1 and len(set(g)) == len(g) for g in groups_of.values()):
+            found[column] = {"rows": len(rows), "values": len(groups_of), "group_column": group_column}
+    return found
+
+
 def split_by_group(examples: list[Example], seed: int, source: str) -> dict[str, list[Example]]:
     """80/10/10 in which the examples of one split group (`Example.split_group`) share a split,
     stratified by label as far as the groups allow (scikit-learn's StratifiedGroupKFold)."""
@@ -320,6 +336,9 @@ def load_text_file(path: Path, *, text_column: str = "text", label_column: str =
         else:
             splits = split_stratified(examples, split_seed, source)
             info["split"] = f"stratified 80/10/10, split_seed {split_seed}"
+            if group_column:  # translations split apart are not caught by the text leak check
+                info["unused_split_groups"] = unused_split_groups(
+                    rows, group_column, [text_column, label_column, *context_columns])
     check_labels_trained(splits, label_names, source)
     return TextSplits(label_names, splits["train"], splits["val"], splits["test"],
                       info={**info, "sizes": {k: len(v) for k, v in splits.items()}})
@@ -362,6 +381,9 @@ def load_hub_dataset(name: str, config_name: Optional[str] = None, *, text_colum
             examples["train"], info["cleaning"] = clean_examples(examples["train"])
         split = split_by_group if split_group_column else split_stratified
         examples.update(split(examples["train"], split_seed, name))
+        if group_column and not split_group_column:
+            info["unused_split_groups"] = unused_split_groups(
+                tables["train"], group_column, [text_column, label_column, *context_columns])
     else:
         if missing:  # carve only the missing split (10% of train), keep the published one
             examples["train"], examples[missing[0]] = carve(examples["train"], 0.1, split_seed, name)

@@ -1,12 +1,15 @@
 """Phase 1 results tables for experiments.md (rendered by `python -m common.report`).
 
 Each table takes the runs of named presets, so a table row is one command of the phase
-README (runs made without a preset appear in the main table).
+README (runs made without a preset appear in the main table). Runs on another data set
+(`--dataset my.csv`) get parts of their own, without the agreement-level columns.
 """
-from common.report import Column, TableSpec
+from common.report import Column, GroupColumns, TableSpec
 from phase1_financial_phrasebank.config import PHASE
 
 LEVELS = ("50Agree", "66Agree", "75Agree", "AllAgree")
+STUDY_DATA = "financial_phrasebank"  # the `dataset` key of the study's runs
+TRAIN_LEVEL = Column("train level", "config.train_agreement", "{}", study_only=True)
 
 # Numbers published by others on Financial PhraseBank; shown labelled, never mixed with ours.
 # Their split differs from ours (Araci 2019: 20% test set drawn from all data).
@@ -31,31 +34,32 @@ def columns(*extra: Column) -> list[Column]:
 
 TABLES = [
     TableSpec(name="phase1_main", phase=PHASE, title="Phase 1: models, test split of the training level",
-              select=presets("distilbert", "mini", "tiny", None),
-              columns=columns(Column("train level", "config.train_agreement", "{}"),
-                              Column("architecture", "config.architecture", "{}"),
+              select=presets("distilbert", "mini", "tiny", None), study_data=STUDY_DATA,
+              columns=columns(TRAIN_LEVEL, Column("architecture", "config.architecture", "{}"),
                               Column("max len", "config.max_length", "{}"),
-                              Column("epochs", "metrics.epochs_trained", "{:.0f}")),
+                              Column("epochs", "metrics.epochs_trained", "{:.0f}"),
+                              GroupColumns(header="test {group}")),
               reported=REPORTED),
-    TableSpec(name="phase1_regimes", phase=PHASE, title="Phase 1: training regimes and LoRA",
+    TableSpec(name="phase1_regimes", phase=PHASE, study_data=STUDY_DATA, title="Phase 1: training regimes and LoRA",
               select=presets("regime_full", "regime_head_only", "regime_head_then_full", "regime_gradual_unfreeze",
                              "lora"),
               columns=columns(Column("regime", "config.regime", "{}"), Column("head", "config.head", "{}"),
                               Column("LoRA", "config.lora", "{}"),
                               Column("trainable share", "metrics.trainable_share", "{:.2%}"))),
-    TableSpec(name="phase1_imbalance", phase=PHASE, title="Phase 1: class imbalance (negative is the rarest class)",
+    TableSpec(name="phase1_imbalance", phase=PHASE, study_data=STUDY_DATA, title="Phase 1: class imbalance (negative is the rarest class)",
               select=presets("regime_full", "weighted_loss", "oversampled"),
               columns=columns(Column("class weighting", "config.class_weighting", "{}"),
                               Column("oversample", "config.oversample", "{}"),
                               Column("neutral recall", "metrics.test_recall_neutral"),
                               Column("positive recall", "metrics.test_recall_positive"))),
-    TableSpec(name="phase1_heads", phase=PHASE, title="Phase 1: classification heads",
+    TableSpec(name="phase1_heads", phase=PHASE, study_data=STUDY_DATA, title="Phase 1: classification heads",
               select=presets("regime_full", "mean_mlp_head"),
               columns=columns(Column("head", "config.head", "{}"))),
     TableSpec(name="phase1_agreement", phase=PHASE,
               title="Phase 1: test macro-F1 on the test split of each agreement level (rows: training level; "
                     "one split shared by all levels, so no test sentence was trained on)",
               select=presets("agree_50", "agree_66", "agree_75", "agree_all", "distilbert", None),
-              columns=[Column("train level", "config.train_agreement", "{}")]
+              study_data=STUDY_DATA, other_data=False,
+              columns=[TRAIN_LEVEL]
               + [Column(f"test {level}", f"metrics.test_{level.lower()}_f1_macro") for level in LEVELS]),
 ]

@@ -1,14 +1,16 @@
 """Phase 2 results tables for experiments.md (rendered by `python -m common.report`).
 
 The language-by-model table has one row per model and setup and one column per
-language (test macro-F1 on that language's rows alone); the tuning table has the test
-re-runs of each sweep's best trial.
+language its runs evaluated (test macro-F1 on that language's rows alone); the tuning
+table has the test re-runs of each sweep's best trial. Runs on another data set
+(`--dataset x.csv --group_column lang`) get parts of their own, with a column per group
+they recorded.
 """
 import statistics
 
 from common.plots import plot_group_scores
-from common.report import Column, FigureSpec, TableSpec, model_label, row_label
-from phase2_multilingual_sentiment.config import PHASE, TWEET_LANGUAGES
+from common.report import Column, FigureSpec, GroupColumns, TableSpec, data_of, model_label, row_label
+from phase2_multilingual_sentiment.config import PHASE, TWEET_DATASET, TWEET_LANGUAGES
 
 
 # XLM-R base on the same UMSAB test sets, as published by the XLM-T authors (macro-F1, given
@@ -25,8 +27,9 @@ REPORTED = [
 ]
 
 
-def language_columns() -> list[Column]:
-    return [Column(language, f"metrics.test_{language}_f1_macro") for language in TWEET_LANGUAGES]
+def language_columns() -> GroupColumns:
+    """One column per language (group) the rows evaluated, the XLM-T languages in their order first."""
+    return GroupColumns(split="test", metric="f1_macro", order=TWEET_LANGUAGES)
 
 
 def setup_columns() -> list[Column]:
@@ -48,35 +51,38 @@ TABLES = [
     TableSpec(name="phase2_languages", phase=PHASE,
               title="Phase 2: test macro-F1 per language (rows: model and setup; '–': language not evaluated)",
               select=lambda run: not is_sweep_rerun(run),
-              columns=[*setup_columns(), *language_columns(), *score_columns()], reported=REPORTED),
+              columns=[*setup_columns(), language_columns(), *score_columns()], reported=REPORTED,
+              study_data=TWEET_DATASET),
     TableSpec(name="phase2_tuning", phase=PHASE,
               title="Phase 2: best trial of each sweep, re-run with the test split",
               select=is_sweep_rerun,
               columns=[Column("sweep", "config.sweep", "{}"), Column("batch", "config.batch_size", "{}"),
                        *setup_columns(), Column("val macro-F1", "metrics.val_f1_macro"),
-                       *language_columns(), *score_columns()]),
+                       language_columns(), *score_columns()], study_data=TWEET_DATASET),
 ]
+
+
+def on_tweets(run) -> bool:
+    return data_of(run, TWEET_DATASET) == TWEET_DATASET
 
 
 def draw_language_bars(groups, path, title) -> bool:
     """One bar per row (model and setup, mean over seeds) in each language's group."""
     scores = {}
     for members in groups:
-        first = members[0]
         per_language = {}
-        for language in TWEET_LANGUAGES:
-            values = [run.value(f"metrics.test_{language}_f1_macro") for run in members]
-            values = [v for v in values if v is not None]
+        for column in language_columns().expand(members):
+            values = [v for v in (column.value(run) for run in members) if v is not None]
             if values:
-                per_language[language] = {"f1_macro": statistics.mean(values)}
+                per_language[column.group] = {"f1_macro": statistics.mean(values)}
         if per_language:
-            scores[f"{model_label(first.config.get('model_name_or_path'))}: {row_label(first)}"] = per_language
+            scores[f"{model_label(members[0].config.get('model_name_or_path'))}: {row_label(members)}"] = per_language
     if scores:
         plot_group_scores(scores, path, title=title)
     return bool(scores)
 
 
 FIGURES = [
-    FigureSpec(name="phase2_languages", phase=PHASE, title="Phase 2: test macro-F1 per language",
-               draw=draw_language_bars, select=lambda run: not is_sweep_rerun(run)),
+    FigureSpec(name="phase2_languages", phase=PHASE, title="Phase 2: test macro-F1 per language (XLM-T tweets)",
+               draw=draw_language_bars, select=lambda run: on_tweets(run) and not is_sweep_rerun(run)),
 ]

@@ -14,6 +14,7 @@ import pandas as pd
 from common.records import read_json
 from common.report import BlockSpec, Column, TableSpec, model_label, publish_figure
 from phase3_hp_tuning_xlm_roberta.plots import PLOTS
+from phase2_multilingual_sentiment.config import TWEET_DATASET
 from phase3_hp_tuning_xlm_roberta.config import PHASE
 
 
@@ -67,7 +68,7 @@ def render_trials(runs_root: Path, out: Path) -> str:
 TABLES = [
     TableSpec(name="phase3_confirmation", phase=PHASE,
               title="Phase 3: best vs default configuration of each study, test split, over seeds",
-              select=is_confirmation,
+              select=is_confirmation, study_data=TWEET_DATASET,
               columns=[Column("study", "config.sweep", "{}"), Column("configuration", "config.rerun", "{}"),
                        Column("optimizer", "config.optimizer", "{}"), Column("lr", "config.learning_rate", "{:.0e}"),
                        Column("schedule", "config.lr_scheduler", "{}"), Column("warmup", "config.warmup_ratio", "{}"),

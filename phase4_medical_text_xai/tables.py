@@ -1,7 +1,8 @@
 """Phase 4 results for experiments.md (rendered by `python -m common.report`).
 
 - `phase4_classification`: test scores of each trained model and how often its
-  max_length truncated the abstracts.
+  max_length truncated the texts; runs on the medical abstracts first, then one part per
+  other data set (`--dataset`), titled with its label count.
 - `phase4_faithfulness`: for each run that `explain` has covered, the faithfulness of
   every method and of the random reference (mean ± std over the explained examples),
   the explainers' checks and seconds per example, and the mean deletion/insertion curves.
@@ -11,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.records import read_json
-from common.report import BlockSpec, Column, TableSpec, describe_device, model_label, publish_figure
+from common.report import BlockSpec, Column, GroupColumns, TableSpec, describe_device, model_label, publish_figure
 from phase4_medical_text_xai.faithfulness import HIGHER_IS_BETTER, METRICS
 from phase4_medical_text_xai.html_report import METHOD_TITLES
-from phase4_medical_text_xai.config import PHASE
+from phase4_medical_text_xai.config import MEDICAL_DATASET, PHASE
 
 
 def faithfulness_table(result: dict) -> list[str]:
@@ -58,11 +59,12 @@ def render_faithfulness(runs_root: Path, out: Path) -> str:
 
 TABLES = [
     TableSpec(name="phase4_classification", phase=PHASE,
-              title="Phase 4: medical abstracts, test split (5 conditions)",
+              title="Phase 4: text classification, test split", study_data=MEDICAL_DATASET,
               columns=[Column("split", "metrics.data.split", "{}"), Column("max length", "config.max_length", "{}"),
                        Column("truncated (test)", "metrics.data.truncated.test", "{:.1%}"),
                        Column("lr", "config.learning_rate", "{:.0e}"), Column("epochs", "metrics.epochs_trained", "{}"),
                        Column("test accuracy", "metrics.test_accuracy"), Column("test macro-F1", "metrics.test_f1_macro"),
+                       GroupColumns(header="test {group}"),
                        Column("train s/epoch", "metrics.seconds_per_epoch", "{:.0f}")]),
 ]
 BLOCKS = [BlockSpec(name="phase4_faithfulness", render=render_faithfulness)]

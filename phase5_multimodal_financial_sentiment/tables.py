@@ -1,10 +1,11 @@
 """Phase 5 results for experiments.md (rendered by `python -m common.report`): the modality
 ablation table (text only, image only, each fusion head), neutral recall beside macro-F1
 as in the original study, and the test accuracy on each kind of synthetic example
-(which modality carries the label) where runs recorded it."""
+(which modality carries the label) where runs recorded it. Each manifest (data set) is a
+part of its own, titled with its path and labels."""
 from __future__ import annotations
 
-from common.report import Column, TableSpec
+from common.report import Column, GroupColumns, TableSpec
 from phase5_multimodal_financial_sentiment.config import PHASE
 
 LABELS = ("negative", "neutral", "positive")
@@ -25,12 +26,12 @@ def setup_columns() -> list[Column]:
             Column("image px", "config.image_size", "{}", sees_images), Column("epochs", "metrics.epochs_trained", "{}")]
 
 
-def score_columns() -> list[Column]:
+def score_columns() -> list:
     return [Column("test accuracy", "metrics.test_accuracy"), Column("test macro-F1", "metrics.test_f1_macro"),
             Column("**neutral recall**", "metrics.test_recall_neutral"),
             *[Column(f"recall {name}", f"metrics.test_recall_{name}") for name in LABELS if name != "neutral"],
-            *[Column(f"acc. where {kind} informs", f"metrics.groups.test.{kind}.accuracy")
-              for kind in ("text", "image", "both")],
+            GroupColumns(split="test", metric="accuracy", header="acc. where {group} informs",
+                         order=("text", "image", "both")),
             Column("train s/epoch", "metrics.seconds_per_epoch", "{:.0f}")]
 
 

@@ -33,11 +33,22 @@ def test_leaks_exact_and_up_to_case_and_spaces():
     leaks = count_leaks(TextSplits(NAMES, train, val, test))
     assert leaks == {"val": {"n": 2, "exact": 0, "normalized": 1}, "test": {"n": 3, "exact": 2, "normalized": 2}}
     assert normalize_text(" A \t b ") == "a b"
-    warnings = diagnose({}, NAMES, leaks)
+    warnings = diagnose({}, NAMES, {"leaks": leaks})
     assert warnings == ["1 of the 2 val examples also occur in the train split (0 exactly, the rest up to case and "
                         "spaces): their scores measure memory, not generalisation",
                         "2 of the 3 test examples also occur in the train split (2 exactly, the rest up to case and "
                         "spaces): their scores measure memory, not generalisation"]
+
+
+def test_pairs_that_share_their_text_with_train_are_counted_apart():
+    train = [Example("Shell cuts dividend", 0, pair="Shell"), Example("Oil rises", 2, pair="BP")]
+    test = [Example("Shell cuts dividend", 1, pair="BP"),  # the same headline, another aspect
+            Example("Oil rises", 2, pair="BP"), Example("new", 1, pair="BP")]
+    leaks = count_leaks(TextSplits(NAMES, train, [Example("x", 1, pair="y")], test))
+    assert leaks["test"] == {"n": 3, "exact": 1, "normalized": 1, "shared_text": 1}
+    assert leaks["val"] == {"n": 1, "exact": 0, "normalized": 0, "shared_text": 0}
+    assert diagnose({}, NAMES, {"leaks": leaks})[1].startswith("1 of the 3 test examples share their text with a train example "
+                                                    "of another pair")
 
 
 def test_published_splits_are_cleaned_with_the_test_split_kept():
@@ -76,6 +87,20 @@ def test_generic_file_is_deduplicated_and_grouped(tmp_path):
     texts = [e.text for part in (splits.train, splits.val, splits.test) for e in part]
     assert len(texts) == len(set(texts)) == 39 and "symptom 3" not in texts
     assert not count_leaks(splits)["test"]["normalized"]
+
+
+def test_an_ignored_sentence_id_of_translations_is_a_warning(tmp_path):
+    rows = [{"id": f"s{i}", "lang": lang, "text": f"sentence {i} in {lang}", "label": NAMES[i % 3], "note": "x"}
+            for i in range(40) for lang in ("en", "ko")]
+    pd.DataFrame(rows).to_csv(tmp_path / "translated.csv", index=False)
+    stratified = load_text_file(tmp_path / "translated.csv", group_column="lang", split_column=None)
+    assert stratified.info["unused_split_groups"] == {"id": {"rows": 80, "values": 40, "group_column": "lang"}}
+    [warning] = diagnose({}, NAMES, stratified.info)
+    assert warning.startswith("column 'id' looks like the id of rows that belong together (80 rows share 40 values")
+    assert "set split_group_column id" in warning
+    grouped = load_text_file(tmp_path / "translated.csv", group_column="lang", split_group_column="id",
+                             split_column=None)
+    assert "unused_split_groups" not in grouped.info and diagnose({}, NAMES, grouped.info) == []
 
 
 def test_a_run_records_and_prints_its_warnings(tmp_path, tiny_config, capsys):

@@ -4,6 +4,7 @@ import csv
 import json
 from collections import Counter
 
+import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -167,6 +168,13 @@ def test_csv_with_text_pair_context_runs_end_to_end(tiny_config, tmp_path):
     assert metrics["data"]["split"] == "by the 'split' column"
     header = (run_dir / "predictions.csv").read_text().splitlines()[0]
     assert header.startswith("text,text_pair,label,prediction")
+    # the README's way to serve a pair model: pipeline() with text and text_pair
+    from transformers import pipeline
+
+    predictions = pd.read_csv(run_dir / "predictions.csv")
+    classify = pipeline("text-classification", model=str(run_dir / "checkpoints" / "best"), device=-1)
+    served = [classify({"text": row.text, "text_pair": row.text_pair})["label"] for row in predictions.itertuples()]
+    assert served == list(predictions["prediction"])
 
 
 def test_jsonl_with_integer_labels_and_prepended_context(tmp_path):

@@ -315,7 +315,8 @@ def test_report_renders_the_classification_and_faithfulness_tables(tiny_run, tmp
     out = tmp_path / "experiments.md"
     text = build_report(tiny_run.parent.parent, out)
     result = json.loads((tiny_run / "explanations" / "faithfulness.json").read_text())
-    assert "Phase 4: medical abstracts, test split" in text and "stratified 80/10/10" in text
+    assert "**Phase 4: text classification, test split** (runs made here; data: `medical_abstracts`, 5 labels: " \
+        in text and "stratified 80/10/10" in text
     assert "Faithfulness of the explanations of run `tiny`" in text
     row = next(line for line in text.splitlines() if line.startswith("| Integrated Gradients"))
     assert f"{result['summary']['ig']['comprehensiveness']['mean']:.3f}" in row

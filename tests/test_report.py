@@ -1,5 +1,8 @@
 import json
 import statistics
+import subprocess
+import sys
+from pathlib import Path
 
 from common.records import write_json
 from common.report import Column, TableSpec, build_report, collect_runs, replace_block
@@ -10,13 +13,17 @@ SPEC = TableSpec(name="t1", phase="phase1_financial_phrasebank", title="Test tab
                  reported=[{"source": "Somebody 2020 (reported)", "model": "M", "data": "D", "test accuracy": "0.9"}])
 
 
-def fake_run(root, name, seed, accuracy, **config):
-    run_dir = root / "phase1_financial_phrasebank" / name
+def fake_run(root, name, seed, accuracy, metrics=None, phase="phase1_financial_phrasebank", **config):
+    run_dir = root / phase / name
     write_json(run_dir / "config.json", {"preset": "distilbert", "argv": [],
                                          "config": {"seed": seed, "run_name": name, "train_agreement": "50Agree",
                                                     "model_name_or_path": "distilbert/distilbert-base-uncased", **config}})
     write_json(run_dir / "env.json", {"cpu_count": 2, "started_at": "2026-11-22T10:00:00+00:00"})
-    write_json(run_dir / "metrics.json", {"test_accuracy": accuracy})
+    write_json(run_dir / "metrics.json", {"test_accuracy": accuracy, **(metrics or {})})
+
+
+def table_rows(text, start):
+    return [line for line in text.splitlines() if line.startswith(f"| {start}")]
 
 
 def test_report_writes_a_row_for_a_finished_run(tiny_config, tmp_path):
@@ -33,15 +40,59 @@ def test_report_writes_a_row_for_a_finished_run(tiny_config, tmp_path):
 
 def test_seeds_are_grouped_as_mean_and_std(tmp_path):
     for seed, accuracy in [(1, 0.80), (2, 0.84), (3, 0.85)]:
-        fake_run(tmp_path, f"s{seed}", seed, accuracy)
+        fake_run(tmp_path, f"distilbert_seed{seed}", seed, accuracy)
     fake_run(tmp_path, "other", 1, 0.5, train_agreement="AllAgree")  # a different experiment: its own row
     text = build_report(tmp_path, tmp_path / "e.md", specs=[SPEC])
     values = [0.80, 0.84, 0.85]
     expected = f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
-    rows = [line for line in text.splitlines() if line.startswith("| distilbert")]
-    assert len(rows) == 2
-    assert any(expected in row and "3 (1, 2, 3)" in row for row in rows)
-    assert any("0.5000" in row and "AllAgree" in row for row in rows)
+    [seeds] = table_rows(text, "distilbert_seed* |")
+    assert expected in seeds and "3 (1, 2, 3)" in seeds
+    [other] = table_rows(text, "other |")
+    assert "0.5000" in other and "AllAgree" in other
+
+
+def test_two_runs_of_one_preset_are_rows_named_by_run(tmp_path):
+    fake_run(tmp_path, "lr_low", 1, 0.7, learning_rate=1e-5)
+    fake_run(tmp_path, "lr_high", 1, 0.6, learning_rate=5e-5)
+    text = build_report(tmp_path, tmp_path / "e.md", specs=[SPEC])
+    assert "0.7000" in table_rows(text, "lr_low |")[0] and "0.6000" in table_rows(text, "lr_high |")[0]
+
+
+def test_runs_on_other_data_have_their_own_part_away_from_published_numbers(tmp_path):
+    spec = TableSpec(name="t1", phase="phase1_financial_phrasebank", title="Main", study_data="financial_phrasebank",
+                     columns=[Column("test accuracy", "metrics.test_accuracy"),
+                              Column("level", "config.train_agreement", "{}", study_only=True)],
+                     reported=SPEC.reported)
+    three = {"labels": ["negative", "neutral", "positive"]}
+    fake_run(tmp_path, "study", 1, 0.8, three, dataset="financial_phrasebank")
+    fake_run(tmp_path, "aspects", 1, 0.55, {**three, "data": {"source": "/data/own/aspects.csv"}}, dataset="aspects.csv")
+    fake_run(tmp_path, "many", 1, 0.4, {"labels": [f"disease {i}" for i in range(24)],
+                                         "data": {"source": "/data/own/symptoms.csv"}}, dataset="symptoms.csv")
+    text = build_report(tmp_path, tmp_path / "e.md", specs=[spec])
+    parts = text.split("**Main**")[1:]
+    assert len(parts) == 3
+    study, aspects, many = parts
+    assert "data: `financial_phrasebank`, 3 labels: negative, neutral, positive" in study
+    assert "| study |" in study and "level" in study and "Reported by others" in study
+    assert "data: `own/aspects.csv`, 3 labels" in aspects and "| aspects |" in aspects
+    assert "level" not in aspects and "50Agree" not in aspects and "Reported by others" not in aspects
+    assert "data: `own/symptoms.csv`, 24 labels (" in many and "| many |" in many and "| study |" not in many
+
+
+def test_group_columns_come_from_the_groups_the_runs_recorded(tmp_path):
+    from phase2_multilingual_sentiment.tables import TABLES
+
+    groups = {"test": {"en": {"f1_macro": 0.8}, "ko": {"f1_macro": 0.3}}}
+    fake_run(tmp_path, "translated", 1, 0.6, {"groups": groups, "data": {"source": "/d/translated.csv"}},
+             phase="phase2_multilingual_sentiment", dataset="translated.csv")
+    fake_run(tmp_path, "tweets", 1, 0.6, {"groups": {"test": {"french": {"f1_macro": 0.5}}}},
+             phase="phase2_multilingual_sentiment")
+    text = build_report(tmp_path, tmp_path / "e.md", specs=TABLES[:1])
+    study, custom = text.split("Reported by others")[0], text.split("Reported by others")[1]
+    assert "| french |" in study and "| en |" not in study
+    header = next(line for line in custom.splitlines() if line.startswith("| run |"))
+    assert "| en | ko |" in header and "french" not in header
+    assert "| 0.8000 | 0.3000 |" in table_rows(custom, "translated |")[0]
 
 
 def test_debug_runs_are_marked(tmp_path):
@@ -70,18 +121,21 @@ def test_missing_markers_are_appended_and_benchmarks_rendered(tmp_path):
 def test_phase2_tables_show_languages_and_sweep_reruns(tmp_path):
     from phase2_multilingual_sentiment.tables import TABLES
 
-    def phase2_run(name, provenance, **metrics):
+    def phase2_run(name, provenance, groups):
         run_dir = tmp_path / "phase2_multilingual_sentiment" / name
         write_json(run_dir / "config.json", {**provenance, "config": {"seed": 42, "run_name": name, "learning_rate": 5e-5,
                                                                       "model_name_or_path": "FacebookAI/xlm-roberta-base"}})
-        write_json(run_dir / "metrics.json", {"data": {"train_languages": ["english"]}, **metrics})
+        write_json(run_dir / "metrics.json", {"data": {"train_languages": ["english"]},
+                                              "groups": {"test": {k: {"f1_macro": v} for k, v in groups.items()}}})
 
-    phase2_run("zs", {"preset": "zero_shot"}, test_english_f1_macro=0.71, test_arabic_f1_macro=0.33)
-    phase2_run("sweep_grid_best_seed42", {"sweep": "grid"}, test_english_f1_macro=0.75)
+    phase2_run("zero_shot_seed42", {"preset": "zero_shot"}, {"english": 0.71, "arabic": 0.33})
+    phase2_run("french_seed42", {"preset": "per_language"}, {"french": 0.6})
+    phase2_run("sweep_grid_best_seed42", {"sweep": "grid"}, {"english": 0.75})
     text = build_report(tmp_path, tmp_path / "e.md", specs=TABLES)
+    header = next(line for line in text.splitlines() if line.startswith("| run |"))
+    assert "| arabic | english | french |" in header  # the XLM-T order, languages evaluated only
     zero_shot = next(line for line in text.splitlines() if line.startswith("| zero_shot"))
-    assert "| english |" in zero_shot and "0.3300" in zero_shot and "0.7100" in zero_shot
-    assert "| – |" in zero_shot  # languages not evaluated
+    assert "| english |" in zero_shot and "| 0.3300 | 0.7100 | – |" in zero_shot  # french not evaluated
     rerun = next(line for line in text.splitlines() if line.startswith("| sweep_grid_best"))
     assert "| grid |" in rerun and "0.7500" in rerun and "sweep_grid" not in zero_shot
 
@@ -91,8 +145,21 @@ def test_phase2_language_figure_is_drawn(tmp_path):
 
     run_dir = tmp_path / "phase2_multilingual_sentiment" / "zs"
     write_json(run_dir / "config.json", {"preset": "zero_shot", "config": {"seed": 1, "model_name_or_path": "m"}})
-    write_json(run_dir / "metrics.json", {"test_english_f1_macro": 0.7, "test_french_f1_macro": 0.5})
+    write_json(run_dir / "metrics.json", {"groups": {"test": {"english": {"f1_macro": 0.7}, "french": {"f1_macro": 0.5}}}})
     out = tmp_path / "docs" / "e.md"
     text = build_report(tmp_path, out, specs=[], figures=FIGURES)
-    assert "![Phase 2: test macro-F1 per language](figures/phase2_languages.png)" in text
+    assert "![Phase 2: test macro-F1 per language (XLM-T tweets)](figures/phase2_languages.png)" in text
     assert (tmp_path / "docs" / "figures" / "phase2_languages.png").stat().st_size > 0
+
+
+def test_the_command_line_renders_every_phase_table(tmp_path):
+    """`python -m common.report` as a user runs it (the module is then `__main__`)."""
+    groups = {"test": {"en": {"f1_macro": 0.8}, "ko": {"f1_macro": 0.3}}}
+    fake_run(tmp_path, "translated", 1, 0.6, {"groups": groups, "labels": ["a", "b"]},
+             phase="phase2_multilingual_sentiment", dataset="translated.csv")
+    result = subprocess.run([sys.executable, "-m", "common.report", "--runs", str(tmp_path),
+                             "--out", str(tmp_path / "e.md")], capture_output=True, text=True, timeout=300,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "e.md").read_text()
+    assert "data: `translated.csv`, 2 labels: a, b" in text and "| 0.8000 | 0.3000 |" in text

@@ -72,8 +72,8 @@ def test_quick_reproduction_runs_skips_finished_steps_and_rebuilds_tables(tmp_pa
     for name in ("distilbert_seed42", "regime_head_only_seed42"):
         assert (runs / "phase1_financial_phrasebank" / name / "metrics.json").exists()
     text = out.read_text()
-    assert text.startswith("# Smoke results") and "| distilbert | assets/tiny_distilbert_phrasebank |" in text
-    assert "| regime_head_only |" in text
+    assert text.startswith("# Smoke results") and "| distilbert_seed42 | assets/tiny_distilbert_phrasebank |" in text
+    assert "| regime_head_only_seed42 |" in text
     second = reproduce(["phase1_financial_phrasebank"], Context(runs, quick=True, device="cpu"), out)
     assert second["ran"] == 0 and second["done before"] == 4
     assert out.read_text().count("<!-- START TABLE phase1_main -->") == 1
