@@ -22,6 +22,7 @@ from typing import Any, Optional, Sequence
 
 from common.errors import ConfigError
 from common.optim import OPTIMIZERS, SCHEDULES, check_optimizer_config
+from common.tracking import chosen_trackers
 
 
 def option(default: Any, help: str, choices: Sequence[Any] | None = None, *, at_least: float | None = None,
@@ -85,6 +86,12 @@ class TrainConfig:
     max_steps: Optional[int] = option(None, "Debug: stop each epoch after N optimizer steps.", at_least=1)
     num_workers: int = option(0, "DataLoader worker processes.", at_least=0)
     progress: bool = option(True, "Show progress bars.")
+    report_to: list[str] = option(["tensorboard"], "Live logs (common/tracking.py), several comma-separated: "
+                                  "tensorboard (event files in the run directory), mlflow (MLFLOW_TRACKING_URI, "
+                                  "else <output_dir>/mlflow.db), wandb, or none.", ("none", "tensorboard",
+                                                                                  "mlflow", "wandb"))
+    logging_steps: int = option(50, "Log the training loss and learning rate to the trackers every N optimizer "
+                                "steps.", at_least=1)
     allow_known_overlap: bool = option(False, "Run a checkpoint on a data set it is known to have been trained "
                                        "on (common/known_overlap.py); its test scores then measure memory, not "
                                        "generalisation.")
@@ -97,6 +104,7 @@ class TrainConfig:
         check_domains(self)
         check_run_name(self.run_name)
         check_optimizer_config(self)
+        chosen_trackers(self.report_to)
 
 
 def field_bounds(cls: type, name: str) -> Optional[dict]:

@@ -43,7 +43,8 @@ def count_leaks(splits: Splits, key: Callable = text_key) -> dict[str, dict[str,
         counts[name] = {"n": len(keys), "exact": sum(k in exact for k in keys),
                         "normalized": sum(normalize_text(k) in normalized for k in keys)}
         if any(getattr(e, "pair", None) for e in examples):
-            counts[name]["shared_text"] = sum(normalize_text(k) not in normalized and normalize_text(e.text) in train_texts
+            counts[name]["shared_text"] = sum(normalize_text(k) not in normalized
+                                              and normalize_text(e.text) in train_texts
                                               for e, k in zip(examples, keys))
     return counts
 

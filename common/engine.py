@@ -35,13 +35,20 @@ def train_one_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch
                     device: torch.device, *, amp_dtype: Optional[torch.dtype] = None,
                     scaler: Optional[torch.amp.GradScaler] = None, grad_accum_steps: int = 1,
                     max_grad_norm: float = 1.0, max_steps: Optional[int] = None,
-                    loss_fn: LossFn = F.cross_entropy, progress: bool = True, desc: str = "train") -> dict:
-    """One pass over `loader`; returns mean training loss, optimizer steps and examples seen."""
+                    loss_fn: LossFn = F.cross_entropy, progress: bool = True, desc: str = "train",
+                    on_step: Optional[Callable[[int, float, float], None]] = None, log_every: int = 50,
+                    first_step: int = 0) -> dict:
+    """One pass over `loader`; returns mean training loss, optimizer steps and examples seen.
+
+    `on_step(step, loss, learning_rate)` is called after every `log_every`-th optimizer step
+    (counted from `first_step`, the steps of earlier epochs), with the mean loss since the
+    last call: one device sync per call, none in between."""
     model.train()
     scaler = scaler or torch.amp.GradScaler(device.type, enabled=False)
     params = [p for p in model.parameters() if p.requires_grad]
     total_batches = len(loader) if not max_steps else min(len(loader), max_steps * grad_accum_steps)
     loss_sum = torch.zeros((), device=device)  # summed on device: no GPU sync per step
+    window_sum, window_examples = torch.zeros((), device=device), 0  # since the last on_step
     examples = steps = 0
     optimizer.zero_grad(set_to_none=True)
     bar = tqdm(total=total_batches, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
@@ -55,7 +62,9 @@ def train_one_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch
         loss = loss_fn(logits.float(), labels)
         scaler.scale(loss / grad_accum_steps).backward()
         loss_sum += loss.detach() * len(labels)
+        window_sum += loss.detach() * len(labels)
         examples += len(labels)
+        window_examples += len(labels)
         if (index + 1) % grad_accum_steps == 0 or index + 1 == total_batches:
             if max_grad_norm > 0:
                 scaler.unscale_(optimizer)
@@ -65,6 +74,10 @@ def train_one_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             steps += 1
+            if on_step and (first_step + steps) % log_every == 0:
+                on_step(first_step + steps, float(window_sum.item() / window_examples), scheduler.get_last_lr()[0])
+                window_sum.zero_()
+                window_examples = 0
         bar.update(1)
         if index % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")

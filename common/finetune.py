@@ -26,7 +26,9 @@ from common.fit import FitResult, summarize_fit
 from common.known_overlap import check_known_overlap
 from common.models import build_classifier, check_model_source, load_tokenizer, load_trained_classifier
 from common.records import start_run, write_json
+from common.model_card import write_model_cards
 from common.splits import Splits
+from common.tracking import NO_TRACKERS, Trackers, check_trackers, open_trackers
 
 
 SAME_AS_MODEL = "model_name_or_path"
@@ -40,6 +42,7 @@ class RunStart:
     tokenizer: Optional[PreTrainedTokenizerBase]
     run_dir: Path
     resume_from: Optional[Path]  # checkpoints/last of an interrupted run, with --resume
+    trackers: Trackers = NO_TRACKERS  # the live logs of `report_to` (common/tracking.py)
 
     def best_checkpoint(self) -> Path:
         """The checkpoint of the best validation epoch (after `fit`)."""
@@ -65,11 +68,13 @@ def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] 
     tokenizer = load_tokenizer(name) if name else None
     if check_model:
         check_model_source(cfg.model_name_or_path)
+    check_trackers(cfg.report_to)
     run_dir = start_run(cfg, phase, device, provenance)
     last = find_checkpoint(run_dir / "checkpoints" / "last") if cfg.resume else None
     if cfg.resume and last is None:
         print(f"--resume: no checkpoint in {run_dir / 'checkpoints'}, starting from scratch")
-    return RunStart(device, amp_dtype, splits, tokenizer, run_dir, last)
+    trackers = open_trackers(cfg, run_dir, phase, provenance)
+    return RunStart(device, amp_dtype, splits, tokenizer, run_dir, last, trackers)
 
 
 def load_run_classifier(cfg, run: RunStart) -> PreTrainedModel:
@@ -112,15 +117,23 @@ def report_tokens(tokenizer, splits: Splits, cfg) -> dict:
 
 
 def finish_run(cfg, run: RunStart, model: torch.nn.Module, evaluator: Evaluator, result: FitResult,
-               train_examples: int, title: str, **records) -> dict:
+               train_examples: int, phase: str, **records) -> dict:
     """Evaluate the best checkpoint's `model`, write metrics.json (scores, training figures,
     `records`, the label names and the warnings of common.diagnostics) with the predictions
-    and plots, and print the summary, warnings last; return the metrics."""
-    metrics = evaluator.final(model, run.run_dir, title=cfg.run_name or title)
+    and plots, a model card beside every saved model (common/model_card.py), give the final
+    scores and plots to the run's trackers and close them, and print the summary, warnings
+    last; return the metrics."""
+    metrics = evaluator.final(model, run.run_dir, title=cfg.run_name or phase)
     metrics.update(summarize_fit(result, count_parameters(model)["parameters"], train_examples), **records)
     metrics["labels"] = list(run.splits.label_names)  # what the report's titles count
     metrics["warnings"] = diagnose(metrics, run.splits.label_names, run.splits.info)
     write_json(run.run_dir / "metrics.json", metrics)
+    write_model_cards(run.run_dir, cfg, metrics, phase)
+    final = {key: value for key, value in metrics.items() if key.startswith(("val_", "test_", "before_"))}
+    steps = sum(row["steps"] for row in result.history)
+    run.trackers.log_metrics({f"final/{key}": value for key, value in final.items()}, steps)
+    run.trackers.log_images(sorted(run.run_dir.glob("*.png")), steps)
+    run.trackers.close(final)
     for split, scores in metrics.get("groups", {}).items():
         print(f"{split} macro-F1 per group: " + ", ".join(f"{g} {s['f1_macro']:.3f}" for g, s in scores.items()))
     print(f"{summarize_scores(metrics)}; run directory {run.run_dir}")

@@ -29,6 +29,7 @@ from common.optim import build_optimizer, build_scheduler, count_optimizer_steps
 from common.plots import plot_learning_curves
 from common.records import write_jsonl
 from common.seeding import get_rng_state, set_rng_state
+from common.tracking import NO_TRACKERS, Trackers, epoch_metrics
 
 BeforeEpoch = Callable[[int], dict]  # epoch index -> extra history fields (e.g. the training stage)
 OnEpochEnd = Callable[[int, dict], None]  # (epoch number, history row); may raise to stop the run
@@ -54,7 +55,7 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
         device: torch.device, amp_dtype: Optional[torch.dtype], *, resume_from: Optional[Path] = None,
         loss_fn: LossFn = F.cross_entropy, before_epoch: Optional[BeforeEpoch] = None,
         on_epoch_end: Optional[OnEpochEnd] = None, train_loader: Optional[DataLoader] = None,
-        learning_rates: Optional[dict[str, float]] = None) -> FitResult:
+        learning_rates: Optional[dict[str, float]] = None, trackers: Trackers = NO_TRACKERS) -> FitResult:
     """Train `model` for `cfg.epochs` epochs (or until early stopping), writing
     `checkpoints/{best,last}`, `history.jsonl` and the learning curves after every epoch.
 
@@ -63,6 +64,8 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
     A phase whose batches are not tokenized text alone passes its own `train_loader` (its
     sampler must have `set_epoch`) instead of `train_set`; `learning_rates` gives parts of
     the model their own peak learning rate (see `common.optim.parameter_groups`).
+    `trackers` (the run's, common/tracking.py) get the training loss and learning rate every
+    `cfg.logging_steps` optimizer steps and each epoch's history row.
     """
     checkpoints = Path(run_dir) / "checkpoints"
     title = cfg.run_name or Path(run_dir).name
@@ -90,9 +93,13 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
     else:
         before = evaluator.before_training(model)
 
+    def log_step(step: int, loss: float, learning_rate: float) -> None:
+        trackers.log_metrics({"train/loss": loss, "train/learning_rate": learning_rate}, step)
+
     for epoch in range(start_epoch, cfg.epochs):
         if stopper.should_stop:
             break
+        steps_before = sum(row["steps"] for row in history)
         extra = before_epoch(epoch) if before_epoch else {}
         trainable = count_parameters(model)["trainable_parameters"]
         train_loader.sampler.set_epoch(epoch)
@@ -100,7 +107,9 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
         train_stats = train_one_epoch(model, train_loader, optimizer, scheduler, device, amp_dtype=amp_dtype,
                                       scaler=scaler, grad_accum_steps=cfg.grad_accum_steps,
                                       max_grad_norm=cfg.max_grad_norm, max_steps=cfg.max_steps, loss_fn=loss_fn,
-                                      progress=cfg.progress, desc=f"epoch {epoch + 1}/{cfg.epochs}")
+                                      progress=cfg.progress, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                                      on_step=log_step if trackers.trackers else None,
+                                      log_every=cfg.logging_steps, first_step=steps_before)
         epoch_seconds = time.perf_counter() - started
         train_seconds += epoch_seconds
         val_metrics, _ = evaluator.run(model, "val")
@@ -123,6 +132,7 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
             epoch=epoch + 1, optimizer=optimizer, scheduler=scheduler, scaler=scaler, stopper=stopper,
             history=history, rng_state=get_rng_state(), extra={"train_seconds": train_seconds, "before": before}))
         plot_learning_curves(history, Path(run_dir) / "learning_curves.png", title=title)
+        trackers.log_metrics(epoch_metrics(row), steps_before + row["steps"])
         if on_epoch_end:
             on_epoch_end(epoch + 1, row)
     return FitResult(history, stopper.best_epoch, train_seconds, before)

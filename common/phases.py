@@ -5,7 +5,8 @@ how to train one of its runs (`Runner`: config class, presets, `main`, and what 
 reads from the hub), its reproduction steps (`steps`, `quick_steps`) and what it puts in
 experiments.md (tables, figures, other blocks). `discover_phases` finds the phase
 packages, the folders `phase<N>_<name>/` beside `common/` that hold a `phase.py`, and
-reads their `PHASE`; `common.reproduce` and `common.report` work from that list alone.
+reads their `PHASE`; `common.reproduce`, `common.report` and the model cards
+(common/model_card.py) work from that list alone.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import importlib
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from common.config import parse_config
 from common.errors import ConfigError
@@ -42,8 +43,20 @@ class Runner:
 
 
 @dataclass(frozen=True)
+class StudyData:
+    """The data set a phase's study uses, as a model card names it."""
+
+    name: str  # the config's `dataset` value for it
+    title: str  # e.g. "Financial PhraseBank (Malo et al. 2014)"
+    hub_id: Optional[str] = None  # the hub copy, for the card's `datasets`
+    license: Optional[str] = None  # a Hugging Face licence id, or "other" with license_name and license_link
+    license_name: Optional[str] = None
+    license_link: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class Phase:
-    """Everything the runner and the report need of one phase."""
+    """Everything the runner, the report and the model cards need of one phase."""
 
     runner: Runner
     steps: Callable  # steps(ctx, runner) -> list of common.reproduce.Step: the real runs
@@ -51,6 +64,8 @@ class Phase:
     tables: Sequence = ()  # common.report.TableSpec
     figures: Sequence = ()  # common.report.FigureSpec
     blocks: Sequence = ()  # common.report.BlockSpec
+    study_data: Optional[StudyData] = None  # what its model cards say of the study's data set
+    pipeline_tag: Optional[str] = "text-classification"  # the transformers pipeline that serves its models
 
     @property
     def name(self) -> str:
@@ -69,6 +84,11 @@ def discover_phases() -> dict[str, Phase]:
             raise ConfigError(f"{folder / 'phase.py'} must define PHASE = Phase(...) for {folder.name}")
         found[folder.name.split("_", 1)[0].removeprefix("phase")] = declared
     return found
+
+
+def declared_phase(name: str) -> Optional[Phase]:
+    """The declaration of the phase package `name`, if there is one."""
+    return next((phase for phase in discover_phases().values() if phase.name == name), None)
 
 
 def choose_phases(text: str | None) -> list[Phase]:

@@ -95,7 +95,8 @@ def collect_env(device: torch.device) -> dict:
 
 
 # Keys a resumed run may change: they decide where and how fast it runs, not what it learns.
-RESUMABLE_KEYS = ("device", "progress", "num_workers", "resume", "overwrite", "output_dir", "run_name")
+RESUMABLE_KEYS = ("device", "progress", "num_workers", "resume", "overwrite", "output_dir", "run_name", "report_to",
+                  "logging_steps")
 
 
 def json_ready(obj: Any) -> Any:

@@ -40,7 +40,7 @@ from common.records import REPO_ROOT, atomic_write_text, read_json
 
 # Config keys that do not change what a run measures: runs differing only here are seeds of one row.
 NON_EXPERIMENT_KEYS = {"seed", "run_name", "output_dir", "device", "resume", "overwrite", "progress",
-                       "num_workers", "data_dir", "eval_batch_size"}
+                       "num_workers", "data_dir", "eval_batch_size", "report_to", "logging_steps"}
 DEBUG_KEYS = ("max_train_samples", "max_eval_samples", "max_steps")
 
 
@@ -96,7 +96,7 @@ class TableSpec:
     columns: list  # Column or GroupColumns
     select: Callable[[dict], bool] = lambda run: True
     reported: list[dict] = field(default_factory=list)  # {"source", "model", "data", <header>: value}
-    study_data: Optional[str] = None  # config.dataset of the study's data set; None: every data set is a part of its own
+    study_data: Optional[str] = None  # config.dataset of the study's data; None: each data set a part of its own
     other_data: bool = True  # False: runs on other data sets are left out (every column is study_only)
 
 
@@ -222,7 +222,8 @@ def describe_labels(runs: Sequence[Run]) -> str:
 
 
 def markdown_rows(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers), *("| " + " | ".join(r) + " |" for r in rows)]
+    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers),
+            *("| " + " | ".join(row) + " |" for row in rows)]
 
 
 def render_part(spec: TableSpec, groups: Sequence[list[Run]], title: str, study: bool) -> list[str]:

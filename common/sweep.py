@@ -39,6 +39,7 @@ from common.records import write_json
 from common.search_space import SearchSpace, load_search_space
 from common.sweep_workers import (ERROR, SKIP, SweepSpec, check_points, enqueue_missing, open_study, run_worker,
                                   write_trials_table)
+from common.tracking import check_trackers, open_sweep_parent
 
 
 def best_trial(study):
@@ -128,6 +129,8 @@ def run_sweep(spec: SweepSpec, workers: int = 1, devices: Sequence[str] = (), fi
     study = open_study(spec, space)  # a bad storage or a changed space fails here, once
     if space.is_grid:
         enqueue_missing(study, space)
+    check_trackers(spec.base["report_to"])
+    open_sweep_parent(spec.base["report_to"], spec.phase, Path(spec.base["output_dir"]), study.study_name)
     write_json(spec.directory(space) / "space.json", {"file": space.source, **space.describe()})
     threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0
     if workers == 1:

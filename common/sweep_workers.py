@@ -22,6 +22,7 @@ from common.errors import ConfigError, describe
 from common.records import read_json, read_jsonl, write_csv
 from common.report import NON_EXPERIMENT_KEYS
 from common.search_space import SearchSpace, load_search_space
+from common.tracking import close_open_trackers
 
 SKIP = "skip_reason"  # user attr of trials that never trained (a duplicate point, a trial past the grid)
 ERROR = "error"  # user attr of trials that failed with an error (as opposed to an interruption)
@@ -217,11 +218,13 @@ def make_objective(spec: SweepSpec, main: Callable, config_cls: type, space: Sea
             finished = True
         except optuna.TrialPruned:
             finished = True
+            close_open_trackers("KILLED")  # the worker goes on with the next trial
             raise
         except RuntimeError as exc:  # e.g. out of GPU memory: recorded, and the point is not retried
             trial.set_user_attr(ERROR, f"{type(exc).__name__}: {str(exc)[:300]}")
             raise
         finally:
+            close_open_trackers("FAILED")  # any other way out of a run that did not finish
             if finished and not space.keep_checkpoints:
                 shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
         metrics = read_json(run_dir / "metrics.json")

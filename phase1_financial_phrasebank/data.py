@@ -166,10 +166,14 @@ def phrasebank_splits(bank: PhraseBank, train_level: str, eval_levels: list[str]
         return [Example(sentence, LABELS.index(label)) for sentence, label in bank.split(level, split)]
 
     test = examples(train_level, "test")  # the same list object when it is also an evaluation level
-    return TextSplits(list(LABELS), examples(train_level, "train"), examples(train_level, "val"), test,
+    train, val = examples(train_level, "train"), examples(train_level, "val")
+    return TextSplits(list(LABELS), train, val, test,
                       extra_tests={level: test if level == train_level else examples(level, "test")
                                    for level in eval_levels},
-                      info={"source": "financial_phrasebank", "train_level": train_level, "cleaning": bank.cleaning})
+                      info={"source": "financial_phrasebank", "train_level": train_level, "cleaning": bank.cleaning,
+                            "split": "one stratified 80/10/10 split of every sentence, shared by all agreement "
+                                     "levels (split_seed)",
+                            "sizes": {"train": len(train), "val": len(val), "test": len(test)}})
 
 
 def data_refs(cfg: Phase1Config) -> list[HubRef]:

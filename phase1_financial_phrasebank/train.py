@@ -64,7 +64,7 @@ def main(cfg: Phase1Config, provenance: Optional[dict] = None, on_epoch_end: Opt
         return {"stage": apply_regime(model, cfg.regime, epoch, cfg.head_epochs, cfg.unfreeze_layers_per_epoch)}
 
     result = fit(cfg, model, tokenizer, train_set, evaluator, run.run_dir, run.device, run.amp_dtype,
-                 resume_from=run.resume_from, loss_fn=loss_fn, before_epoch=set_stage, on_epoch_end=on_epoch_end)
+                 resume_from=run.resume_from, loss_fn=loss_fn, before_epoch=set_stage, on_epoch_end=on_epoch_end, trackers=run.trackers)
 
     model = build_model(cfg, tokenizer, run.splits.label_names, checkpoint=run.best_checkpoint()).to(run.device)
     if cfg.merge:  # merged from a copy: the evaluation below scores the adapter model itself

@@ -37,7 +37,7 @@ def main(cfg: Phase3Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     # The studied keys act here: fit builds the optimizer and schedule from them (common/optim.py),
     # and a study's pruner sees each epoch's validation score through on_epoch_end.
     result = fit(cfg, model, tokenizer, train_set, evaluator, run.run_dir, run.device, run.amp_dtype,
-                 resume_from=run.resume_from, on_epoch_end=on_epoch_end)
+                 resume_from=run.resume_from, on_epoch_end=on_epoch_end, trackers=run.trackers)
 
     model = load_trained_classifier(run.best_checkpoint()).to(run.device)
     finish_run(cfg, run, model, evaluator, result, len(train_set), PHASE, head=head_origin(model),

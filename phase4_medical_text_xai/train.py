@@ -38,7 +38,7 @@ def main(cfg: Phase4Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     train_set = encode_examples(tokenizer, run.splits.train[:cfg.max_train_samples], cfg.max_length)
 
     result = fit(cfg, model, tokenizer, train_set, evaluator, run.run_dir, run.device, run.amp_dtype,
-                 resume_from=run.resume_from, on_epoch_end=on_epoch_end)
+                 resume_from=run.resume_from, on_epoch_end=on_epoch_end, trackers=run.trackers)
 
     # The best checkpoint is what `explain` reads later, with predictions.csv.
     model = load_trained_classifier(run.best_checkpoint()).to(run.device)

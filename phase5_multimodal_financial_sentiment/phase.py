@@ -8,5 +8,7 @@ from phase5_multimodal_financial_sentiment.reproduce import quick_steps, steps
 from phase5_multimodal_financial_sentiment.tables import TABLES
 from phase5_multimodal_financial_sentiment.train import main
 
-# The data is a local manifest: only the encoders come from the hub (and torchvision).
-PHASE = Phase(Runner(NAME, Phase5Config, PRESET_DIR, main, model_refs), steps, quick_steps, tables=TABLES)
+# The data is a local manifest: only the encoders come from the hub (and torchvision). Its
+# fusion models take text and an image, which no transformers pipeline serves.
+PHASE = Phase(Runner(NAME, Phase5Config, PRESET_DIR, main, model_refs), steps, quick_steps, tables=TABLES,
+              pipeline_tag=None)

@@ -65,7 +65,7 @@ def main(cfg: Phase5Config, provenance: Optional[dict] = None, on_epoch_end: Opt
              "head.": cfg.head_learning_rate}
     result = fit(cfg, model, tokenizer, None, evaluator, run.run_dir, run.device, run.amp_dtype,
                  resume_from=run.resume_from, on_epoch_end=on_epoch_end, train_loader=train_loader,
-                 learning_rates=rates)
+                 learning_rates=rates, trackers=run.trackers)
 
     model = load_trained_model(run.best_checkpoint()).to(run.device)
     metrics = finish_run(cfg, run, model, evaluator, result, len(train_loader.dataset), PHASE, data=run.splits.info,

@@ -124,6 +124,38 @@ def test_gradient_accumulation_equals_one_large_batch():
     assert big_stats["train_loss"] == pytest.approx(small_stats["train_loss"])
 
 
+def test_on_step_gets_the_mean_loss_of_each_logging_window():
+    from types import SimpleNamespace
+
+    from torch.utils.data import DataLoader
+
+    from common.engine import train_one_epoch
+    from common.optim import build_scheduler
+
+    torch.manual_seed(0)
+    data = [{"x": torch.randn(4), "labels": torch.tensor(i % 3)} for i in range(20)]
+
+    class Linear(torch.nn.Linear):
+        def forward(self, x):
+            return SimpleNamespace(logits=super().forward(x))
+
+    model = Linear(4, 3)
+    optimizer = build_optimizer(model, 0.0, 0.0)  # learning rate 0: every batch's loss stays computable below
+    scheduler = build_scheduler(optimizer, "constant", total_steps=1, warmup_ratio=0.0)
+    logged = []
+    stats = train_one_epoch(model, DataLoader(data, batch_size=2), optimizer, scheduler, torch.device("cpu"),
+                            progress=False, on_step=lambda *call: logged.append(call), log_every=4, first_step=2)
+    with torch.no_grad():
+        losses = [torch.nn.functional.cross_entropy(model(x=torch.stack([d["x"] for d in data[i:i + 2]])).logits,
+                                                    torch.stack([d["labels"] for d in data[i:i + 2]])).item()
+                  for i in range(0, 20, 2)]
+    # steps 3..12 of the run: calls at 4, 8 and 12, each with the mean loss since the last call
+    assert [step for step, _, _ in logged] == [4, 8, 12] and stats["steps"] == 10
+    assert [loss for _, loss, _ in logged] == pytest.approx(
+        [sum(losses[0:2]) / 2, sum(losses[2:6]) / 4,
+         sum(losses[6:10]) / 4])
+
+
 def test_evaluation_leaves_the_training_random_stream_alone(tiny_model_dir):
     from common.batching import encode_texts, make_eval_loader
     from common.engine import predict

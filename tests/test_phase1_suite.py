@@ -138,6 +138,10 @@ def test_lora_trains_adapters_and_head_only_and_merges_to_the_same_logits(tiny_c
         torch.testing.assert_close(adapter(**batch).logits, merged(**batch).logits, rtol=1e-4, atol=1e-5)
     classifier = pipeline("text-classification", model=str(run_dir / "checkpoints" / "merged"), device="cpu")
     assert classifier("kone cut 40 jobs .")[0]["label"] in LABELS
+    from huggingface_hub import ModelCard  # the merged export carries the run's model card too
+
+    card = ModelCard.load(run_dir / "checkpoints" / "merged" / "README.md", ignore_metadata_errors=False)
+    assert card.data.pipeline_tag == "text-classification" and '"lora": true' in card.text
 
 
 def write_csv(path, rows):
