@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 from common.batching import EncodedDataset, encode_texts, make_eval_loader
 from common.engine import evaluate
 from common.metrics import compute_metrics, prefix_metrics
+from common.uncertainty import bootstrap_intervals
 from common.plots import plot_confusion_matrix, plot_group_scores
 from common.records import write_csv
 from common.splits import Splits
@@ -110,7 +111,8 @@ class Evaluator:
         return scores
 
     def final(self, model, run_dir: Path, title: str) -> dict:
-        """Evaluate the selected model; write predictions, error analysis and plots; return metrics."""
+        """Evaluate the selected model; write predictions, error analysis and plots; return metrics
+        (with the 95% bootstrap intervals of the test accuracy and macro-F1, common/uncertainty.py)."""
         label_names = self.splits.label_names
         metrics, group_scores, results = {}, {}, {}
         for name in ("val", *self.test_splits):
@@ -130,6 +132,11 @@ class Evaluator:
         if not self.test_splits:
             return metrics
         test_metrics, test_logits = results["test"]
+        # How sure the test scores are: a seeded bootstrap over the test examples.
+        intervals = bootstrap_intervals([e.label for e in self.examples["test"]], test_logits.argmax(-1),
+                                        len(label_names))
+        metrics["test_accuracy_ci"], metrics["test_f1_macro_ci"] = intervals.pop("accuracy"), intervals.pop("f1_macro")
+        metrics["test_intervals"] = intervals  # level, resamples, seed
         test_sets = {}
         for name in self.splits.extra_tests:
             extra = test_metrics if name in self.same_as_test else self.run(model, name)[0]

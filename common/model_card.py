@@ -34,7 +34,9 @@ def study_model(cfg) -> str:
 def stand_in_notes(cfg, study: Optional[StudyData], source: str) -> list[str]:
     """Why this model is not the study's: a local checkpoint, other data, a debug subset."""
     notes = []
-    if not is_hub_id(cfg.model_name_or_path):
+    if getattr(cfg, "architecture", "pretrained") != "pretrained":
+        pass  # trained from scratch: the study's own small model, whatever the tokenizer's source
+    elif not is_hub_id(cfg.model_name_or_path):
         notes.append(f"it was fine-tuned from the local checkpoint `{cfg.model_name_or_path}`, a stand-in for "
                      f"the study's `{study_model(cfg)}`")
     if study is not None and getattr(cfg, "dataset", study.name) != study.name:
@@ -82,7 +84,8 @@ def card_metadata(cfg, metrics: dict, study: Optional[StudyData], run_name: str,
     licence = {"license": study.license, "license_name": study.license_name, "license_link": study.license_link} \
         if on_study_data and study.license else {}
     return ModelCardData(
-        model_name=run_name, base_model=cfg.model_name_or_path if is_hub_id(cfg.model_name_or_path) else None,
+        model_name=run_name, base_model=cfg.model_name_or_path if is_hub_id(cfg.model_name_or_path)
+        and getattr(cfg, "architecture", "pretrained") == "pretrained" else None,
         datasets=[study.hub_id] if on_study_data and study.hub_id else None, metrics=["accuracy", "f1"],
         pipeline_tag=pipeline_tag, library_name="transformers", tags=[phase], eval_results=results or None,
         **{k: v for k, v in licence.items() if v})
@@ -98,7 +101,11 @@ def render_card(run_dir: Path, cfg, metrics: dict, phase: str, study: Optional[S
     body = [f"# {run_dir.name} ({phase})", ""]
     if notes:
         body += ["**This model is a stand-in, not the study's model:** " + "; ".join(notes) + ".", ""]
-    body += [f"Fine-tuned by `python -m {phase}.train` of this repository; labels: "
+    scratch = getattr(cfg, "architecture", "pretrained") != "pretrained"
+    how = (f"Trained from scratch ({cfg.architecture}, tokenizer "
+           f"`{getattr(cfg, 'tokenizer_name_or_path', None) or cfg.model_name_or_path}`)" if scratch
+           else f"Fine-tuned from `{cfg.model_name_or_path}`")
+    body += [f"{how} by `python -m {phase}.train` of this repository; labels: "
              f"{', '.join(metrics.get('labels', []))}.", ""]
     if getattr(cfg, "head", "linear") == "mean_mlp":
         body += ["Its head is this repository's mean-pooling classifier: `import common.heads` (which registers "

@@ -32,6 +32,7 @@ class Runner:
     preset_dir: Path
     main: Callable  # main(cfg, provenance) -> run directory
     hub_refs: Callable[[Any], list[HubRef]]  # what a config of the phase reads from the hub
+    load_splits: Optional[Callable] = None  # load_splits(cfg) -> text Splits: the test split a baseline scores
 
     def parse(self, argv: Sequence[str]):
         """The config and provenance of `argv` (presets and `--key value` pairs)."""

@@ -55,6 +55,25 @@ class Column:
     def value(self, run: "Run") -> Any:
         return run.value(self.key) if self.applies is None or self.applies(run) else None
 
+    def format(self, values: Sequence[Any]) -> str:
+        """The cell of a row: one run's value, or mean ± std over its seeds."""
+        return format_cell(values, self.fmt)
+
+
+@dataclass
+class IntervalColumn(Column):
+    """A 95% interval ([low, high] in metrics.json): one run's, or for several seeds the
+    span from the lowest low to the highest high."""
+
+    fmt: str = "{:.3f}"
+
+    def format(self, values: Sequence[Any]) -> str:
+        bounds = [v for v in values if isinstance(v, (list, tuple)) and len(v) == 2]
+        if not bounds:
+            return "–"
+        low, high = min(b[0] for b in bounds), max(b[1] for b in bounds)
+        return f"[{self.fmt.format(low)}, {self.fmt.format(high)}]" + (" (span over seeds)" if len(bounds) > 1 else "")
+
 
 @dataclass
 class GroupColumn(Column):
@@ -98,6 +117,7 @@ class TableSpec:
     reported: list[dict] = field(default_factory=list)  # {"source", "model", "data", <header>: value}
     study_data: Optional[str] = None  # config.dataset of the study's data; None: each data set a part of its own
     other_data: bool = True  # False: runs on other data sets are left out (every column is study_only)
+    describe_model: Callable[["Run"], str] = lambda run: model_label(run.config.get("model_name_or_path"))
 
 
 @dataclass
@@ -148,7 +168,7 @@ def collect_runs(runs_root: Path) -> list[Run]:
         try:
             config = read_json(run_dir / "config.json")
             env = read_json(run_dir / "env.json") if (run_dir / "env.json").exists() else {}
-            provenance = {key: config.get(key) for key in ("preset", "sweep", "rerun")}
+            provenance = {key: config.get(key) for key in ("preset", "sweep", "rerun", "baseline")}
             runs.append(Run(phase=run_dir.parent.name, path=run_dir, config={**config["config"], **provenance},
                             env=env, metrics=read_json(metrics_path)))
         except (OSError, ValueError, KeyError, TypeError) as exc:  # a truncated or foreign record
@@ -237,10 +257,10 @@ def render_part(spec: TableSpec, groups: Sequence[list[Run]], title: str, study:
     for members in groups:
         seeds = sorted(run.config.get("seed") for run in members)
         dates = sorted({str(run.env.get("started_at", ""))[:10] for run in members})
-        rows.append([row_label(members), model_label(members[0].config.get("model_name_or_path")),
+        rows.append([row_label(members), spec.describe_model(members[0]),
                      ", ".join(sorted({describe_device(run.env) for run in members})),
                      f"{len(seeds)} ({', '.join(map(str, seeds))})", ", ".join(dates)]
-                    + [format_cell([c.value(run) for run in members], c.fmt) for c in columns])
+                    + [c.format([c.value(run) for run in members]) for c in columns])
     if not rows:
         rows.append(["_no finished runs yet_"] + [""] * (len(headers) - 1))
     return [title, "", *markdown_rows(headers, rows)]

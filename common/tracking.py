@@ -204,8 +204,11 @@ class WandbTracker:
         self.run.log({name: wandb.Image(str(path))}, step=step)
 
     def finish(self, final: dict, status: str) -> None:
+        import wandb
+
         self.run.summary.update(finite(final))
         self.run.finish(exit_code=0 if status == "FINISHED" else 1)
+        wandb.teardown()  # stops W&B's background service, which writes the run's records on its own time
 
     def state(self) -> dict:
         return {"run_id": self.run.id}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from common.hub import HubRef
 from common.phases import Phase, Runner, StudyData
 from phase1_financial_phrasebank.config import PHASE as NAME, PRESET_DIR, Phase1Config
-from phase1_financial_phrasebank.data import HUB_REPO, data_refs
+from phase1_financial_phrasebank.data import HUB_REPO, data_refs, load_splits
 from phase1_financial_phrasebank.models import model_refs
 from phase1_financial_phrasebank.reproduce import quick_steps, steps
 from phase1_financial_phrasebank.tables import STUDY_DATA, TABLES
@@ -16,5 +16,5 @@ def hub_refs(cfg: Phase1Config) -> list[HubRef]:
 
 
 PHRASEBANK = StudyData(STUDY_DATA, "Financial PhraseBank (Malo et al. 2014)", HUB_REPO, "cc-by-nc-sa-3.0")
-PHASE = Phase(Runner(NAME, Phase1Config, PRESET_DIR, main, hub_refs), steps, quick_steps, tables=TABLES,
+PHASE = Phase(Runner(NAME, Phase1Config, PRESET_DIR, main, hub_refs, load_splits), steps, quick_steps, tables=TABLES,
               study_data=PHRASEBANK)

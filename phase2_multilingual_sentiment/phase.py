@@ -4,7 +4,7 @@ from __future__ import annotations
 from common.hub import HubRef, model_ref
 from common.phases import Phase, Runner, StudyData
 from phase2_multilingual_sentiment.config import PHASE as NAME, PRESET_DIR, TWEET_DATASET, Phase2Config
-from phase2_multilingual_sentiment.data import HUB_ID, data_refs
+from phase2_multilingual_sentiment.data import HUB_ID, data_refs, load_splits
 from phase2_multilingual_sentiment.reproduce import quick_steps, steps
 from phase2_multilingual_sentiment.tables import FIGURES, TABLES
 from phase2_multilingual_sentiment.train import main
@@ -18,5 +18,5 @@ def hub_refs(cfg: Phase2Config) -> list[HubRef]:
 # The repository is Apache-2.0; the tweets' own terms (their source data sets') apply.
 TWEETS = StudyData(TWEET_DATASET, "XLM-T multilingual tweet sentiment (Barbieri et al. 2022)", HUB_ID, "other",
                    "the terms of the source tweet data sets", f"https://huggingface.co/datasets/{HUB_ID}")
-PHASE = Phase(Runner(NAME, Phase2Config, PRESET_DIR, main, hub_refs), steps, quick_steps, tables=TABLES,
+PHASE = Phase(Runner(NAME, Phase2Config, PRESET_DIR, main, hub_refs, load_splits), steps, quick_steps, tables=TABLES,
               figures=FIGURES, study_data=TWEETS)

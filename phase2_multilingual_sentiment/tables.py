@@ -9,7 +9,8 @@ they recorded.
 import statistics
 
 from common.plots import plot_group_scores
-from common.report import Column, FigureSpec, GroupColumns, TableSpec, data_of, model_label, row_label
+from common.report import (Column, FigureSpec, GroupColumns, IntervalColumn, TableSpec, data_of, model_label,
+                           row_label)
 from phase2_multilingual_sentiment.config import PHASE, TWEET_DATASET, TWEET_LANGUAGES
 
 
@@ -39,6 +40,7 @@ def setup_columns() -> list[Column]:
 
 def score_columns() -> list[Column]:
     return [Column("all: test macro-F1", "metrics.test_f1_macro"),
+            IntervalColumn("macro-F1 95% CI", "metrics.test_f1_macro_ci"),
             Column("mean over languages", "metrics.test_f1_macro_group_mean"),
             Column("train s/epoch", "metrics.seconds_per_epoch", "{:.1f}")]
 

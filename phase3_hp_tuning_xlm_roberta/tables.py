@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from common.records import read_json
-from common.report import BlockSpec, Column, TableSpec, model_label, publish_figure
+from common.report import BlockSpec, Column, IntervalColumn, TableSpec, model_label, publish_figure
 from phase3_hp_tuning_xlm_roberta.plots import PLOTS
 from phase2_multilingual_sentiment.config import TWEET_DATASET
 from phase3_hp_tuning_xlm_roberta.config import PHASE
@@ -75,6 +75,7 @@ TABLES = [
                        Column("weight decay", "config.weight_decay", "{}"), Column("batch", "config.batch_size", "{}"),
                        Column("epochs", "config.epochs", "{}"), Column("val macro-F1", "metrics.val_f1_macro"),
                        Column("test macro-F1", "metrics.test_f1_macro"),
+                       IntervalColumn("macro-F1 95% CI", "metrics.test_f1_macro_ci"),
                        Column("test accuracy", "metrics.test_accuracy")]),
 ]
 BLOCKS = [BlockSpec(name="phase3_trials", render=render_trials)]

@@ -5,7 +5,7 @@ as in the original study, and the test accuracy on each kind of synthetic exampl
 part of its own, titled with its path and labels."""
 from __future__ import annotations
 
-from common.report import Column, GroupColumns, TableSpec
+from common.report import Column, GroupColumns, IntervalColumn, TableSpec
 from phase5_multimodal_financial_sentiment.config import PHASE
 
 LABELS = ("negative", "neutral", "positive")
@@ -28,6 +28,7 @@ def setup_columns() -> list[Column]:
 
 def score_columns() -> list:
     return [Column("test accuracy", "metrics.test_accuracy"), Column("test macro-F1", "metrics.test_f1_macro"),
+            IntervalColumn("macro-F1 95% CI", "metrics.test_f1_macro_ci"),
             Column("**neutral recall**", "metrics.test_recall_neutral"),
             *[Column(f"recall {name}", f"metrics.test_recall_{name}") for name in LABELS if name != "neutral"],
             GroupColumns(split="test", metric="accuracy", header="acc. where {group} informs",

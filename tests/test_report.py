@@ -51,6 +51,19 @@ def test_seeds_are_grouped_as_mean_and_std(tmp_path):
     assert "0.5000" in other and "AllAgree" in other
 
 
+def test_intervals_show_per_run_and_as_a_span_over_seeds(tmp_path):
+    from common.report import IntervalColumn
+
+    spec = TableSpec(name="t1", phase="phase1_financial_phrasebank", title="CI",
+                     columns=[IntervalColumn("macro-F1 95% CI", "metrics.test_f1_macro_ci")])
+    fake_run(tmp_path, "one", 1, 0.7, {"test_f1_macro_ci": [0.7, 0.8]}, learning_rate=1e-5)
+    for seed, ci in ((1, [0.6, 0.7]), (2, [0.65, 0.75])):
+        fake_run(tmp_path, f"two_seed{seed}", seed, 0.7, {"test_f1_macro_ci": ci})
+    text = build_report(tmp_path, tmp_path / "e.md", specs=[spec])
+    assert "| [0.700, 0.800] |" in table_rows(text, "one |")[0]
+    assert "| [0.600, 0.750] (span over seeds) |" in table_rows(text, "two_seed* |")[0]
+
+
 def test_two_runs_of_one_preset_are_rows_named_by_run(tmp_path):
     fake_run(tmp_path, "lr_low", 1, 0.7, learning_rate=1e-5)
     fake_run(tmp_path, "lr_high", 1, 0.6, learning_rate=5e-5)
