@@ -100,13 +100,15 @@ def run_baseline(phase_name: str, model_id: str, label_map: Optional[str], confi
     mapping = parse_label_map(label_map)
     labels = model_labels(AutoConfig.from_pretrained(model_id))
 
+    mapped = {}
+
     def load_checked_splits(config):  # the label map is checked with the data, before the run directory exists
         splits = phase.runner.load_splits(config)
-        label_matrix(labels, splits.label_names, mapping)
+        mapped["matrix"] = label_matrix(labels, splits.label_names, mapping)
         return splits
 
     run = open_run(cfg, phase.name, load_checked_splits, {**provenance, "baseline": model_id})
-    matrix = label_matrix(labels, run.splits.label_names, mapping)
+    matrix = mapped["matrix"]
     classifier = AutoModelForSequenceClassification.from_pretrained(model_id)
     model = MappedClassifier(classifier, matrix).to(run.device).eval()
     evaluator = Evaluator(run.splits, run.tokenizer, cfg, run.device, run.amp_dtype)

@@ -48,7 +48,7 @@ def train_one_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch
     params = [p for p in model.parameters() if p.requires_grad]
     total_batches = len(loader) if not max_steps else min(len(loader), max_steps * grad_accum_steps)
     loss_sum = torch.zeros((), device=device)  # summed on device: no GPU sync per step
-    window_sum, window_examples = torch.zeros((), device=device), 0  # since the last on_step
+    logged_sum, logged_examples = torch.zeros((), device=device), 0  # loss_sum and examples at the last on_step
     examples = steps = 0
     optimizer.zero_grad(set_to_none=True)
     bar = tqdm(total=total_batches, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
@@ -62,9 +62,7 @@ def train_one_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch
         loss = loss_fn(logits.float(), labels)
         scaler.scale(loss / grad_accum_steps).backward()
         loss_sum += loss.detach() * len(labels)
-        window_sum += loss.detach() * len(labels)
         examples += len(labels)
-        window_examples += len(labels)
         if (index + 1) % grad_accum_steps == 0 or index + 1 == total_batches:
             if max_grad_norm > 0:
                 scaler.unscale_(optimizer)
@@ -74,10 +72,10 @@ def train_one_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             steps += 1
-            if on_step and (first_step + steps) % log_every == 0:
-                on_step(first_step + steps, float(window_sum.item() / window_examples), scheduler.get_last_lr()[0])
-                window_sum.zero_()
-                window_examples = 0
+            if on_step and (first_step + steps) % log_every == 0:  # the window's loss: the sum since the last call
+                window_loss = float((loss_sum - logged_sum).item() / (examples - logged_examples))
+                on_step(first_step + steps, window_loss, scheduler.get_last_lr()[0])
+                logged_sum, logged_examples = loss_sum.clone(), examples
         bar.update(1)
         if index % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")

@@ -24,10 +24,10 @@ from torch.utils.data import DataLoader
 from common.batching import EncodedDataset, encode_texts, make_eval_loader
 from common.engine import evaluate
 from common.metrics import compute_metrics, prefix_metrics
-from common.uncertainty import bootstrap_intervals
 from common.plots import plot_confusion_matrix, plot_group_scores
 from common.records import write_csv
 from common.splits import Splits
+from common.uncertainty import bootstrap_intervals
 from common.text_data import Example
 
 

@@ -24,9 +24,9 @@ from common.engine import count_parameters
 from common.evaluation import Evaluator, summarize_scores
 from common.fit import FitResult, summarize_fit
 from common.known_overlap import check_known_overlap
+from common.model_card import write_model_cards
 from common.models import build_classifier, check_model_source, load_tokenizer, load_trained_classifier
 from common.records import start_run, write_json
-from common.model_card import write_model_cards
 from common.splits import Splits
 from common.tracking import NO_TRACKERS, Trackers, check_trackers, open_trackers
 
