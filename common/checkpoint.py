@@ -16,6 +16,7 @@ from typing import Any, Optional
 import torch
 from transformers.utils import logging as hf_logging
 
+from common.distributed import is_main_process
 from common.errors import ConfigError, describe
 
 TRAINING_STATE = "training_state.pt"
@@ -35,6 +36,10 @@ def _swap_into_place(tmp: Path, final: Path) -> None:
 
 
 def save_checkpoint(directory: Path, model, tokenizer=None, training_state: Optional[dict] = None) -> None:
+    """Write `model` (and its tokenizer and training state) to `directory`, swapped into place
+    whole; under torch.distributed rank 0 alone writes."""
+    if not is_main_process():
+        return
     directory = Path(directory)
     tmp = directory.with_name(directory.name + ".tmp")
     if tmp.exists():

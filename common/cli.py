@@ -5,7 +5,10 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from torch.distributed.elastic.multiprocessing.errors import record
+
 from common.config import parse_config
+from common.distributed import close_distributed, launched_world
 from common.errors import ConfigError, DataError
 
 
@@ -15,15 +18,21 @@ def exit_on_bad_input(entry: Callable[[], Any]) -> Any:
     try:
         return entry()
     except (ConfigError, DataError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        launched = launched_world()  # under torchrun, which rank says it
+        where = f" (rank {launched.rank} of {launched.size})" if launched.size > 1 else ""
+        print(f"error{where}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
 def run_cli(main: Callable, config_cls: type, preset_dir: Path, argv: Sequence[str] | None = None,
             description: str | None = None) -> None:
     """`main(cfg, provenance)` with the config from presets and `--key value` overrides."""
+    @record  # under torchrun: a failing rank's traceback goes into torchrun's summary of the job
     def entry() -> None:
         cfg, provenance = parse_config(config_cls, argv, preset_dir, description)
-        main(cfg, provenance)
+        try:
+            main(cfg, provenance)
+        finally:
+            close_distributed()  # the process group of a torchrun job, if the run joined one
 
     exit_on_bad_input(entry)

@@ -4,9 +4,15 @@ accumulation, clipping), prediction, evaluation, early stopping.
 `common/fit.py` runs the epoch loop with these. Batches are dicts of tensors that the
 model takes as keyword arguments, with the targets under "labels"; a phase whose inputs
 differ (phase 5's image + text) gives its model those keywords.
+
+Under torch.distributed the training model is a `DistributedDataParallel` wrapper: the
+micro-steps of an accumulated batch skip its gradient all-reduce (`no_sync`), and the
+epoch's loss and example count are summed over ranks. Prediction runs on the plain model
+(no collective per batch) over this rank's share and gathers every rank's outputs.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
@@ -18,9 +24,12 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from common.device import autocast
+from common.distributed import gather_objects, sum_across_ranks
 from common.metrics import compute_metrics
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
 def count_parameters(model: torch.nn.Module) -> dict:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -42,7 +51,8 @@ def train_one_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch
 
     `on_step(step, loss, learning_rate)` is called after every `log_every`-th optimizer step
     (counted from `first_step`, the steps of earlier epochs), with the mean loss since the
-    last call: one device sync per call, none in between."""
+    last call over all ranks: one device sync per call, none in between. Under DDP every
+    rank must get the same `on_step` or None (the window's loss is summed over ranks)."""
     model.train()
     scaler = scaler or torch.amp.GradScaler(device.type, enabled=False)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -60,10 +70,13 @@ def train_one_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch
         with autocast(device, amp_dtype):
             logits = model(**batch).logits
         loss = loss_fn(logits.float(), labels)
-        scaler.scale(loss / grad_accum_steps).backward()
+        final_micro_step = (index + 1) % grad_accum_steps == 0 or index + 1 == total_batches
+        # DDP all-reduces gradients in backward; on the non-final micro-steps there is nothing to reduce yet.
+        with contextlib.nullcontext() if final_micro_step or not hasattr(model, "no_sync") else model.no_sync():
+            scaler.scale(loss / grad_accum_steps).backward()
         loss_sum += loss.detach() * len(labels)
         examples += len(labels)
-        if (index + 1) % grad_accum_steps == 0 or index + 1 == total_batches:
+        if final_micro_step:
             if max_grad_norm > 0:
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
@@ -73,14 +86,17 @@ def train_one_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch
             optimizer.zero_grad(set_to_none=True)
             steps += 1
             if on_step and (first_step + steps) % log_every == 0:  # the window's loss: the sum since the last call
-                window_loss = float((loss_sum - logged_sum).item() / (examples - logged_examples))
-                on_step(first_step + steps, window_loss, scheduler.get_last_lr()[0])
+                window = sum_across_ranks(torch.stack([loss_sum - logged_sum,
+                                                       torch.tensor(float(examples - logged_examples), device=device)]))
+                on_step(first_step + steps, float(window[0].item() / window[1].item()), scheduler.get_last_lr()[0])
                 logged_sum, logged_examples = loss_sum.clone(), examples
         bar.update(1)
         if index % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
     bar.close()
-    return {"train_loss": float(loss_sum.item() / max(examples, 1)), "steps": steps, "examples": examples}
+    totals = sum_across_ranks(torch.stack([loss_sum, torch.tensor(float(examples), device=device)]))
+    examples = int(totals[1].item())
+    return {"train_loss": float(totals[0].item() / max(examples, 1)), "steps": steps, "examples": examples}
 
 
 @torch.no_grad()
@@ -88,18 +104,23 @@ def predict(model: torch.nn.Module, loader: DataLoader, device: torch.device, *,
             amp_dtype: Optional[torch.dtype] = None, progress: bool = True,
             desc: str = "eval") -> tuple[np.ndarray, np.ndarray]:
     """Logits and labels for every example, in the dataset's order (the loader may batch
-    them in another order, e.g. sorted by length)."""
+    them in another order, e.g. sorted by length). Under DDP each rank predicts the share
+    its loader's sampler holds, and every rank gets all of them back, each example once."""
     model.eval()
     logits_parts, label_parts = [], []
     for batch in tqdm(loader, desc=desc, leave=False, disable=not progress, dynamic_ncols=True):
         batch = move_to_device(batch, device)
         labels = batch.pop("labels")
         with autocast(device, amp_dtype):
-            logits_parts.append(model(**batch).logits.float().cpu())
-        label_parts.append(labels.cpu())
-    logits = torch.cat(logits_parts).numpy()
-    labels = torch.cat(label_parts).numpy()
-    order = np.fromiter(iter(loader.sampler), dtype=np.int64, count=len(logits))
+            logits_parts.append(model(**batch).logits.float().cpu().numpy())
+        label_parts.append(labels.cpu().numpy())
+    shares = gather_objects((np.fromiter(iter(loader.sampler), dtype=np.int64), logits_parts, label_parts))
+    order = np.concatenate([indices for indices, _, _ in shares])
+    logits = np.concatenate([part for _, parts, _ in shares for part in parts])
+    labels = np.concatenate([part for _, _, parts in shares for part in parts])
+    if len(order) != len(logits) or not np.array_equal(np.sort(order), np.arange(len(order))):
+        raise RuntimeError(f"evaluation of {desc!r} got {len(logits)} outputs for sampler indices that are not "
+                           f"each of 0..{len(order) - 1} once: the loader's sampler does not match its batches")
     restored_logits, restored_labels = np.empty_like(logits), np.empty_like(labels)
     restored_logits[order], restored_labels[order] = logits, labels
     return restored_logits, restored_labels

@@ -20,7 +20,9 @@ from common.batching import summarize_counts, token_counts
 from common.checkpoint import find_checkpoint
 from common.device import resolve_amp_dtype, resolve_device
 from common.diagnostics import count_leaks, data_warnings, diagnose, print_warnings, text_key
+from common.distributed import decide_on_main, init_distributed, world
 from common.engine import count_parameters
+from common.errors import ConfigError
 from common.evaluation import Evaluator, summarize_scores
 from common.fit import FitResult, summarize_fit
 from common.known_overlap import check_known_overlap
@@ -46,7 +48,20 @@ class RunStart:
 
     def best_checkpoint(self) -> Path:
         """The checkpoint of the best validation epoch (after `fit`)."""
-        return find_checkpoint(self.run_dir / "checkpoints" / "best")
+        return require_checkpoint(find_checkpoint(self.run_dir / "checkpoints" / "best"),
+                                  self.run_dir / "checkpoints" / "best")
+
+
+SHARED_OUTPUT = ("under torchrun on several machines, --output_dir must be on a filesystem every machine mounts "
+                 "(rank 0 writes the checkpoints, every rank reads them)")
+
+
+def require_checkpoint(found: Optional[Path], wanted: Path) -> Path:
+    """`found`, which must exist on this machine: a missing checkpoint is an error, never a fresh model."""
+    if found is None or not found.exists():
+        hint = f"; {SHARED_OUTPUT}" if world().size > 1 else ""
+        raise ConfigError(f"no checkpoint at {found or wanted}{hint}")
+    return found
 
 
 def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] = None, *,
@@ -56,10 +71,11 @@ def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] 
     (`tokenizer_from`: a name, the model's by default, or None for none) and the model's
     config (unless `check_model` is false: a model built from scratch). Bad input fails here,
     before a run directory exists; then the directory is created (or reopened with
-    --resume) and the checkpoint to resume from is found. How many val/test examples also
+    --resume; by rank 0 under torchrun, which joins the process group here) and the
+    checkpoint to resume from is found. How many val/test examples also
     occur in train (by `leak_key`) goes into the data's info, with a warning."""
     check_known_overlap(cfg.model_name_or_path, getattr(cfg, "dataset", None), cfg.allow_known_overlap)
-    device = resolve_device(cfg.device)
+    device = init_distributed(cfg.device) or resolve_device(cfg.device)  # under torchrun: LOCAL_RANK's GPU
     amp_dtype = resolve_amp_dtype(device, cfg.precision)
     splits = load_splits(cfg)
     splits.info["leaks"] = count_leaks(splits, leak_key)
@@ -69,10 +85,13 @@ def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] 
     if check_model:
         check_model_source(cfg.model_name_or_path)
     check_trackers(cfg.report_to)
-    run_dir = start_run(cfg, phase, device, provenance)
-    last = find_checkpoint(run_dir / "checkpoints" / "last") if cfg.resume else None
+    run_dir = decide_on_main(lambda: start_run(cfg, phase, device, provenance))  # rank 0 makes it, once
+    # Rank 0 decides whether the run resumes; every rank must then find that checkpoint.
+    last = decide_on_main(lambda: find_checkpoint(run_dir / "checkpoints" / "last")) if cfg.resume else None
     if cfg.resume and last is None:
         print(f"--resume: no checkpoint in {run_dir / 'checkpoints'}, starting from scratch")
+    elif last is not None:
+        require_checkpoint(last, last)
     trackers = open_trackers(cfg, run_dir, phase, provenance)
     return RunStart(device, amp_dtype, splits, tokenizer, run_dir, last, trackers)
 

@@ -8,28 +8,37 @@ freezing regimes) comes in through `before_epoch`; what an outer loop needs to s
 epoch (a tuning sweep's pruner) through `on_epoch_end`, which may raise to end the run
 early (its records stay); a phase whose batches are not text alone (phase 5) passes its
 own `train_loader`.
+
+Under torchrun (common/distributed.py) the same loop trains a `DistributedDataParallel`
+wrapper of the model, made anew whenever a stage changes which parameters train (DDP
+reduces the gradients of the parameters that trained when it was made); the schedule
+counts optimizer steps of the global batch; rank 0 alone writes, every rank's RNG state
+is saved, and `on_epoch_end` runs on rank 0, its decision (or error) reaching every rank.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from common.batching import EncodedDataset, make_train_loader
 from common.checkpoint import collect_training_state, load_training_state, restore_training_state, save_checkpoint
 from common.device import make_grad_scaler
+from common.distributed import barrier, decide_on_main, gather_objects, is_distributed, world
 from common.engine import EarlyStopping, LossFn, count_parameters, train_one_epoch
+from common.errors import ConfigError
 from common.evaluation import Evaluator
 from common.optim import build_optimizer, build_scheduler, count_optimizer_steps
 from common.plots import plot_learning_curves
 from common.records import write_jsonl
-from common.seeding import get_rng_state, set_rng_state
-from common.tracking import NO_TRACKERS, Trackers, epoch_metrics
+from common.seeding import get_rng_state, set_rng_state, set_seed
+from common.tracking import NO_TRACKERS, Trackers, chosen_trackers, epoch_metrics
 
 BeforeEpoch = Callable[[int], dict]  # epoch index -> extra history fields (e.g. the training stage)
 OnEpochEnd = Callable[[int, dict], None]  # (epoch number, history row); may raise to stop the run
@@ -41,6 +50,7 @@ class FitResult:
     best_epoch: int
     train_seconds: float
     before: dict  # scores of the untrained model
+    batching: dict = field(default_factory=dict)  # world size, per-device batch, accumulation, global batch
 
     @property
     def trainable_parameters(self) -> int:
@@ -49,6 +59,41 @@ class FitResult:
     @property
     def seconds_per_epoch(self) -> float:
         return self.train_seconds / max(len(self.history), 1)
+
+
+def batch_layout(cfg) -> dict:
+    """How a run's optimizer steps are made: what metrics.json records of the batches."""
+    size = world().size
+    return {"world_size": size, "per_device_batch_size": cfg.batch_size, "grad_accum_steps": cfg.grad_accum_steps,
+            "global_batch_size": cfg.batch_size * cfg.grad_accum_steps * size}
+
+
+class ParallelModel:
+    """The model the training steps call: `model` itself in one process, else a
+    `DistributedDataParallel` wrapper, rebuilt when the set of trainable parameters changes."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device):
+        self.model, self.device, self.trains, self.wrapper = model, device, None, None
+
+    def current(self) -> torch.nn.Module:
+        if not is_distributed():
+            return self.model
+        trains = tuple(p.requires_grad for p in self.model.parameters())
+        if trains != self.trains:
+            self.wrapper = None  # the old wrapper's gradient hooks go with it
+            self.wrapper = DistributedDataParallel(self.model, device_ids=[self.device.index]
+                                                   if self.device.type == "cuda" else None)
+            self.trains = trains
+        return self.wrapper
+
+
+def restore_rng(state: dict) -> None:
+    """This rank's RNG state from a `last` checkpoint made with the same world size."""
+    saved_size = state.get("world_size", 1)
+    if saved_size != world().size:
+        raise ConfigError(f"the checkpoint was made by {saved_size} process(es) and this run has {world().size}: "
+                          "the data order depends on the world size; resume with the same number of processes")
+    set_rng_state(state["rng_ranks"][world().rank] if "rng_ranks" in state else state["rng"])
 
 
 def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDataset], evaluator: Evaluator, run_dir: Path,
@@ -66,11 +111,16 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
     the model their own peak learning rate (see `common.optim.parameter_groups`).
     `trackers` (the run's, common/tracking.py) get the training loss and learning rate every
     `cfg.logging_steps` optimizer steps and each epoch's history row.
+    Under DDP `train_loader`'s batch sampler must deal out global batches to the ranks
+    (`common.batching.ShardedBatchSampler`), and each rank passes its own `model`.
     """
     checkpoints = Path(run_dir) / "checkpoints"
     title = cfg.run_name or Path(run_dir).name
     train_loader = train_loader or make_train_loader(train_set, tokenizer, cfg.batch_size, cfg.seed,
                                                      cfg.group_by_length, cfg.num_workers)
+    if not hasattr(train_loader.batch_sampler, "set_epoch"):
+        raise TypeError("fit's train_loader needs a batch sampler with set_epoch (common.batching."
+                        f"ShardedBatchSampler); it has {type(train_loader.batch_sampler).__name__}")
     steps_per_epoch = count_optimizer_steps(len(train_loader), cfg.grad_accum_steps, cfg.max_steps)
     # Built over every parameter a stage may train; frozen ones get no gradient and so no update.
     optimizer = build_optimizer(model, cfg.learning_rate, cfg.weight_decay, cfg.optimizer, cfg.momentum,
@@ -85,30 +135,34 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
         restore_training_state(state, optimizer=optimizer, scheduler=scheduler, scaler=scaler, stopper=stopper)
         history, start_epoch, train_seconds = state["history"], state["epoch"], state["train_seconds"]
         before = state["before"]
-        set_rng_state(state["rng"])
+        restore_rng(state)
         # The checkpoint's history is the truth: a kill between writing history.jsonl and
         # the checkpoint may have left one row more there.
         write_jsonl(Path(run_dir) / "history.jsonl", history)
         print(f"Resuming {run_dir} after epoch {start_epoch}")
     else:
         before = evaluator.before_training(model)
+        if is_distributed():  # the same weights everywhere (DDP copies rank 0's); dropout masks of each rank's own
+            set_seed(cfg.seed + world().rank)
 
     def log_step(step: int, loss: float, learning_rate: float) -> None:
         trackers.log_metrics({"train/loss": loss, "train/learning_rate": learning_rate}, step)
 
+    parallel = ParallelModel(model, device)
+    logs_steps = bool(chosen_trackers(cfg.report_to))  # the same on every rank: the window's loss is a collective
     for epoch in range(start_epoch, cfg.epochs):
         if stopper.should_stop:
             break
         steps_before = sum(row["steps"] for row in history)
         extra = before_epoch(epoch) if before_epoch else {}
         trainable = count_parameters(model)["trainable_parameters"]
-        train_loader.sampler.set_epoch(epoch)
+        train_loader.batch_sampler.set_epoch(epoch)
         started = time.perf_counter()
-        train_stats = train_one_epoch(model, train_loader, optimizer, scheduler, device, amp_dtype=amp_dtype,
+        train_stats = train_one_epoch(parallel.current(), train_loader, optimizer, scheduler, device, amp_dtype=amp_dtype,
                                       scaler=scaler, grad_accum_steps=cfg.grad_accum_steps,
                                       max_grad_norm=cfg.max_grad_norm, max_steps=cfg.max_steps, loss_fn=loss_fn,
                                       progress=cfg.progress, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                                      on_step=log_step if trackers.trackers else None,
+                                      on_step=log_step if logs_steps else None,
                                       log_every=cfg.logging_steps, first_step=steps_before)
         epoch_seconds = time.perf_counter() - started
         train_seconds += epoch_seconds
@@ -128,14 +182,18 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
         write_jsonl(Path(run_dir) / "history.jsonl", history)
         if stopper.update(val_metrics["f1_macro"], epoch + 1):
             save_checkpoint(checkpoints / "best", model, tokenizer)
+        rng_ranks = gather_objects(get_rng_state())  # every rank's, saved by rank 0
+        ranks = {"world_size": len(rng_ranks), **({"rng_ranks": rng_ranks} if len(rng_ranks) > 1 else {})}
         save_checkpoint(checkpoints / "last", model, tokenizer, collect_training_state(
             epoch=epoch + 1, optimizer=optimizer, scheduler=scheduler, scaler=scaler, stopper=stopper,
-            history=history, rng_state=get_rng_state(), extra={"train_seconds": train_seconds, "before": before}))
+            history=history, rng_state=rng_ranks[0], extra={"train_seconds": train_seconds, "before": before,
+                                                            **ranks}))
         plot_learning_curves(history, Path(run_dir) / "learning_curves.png", title=title)
         trackers.log_metrics(epoch_metrics(row), steps_before + row["steps"])
-        if on_epoch_end:
-            on_epoch_end(epoch + 1, row)
-    return FitResult(history, stopper.best_epoch, train_seconds, before)
+        if on_epoch_end:  # e.g. a sweep's pruner: decided once, by rank 0
+            decide_on_main(lambda: on_epoch_end(epoch + 1, row))
+    barrier()  # the best checkpoint is written before any rank reads it
+    return FitResult(history, stopper.best_epoch, train_seconds, before, batch_layout(cfg))
 
 
 def summarize_fit(result: FitResult, total_parameters: int, train_examples: int) -> dict:
@@ -143,4 +201,5 @@ def summarize_fit(result: FitResult, total_parameters: int, train_examples: int)
     return {**result.before, "parameters": total_parameters, "trainable_parameters": result.trainable_parameters,
             "trainable_share": round(result.trainable_parameters / max(total_parameters, 1), 6),
             "train_seconds": round(result.train_seconds, 3), "seconds_per_epoch": round(result.seconds_per_epoch, 3),
-            "epochs_trained": len(result.history), "best_epoch": result.best_epoch, "train_examples": train_examples}
+            "epochs_trained": len(result.history), "best_epoch": result.best_epoch, "train_examples": train_examples,
+            **result.batching}

@@ -11,9 +11,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
+from common.distributed import is_main_process  # noqa: E402
+
 
 def save_figure(fig, path: Path) -> None:
-    """Write a figure atomically (temporary file, then rename) and close it."""
+    """Write a figure atomically (temporary file, then rename) and close it; under
+    torch.distributed only rank 0 writes."""
+    if not is_main_process():
+        plt.close(fig)
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")

@@ -23,6 +23,7 @@ import torch
 
 from common.config import config_to_dict
 from common.device import describe_device
+from common.distributed import describe_world, is_main_process
 from common.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +32,8 @@ PACKAGES = ("torch", "torchvision", "transformers", "tokenizers", "datasets", "s
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    if not is_main_process():  # under torch.distributed, rank 0 alone writes (common/distributed.py)
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -91,6 +94,7 @@ def collect_env(device: torch.device) -> dict:
             pass
     return {"python": platform.python_version(), "platform": platform.platform(),
             "cpu_count": os.cpu_count(), "packages": versions, **git_state(), **describe_device(device),
+            "distributed": describe_world(),
             "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
 
 

@@ -3,8 +3,9 @@
 Usage (through a phase's entry point, which names its `main` and config class):
     python -m phase2_multilingual_sentiment.sweep --space phase2_multilingual_sentiment/sweeps/xlmr_grid.yaml \\
         --preset xlmr --data_dir ../shared/data/tweet_sentiment_multilingual [--workers 2]
-    # several machines, one GPU each, one shared study:
+    # several machines, one shared study: a PostgreSQL database, or a journal file on a shared filesystem
     python -m phase2_multilingual_sentiment.sweep --space ... --storage postgresql://user:pw@db-host/sweeps
+    python -m phase2_multilingual_sentiment.sweep --space ... --storage journal:///shared/sweeps/study.log
 
 The space file (common/search_space.py) says what is searched; `--preset` and `--key value`
 say the rest of each trial's config (precedence: defaults < presets < the space's `fixed`
@@ -13,14 +14,16 @@ validation score; the test split is never scored in a trial. After each epoch th
 reports its validation score and the pruner may stop it.
 
 Trials live in `<output_dir>/<phase>/sweep_<study>/`: `study.db` (the default SQLite
-storage; any SQLAlchemy URL works with --storage), `trials/<key>/` (one run directory per
+storage; any SQLAlchemy URL, or `journal:///path`, works with --storage), `trials/<key>/` (one run directory per
 trial, checkpoints deleted when it ends unless keep_checkpoints), `trials.csv`, `best.json`.
 When the study is done, the best parameters are re-run as a normal run with the test split
 (`<output_dir>/<phase>/sweep_<study>_best_seed<seed>/`, one per --final_seeds seed).
 
 Workers coordinate through the storage alone (common/sweep_workers.py): each grid point runs
 exactly once however many workers share the study, and a killed sweep, started again
-with the same command, runs only what is left.
+with the same command, runs only what is left. Each trial runs in one process on one
+device: a sweep uses several GPUs through --workers and --devices (or machines sharing
+--storage), never through torchrun, which is refused.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from typing import Callable, Optional, Sequence
 
 from common.config import build_config, config_to_dict, parse_config
 from common.device import resolve_device
+from common.distributed import launched_world
 from common.errors import ConfigError
 from common.records import write_json
 from common.search_space import SearchSpace, load_search_space
@@ -122,6 +126,10 @@ def run_sweep(spec: SweepSpec, workers: int = 1, devices: Sequence[str] = (), fi
               rerun: bool = True) -> Optional[dict]:
     """Run the study with `workers` processes on this machine, then summarize it and re-run the best."""
     started = time.perf_counter()
+    if launched_world().size > 1:
+        raise ConfigError("a sweep does not run under torchrun: each trial runs on one device. Use --workers N "
+                          "--devices cuda:0,...,cuda:N-1 on one machine, or start the sweep on every machine with "
+                          "one shared --storage (postgresql://... or journal:///shared/path/study.log)")
     main, config_cls, space = spec.load()
     check_points(spec, config_cls, space)
     for device in [*devices, spec.base["device"]]:
@@ -165,8 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=1, help="Worker processes on this machine.")
     parser.add_argument("--devices", default="", help="Devices for the workers, round robin (e.g. cuda:0,cuda:1); "
                         "default: the config's device.")
-    parser.add_argument("--storage", default=None, help="Optuna storage URL shared by workers on several "
-                        "machines (e.g. postgresql://user:password@host/db); default SQLite in the sweep directory.")
+    parser.add_argument("--storage", default=None, help="Optuna storage shared by workers on several machines: "
+                        "a database URL (postgresql://user:password@host/db) or a journal file on a shared "
+                        "filesystem (journal:///shared/dir/study.log); default SQLite in the sweep directory.")
     parser.add_argument("--study_name", default=None, help="Study name; default: the space's study_name.")
     parser.add_argument("--final_seeds", default="", help="Seeds of the test-split re-runs of the best "
                         "parameters (comma-separated); default: the config's seed.")

@@ -1,4 +1,5 @@
-"""Coordination of sweep workers through the Optuna study storage alone.
+"""Coordination of sweep workers through the Optuna study storage alone (SQLite, a database
+server such as PostgreSQL, or a journal file on a shared filesystem).
 
 A grid's points are enqueued as waiting trials, each claimed by exactly one worker (a
 claim is one atomic state change in the database); a point enqueued twice by two workers
@@ -12,6 +13,7 @@ import importlib
 import os
 import shutil
 import socket
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,13 +96,59 @@ def masked(url: str) -> str:
         return url.split("@", 1)[-1] if "@" in url else url  # not a URL SQLAlchemy reads: keep only the host part
 
 
+JOURNAL = "journal://"  # --storage journal:///shared/dir/study.log: Optuna's JournalStorage, one file, no server
+HEARTBEAT = "heartbeat"  # system attr of a running trial in a journal: when its worker last said it lives
+
+
+def heartbeat_journal_storage(path: Path, heartbeat_seconds: int, grace_seconds: int):
+    """Optuna's JournalStorage on one append-only file (a filesystem every worker mounts, NFS
+    included: its lock is a symlink), with the heartbeats Optuna gives only its RDB storage:
+    each running trial's worker writes the time into the trial every `heartbeat_seconds`, and
+    a trial silent for `grace_seconds` is stale, so `optuna.storages.fail_stale_trials` and
+    the heartbeat thread of `study.optimize` work on it as on a database. The workers'
+    clocks must agree to well within the grace period."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.storages import JournalStorage
+    from optuna.storages._heartbeat import BaseHeartbeat
+    from optuna.storages.journal import JournalFileBackend
+    from optuna.trial import TrialState
+
+    class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
+        def record_heartbeat(self, trial_id: int) -> None:
+            try:
+                self.set_trial_system_attr(trial_id, HEARTBEAT, time.time())
+            except UpdateFinishedTrialError:  # another worker took it for dead and failed it; it ends soon
+                pass
+
+        def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+            now = time.time()
+            return [t._trial_id for t in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+                    if now - t.system_attrs.get(HEARTBEAT, now) > grace_seconds]
+
+        def get_heartbeat_interval(self) -> int:
+            return heartbeat_seconds
+
+        def get_heartbeat_stale_trial_callback(self):
+            return None
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return HeartbeatJournalStorage(JournalFileBackend(str(path)))
+
+
 def open_storage(url: str, heartbeat_seconds: int = 60):
-    """Optuna's database storage, with heartbeats (they find the trials of killed workers)."""
+    """The study storage of `url`, with heartbeats (they find the trials of killed workers):
+    Optuna's RDB storage for SQLAlchemy URLs (SQLite, PostgreSQL, MySQL), its journal file
+    for `journal:///path/to/study.log`."""
     import optuna
 
     # Optuna marks heartbeats experimental; they are relied on here on purpose, and the warning would
     # otherwise repeat for every trial.
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    if url.startswith(JOURNAL):
+        path = Path(url[len(JOURNAL):])
+        if not path.is_absolute():
+            raise ConfigError(f"study storage {url!r}: a journal needs an absolute path, journal:///dir/study.log")
+        return heartbeat_journal_storage(path, heartbeat_seconds, 3 * heartbeat_seconds)
     # SQLite: wait for a writer's lock rather than fail.
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     try:

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from common.distributed import is_main_process
 from common.errors import ConfigError
 
 TRACKERS = ("none", "tensorboard", "mlflow", "wandb")
@@ -262,9 +263,10 @@ atexit.register(close_open_trackers, "FAILED")
 
 
 def open_trackers(cfg, run_dir: Path, phase: str, provenance: Optional[dict] = None) -> Trackers:
-    """The trackers of `cfg.report_to` for the run in `run_dir` (continued on --resume)."""
+    """The trackers of `cfg.report_to` for the run in `run_dir` (continued on --resume); none
+    on the ranks other than 0 under torch.distributed."""
     names = chosen_trackers(cfg.report_to)
-    if not names:
+    if not names or not is_main_process():
         return NO_TRACKERS
     params = {key: value for key, value in vars(cfg).items()}
     stored_path = Path(run_dir) / "trackers.json"

@@ -19,10 +19,10 @@ from typing import Optional, Sequence
 
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset, SequentialSampler
+from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from common.batching import EpochRandomSampler
+from common.batching import EpochRandomSampler, ShardedBatchSampler, ShardedEvalSampler
 from common.errors import DataError
 from common.splits import Splits
 from common.text_data import SPLIT_ALIASES, SPLITS, check_labels_trained, read_table, require_cell, split_stratified
@@ -162,9 +162,11 @@ class Collator:
 
 def make_loader(dataset: ManifestDataset, tokenizer, batch_size: int, num_workers: int = 0,
                 seed: Optional[int] = None) -> DataLoader:
-    """Training order (a seed: reshuffled per epoch by `set_epoch`) or dataset order (no seed)."""
-    sampler = EpochRandomSampler(len(dataset), seed) if seed is not None else SequentialSampler(dataset)
-    # A private generator: starting an iterator must not draw from the global RNG.
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                      collate_fn=Collator(tokenizer), generator=torch.Generator(),
-                      persistent_workers=num_workers > 0)
+    """Training batches (a seed: reshuffled per epoch by `set_epoch`, this rank's share of each
+    global batch) or evaluation in dataset order (no seed; this rank's share of the examples)."""
+    options = dict(num_workers=num_workers, collate_fn=Collator(tokenizer), persistent_workers=num_workers > 0,
+                   generator=torch.Generator())  # private: starting an iterator must not draw from the global RNG
+    if seed is not None:
+        return DataLoader(dataset, batch_sampler=ShardedBatchSampler(EpochRandomSampler(len(dataset), seed),
+                                                                     batch_size), **options)
+    return DataLoader(dataset, batch_size=batch_size, sampler=ShardedEvalSampler(range(len(dataset))), **options)

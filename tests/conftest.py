@@ -82,3 +82,35 @@ def phase2_config(tmp_path, tweets_dir, tiny_multilingual_model_dir):
         return Phase2Config(**values)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server (Debian's package) for the session, yielding its admin URL.
+    Where none can start, the tests that need it skip and say why, except under
+    REQUIRE_POSTGRES=1 (as CI sets), where that is a failure."""
+    from tests.postgres_server import PostgresUnavailable, start_postgres
+
+    try:
+        with start_postgres("postgres_admin") as url:
+            yield url
+    except PostgresUnavailable as exc:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"REQUIRE_POSTGRES=1 but no PostgreSQL server could start: {exc}")
+        pytest.skip(f"no PostgreSQL server could start: {exc}")
+
+
+@pytest.fixture
+def postgres_database(postgres_server, request) -> str:
+    """The URL of a new, empty database on the session's server, one per test."""
+    import re
+
+    import sqlalchemy
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[-50:]
+    engine = sqlalchemy.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine.dispose()
+    return postgres_server.rsplit("/", 1)[0] + f"/{name}"

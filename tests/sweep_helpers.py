@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from phase2_multilingual_sentiment.train import main as phase2_main
@@ -10,10 +11,22 @@ from phase2_multilingual_sentiment.train import main as phase2_main
 LOG = "SWEEP_TEST_LOG"  # a file where each call appends its run name and whether it resumed
 
 
+def note(path: Path, record: dict) -> None:
+    with open(path, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
 def logged_main(cfg, provenance=None, on_epoch_end=None):
-    with open(os.environ[LOG], "a") as handle:
-        handle.write(json.dumps({"run_name": cfg.run_name, "resume": cfg.resume}) + "\n")
-    return phase2_main(cfg, provenance, on_epoch_end)
+    """Phase 2's main; the log gets its run name and whether it resumed, and `<log>.times` which
+    process ran it when (so that tests can see two processes never train in one directory at once)."""
+    log = Path(os.environ[LOG])
+    note(log, {"run_name": cfg.run_name, "resume": cfg.resume})
+    started = time.time()
+    try:
+        return phase2_main(cfg, provenance, on_epoch_end)
+    finally:
+        note(log.with_suffix(".times"), {"run_name": cfg.run_name, "pid": os.getpid(), "start": started,
+                                         "end": time.time()})
 
 
 def interrupted_third_main(cfg, provenance=None, on_epoch_end=None):
@@ -59,11 +72,14 @@ def killed_once_main(cfg, provenance=None, on_epoch_end=None):
     import signal
 
     marker = Path(os.environ[LOG]).with_suffix(".killed")
+    started = time.time()
 
     def kill_once(epoch, row):
         if on_epoch_end:  # a trial's pruner; the best's re-run has none
             on_epoch_end(epoch, row)
         if cfg.run_name.endswith("g001") and not marker.exists():
+            note(Path(os.environ[LOG]).with_suffix(".times"), {"run_name": cfg.run_name, "pid": os.getpid(),
+                                                               "start": started, "end": time.time(), "killed": True})
             marker.write_text(str(os.getpid()))
             os.kill(os.getpid(), signal.SIGKILL)
 

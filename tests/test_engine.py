@@ -46,8 +46,8 @@ def test_length_grouped_batches_cover_every_example_and_depend_on_epoch(tokenize
     loader = make_train_loader(dataset, tokenizer, batch_size=8, seed=3)
     orders = []
     for epoch in (0, 1, 0):
-        loader.sampler.set_epoch(epoch)
-        orders.append(list(loader.sampler))
+        loader.batch_sampler.set_epoch(epoch)
+        orders.append([index for batch in loader.batch_sampler for index in batch])
     assert sorted(orders[0]) == list(range(100))
     assert orders[0] == orders[2] and orders[0] != orders[1]
     padded = sum(batch["input_ids"].numel() for batch in loader)  # sampler is at epoch 0

@@ -32,14 +32,14 @@ def sweep_spec(tmp_path, phase2_config, monkeypatch):
     monkeypatch.setenv(LOG, str(tmp_path / "calls.jsonl"))
     (tmp_path / "grid.yaml").write_text(GRID)
 
-    def make(main="tests.sweep_helpers:logged_main", heartbeat_seconds=60, **space_text) -> SweepSpec:
+    def make(main="tests.sweep_helpers:logged_main", heartbeat_seconds=60, storage=None) -> SweepSpec:
         from common.config import config_to_dict
 
         base = config_to_dict(phase2_config(languages=["english", "french"]))
         base = {k: v for k, v in base.items() if k not in ("run_name", "resume", "overwrite")}
         base.update(load_search_space(tmp_path / "grid.yaml", Phase2Config).fixed)  # as the command line does
         return SweepSpec(main, f"{PHASE}.config:Phase2Config", PHASE, str(tmp_path / "grid.yaml"), base,
-                         storage=None, study_name="grid", heartbeat_seconds=heartbeat_seconds)
+                         storage=storage, study_name="grid", heartbeat_seconds=heartbeat_seconds)
 
     return make
 
@@ -72,11 +72,36 @@ def test_grid_sweep_writes_trials_and_reruns_the_best_on_test(tmp_path, sweep_sp
     assert len(calls(tmp_path)) == 5
 
 
-def test_two_worker_processes_run_every_point_once(tmp_path, sweep_spec):
-    run_sweep(sweep_spec(), workers=2, rerun=False)
+@pytest.fixture(params=["sqlite", "journal", "postgresql"])
+def storage(request, tmp_path):
+    """A study storage every worker shares: the default SQLite file in the sweep directory,
+    Optuna's journal file (as on a shared filesystem), a fresh database on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return None
+    if request.param == "journal":
+        return f"journal://{tmp_path / 'shared' / 'study.log'}"
+    return request.getfixturevalue("postgres_database")
+
+
+def times(tmp_path) -> list[dict]:
+    return [json.loads(line) for line in (tmp_path / "calls.times").read_text().splitlines()]
+
+
+def check_one_process_per_directory(tmp_path) -> None:
+    """No two processes ever trained in one trial directory at the same time."""
+    spans = sorted(times(tmp_path), key=lambda span: (span["run_name"], span["start"]))
+    for before, after in zip(spans, spans[1:]):
+        if before["run_name"] == after["run_name"]:
+            assert before["end"] <= after["start"], (before, after)
+
+
+def test_three_worker_processes_run_every_point_once(tmp_path, sweep_spec, storage):
+    run_sweep(sweep_spec(storage=storage), workers=3, rerun=False)
     table = trials_table(tmp_path)
     assert sorted(table["key"]) == ["g000", "g001", "g002", "g003"] and set(table["state"]) == {"COMPLETE"}
     assert sorted(call["run_name"] for call in calls(tmp_path)) == [f"sweep_grid/trials/g00{i}" for i in range(4)]
+    assert table["run_dir"].is_unique
+    check_one_process_per_directory(tmp_path)
 
 
 def test_a_point_enqueued_twice_runs_once(tmp_path, sweep_spec):
@@ -124,9 +149,9 @@ def test_a_killed_workers_trial_runs_again(tmp_path, sweep_spec):
     assert sorted(call["run_name"] for call in calls(tmp_path)) == [f"sweep_grid/trials/g00{i}" for i in range(4)]
 
 
-def test_a_worker_killed_mid_trial_does_not_fail_the_sweep(tmp_path, sweep_spec, capsys):
-    spec = sweep_spec(main="tests.sweep_helpers:killed_once_main", heartbeat_seconds=1)
-    summary = run_sweep(spec, workers=2)
+def test_a_worker_killed_mid_trial_does_not_fail_the_sweep(tmp_path, sweep_spec, storage, capsys):
+    spec = sweep_spec(main="tests.sweep_helpers:killed_once_main", heartbeat_seconds=1, storage=storage)
+    summary = run_sweep(spec, workers=3)
     assert "1 sweep worker(s) were killed (signals [9])" in capsys.readouterr().out
     runs = [call["run_name"] for call in calls(tmp_path)]
     assert runs.count("sweep_grid/trials/g001") == 2  # killed once, retried once
@@ -134,6 +159,10 @@ def test_a_worker_killed_mid_trial_does_not_fail_the_sweep(tmp_path, sweep_spec,
     table = trials_table(tmp_path)
     assert sorted(table["state"]) == ["COMPLETE"] * 4 + ["FAIL"]
     assert summary["best"] is not None and summary["final_runs"]  # the best was re-run on test
+    killed = [span for span in times(tmp_path) if span.get("killed")]
+    retry = [span for span in times(tmp_path) if span["run_name"].endswith("g001") and not span.get("killed")]
+    assert len(killed) == len(retry) == 1 and retry[0]["pid"] != killed[0]["pid"]
+    check_one_process_per_directory(tmp_path)  # the retry began after the killed worker was gone
 
 
 def test_study_with_another_space_is_refused(tmp_path, sweep_spec):
@@ -197,7 +226,7 @@ def test_a_failing_trial_is_recorded_once_and_the_sweep_goes_on(tmp_path, sweep_
     assert summary["best"]["params"]["batch_size"] == 8
 
 
-def test_concurrent_claims_on_sqlite_are_atomic(tmp_path):
+def test_concurrent_claims_are_atomic(tmp_path, storage):
     import multiprocessing
 
     import optuna
@@ -205,7 +234,7 @@ def test_concurrent_claims_on_sqlite_are_atomic(tmp_path):
     from common.sweep_workers import open_storage
     from tests.claim_helpers import claim_until_empty
 
-    url = f"sqlite:///{tmp_path / 'claims.db'}"
+    url = storage or f"sqlite:///{tmp_path / 'claims.db'}"
     study = optuna.create_study(study_name="claims", storage=open_storage(url))
     for point in range(40):
         study.enqueue_trial({"x": point}, user_attrs={"point": point})
