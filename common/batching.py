@@ -13,7 +13,7 @@ out to the ranks in turn, and `engine.predict` gathers them back, each once, in 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -141,13 +141,15 @@ class ShardedBatchSampler(torch.utils.data.Sampler):
 
 
 def make_train_loader(dataset: EncodedDataset, tokenizer: PreTrainedTokenizerBase, batch_size: int,
-                      seed: int, group_by_length: bool = True, num_workers: int = 0) -> DataLoader:
-    """Training batches of `batch_size` examples per device, in an order fixed by (seed, epoch)."""
+                      seed: int, group_by_length: bool = True, num_workers: int = 0,
+                      collate_fn: Optional[Callable] = None) -> DataLoader:
+    """Training batches of `batch_size` examples per device, in an order fixed by (seed, epoch),
+    padded by `collate_fn` (default: the tokenizer's padding, one label per example)."""
     global_batch = batch_size * world().size  # length groups are made for the global batch
     sampler = (EpochLengthGroupedSampler(dataset.lengths, global_batch, seed) if group_by_length
                else EpochRandomSampler(len(dataset), seed))
     return DataLoader(dataset, batch_sampler=ShardedBatchSampler(sampler, batch_size), num_workers=num_workers,
-                      collate_fn=DataCollatorWithPadding(tokenizer, return_tensors="pt"))
+                      collate_fn=collate_fn or DataCollatorWithPadding(tokenizer, return_tensors="pt"))
 
 
 class ShardedEvalSampler(torch.utils.data.Sampler):
@@ -176,10 +178,11 @@ class LengthSortedSampler(ShardedEvalSampler):
 
 
 def make_eval_loader(dataset: EncodedDataset, tokenizer: PreTrainedTokenizerBase, batch_size: int,
-                     num_workers: int = 0) -> DataLoader:
+                     num_workers: int = 0, collate_fn: Optional[Callable] = None) -> DataLoader:
     # A private generator: starting a loader's iterator draws a seed from its generator, and
     # with the global one, which evaluations ran (e.g. the test split or not) would move the
     # dropout masks of all later training.
     return DataLoader(dataset, batch_size=batch_size, sampler=LengthSortedSampler(dataset.lengths),
-                      num_workers=num_workers, collate_fn=DataCollatorWithPadding(tokenizer, return_tensors="pt"),
+                      num_workers=num_workers,
+                      collate_fn=collate_fn or DataCollatorWithPadding(tokenizer, return_tensors="pt"),
                       generator=torch.Generator())

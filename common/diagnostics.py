@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Optional, Sequence
 
+from common.regression import regression_warnings
 from common.splits import Splits
 
 COLLAPSE_SHARE = 0.95  # one class predicted for at least this share of a split's examples
@@ -53,6 +54,10 @@ def data_warnings(info: dict) -> list[str]:
     """Warnings about a data set from its loader's record (`Splits.info`): its leak counts,
     and columns that look like the id of rows that belong together but were split apart."""
     warnings = leak_warnings(info.get("leaks") or {})
+    for split, counts in (info.get("unseen_labels") or {}).items():
+        if counts["examples"]:
+            warnings.append(f"{counts['examples']} {split} examples ({counts['share']:.1%}) carry {counts['labels']} "
+                            "label(s) that no training example has: no classifier can get them right")
     for column, counts in (info.get("unused_split_groups") or {}).items():
         warnings.append(f"column {column!r} looks like the id of rows that belong together ({counts['rows']} rows "
                         f"share {counts['values']} values, each across different {counts['group_column']!r} values, "
@@ -88,14 +93,22 @@ def prediction_warnings(confusion: Sequence[Sequence[int]], label_names: Sequenc
     if predicted[top] >= COLLAPSE_SHARE * total:
         warnings.append(f"the model predicts {label_names[top]!r} for {predicted[top] / total:.0%} of the {total} "
                         f"{split} examples: it has collapsed to (nearly) one class")
-    never = [name for name, count in zip(label_names, predicted) if count == 0]
+    # Classes absent from the split (many, with FiQA's aspect paths) are neither "never predicted" nor rare.
+    never = [repr(name) for name, count, n in zip(label_names, predicted, support) if count == 0 and n]
     if never:
-        warnings.append(f"the model never predicts {', '.join(map(repr, never))} on the {split} split")
-    rare = [f"{name!r} ({count})" for name, count in zip(label_names, support) if min_examples and count < min_examples]
+        warnings.append(f"the model never predicts {listed(never)} on the {split} split")
+    rare = [f"{name!r} ({count})" for name, count in zip(label_names, support)
+            if min_examples and 0 < count < min_examples]
     if rare:
-        warnings.append(f"the {split} split has fewer than {min_examples} examples of {', '.join(rare)}: "
+        warnings.append(f"the {split} split has fewer than {min_examples} examples of {listed(rare)}: "
                         "those classes' scores are noise")
     return warnings
+
+
+def listed(names: Sequence[str], most: int = 8) -> str:
+    """Names joined by commas, the first `most` of them and how many more."""
+    shown = ", ".join(names[:most])
+    return shown if len(names) <= most else f"{shown} and {len(names) - most} more"
 
 
 def diagnose(metrics: dict, label_names: Sequence[str], data_info: Optional[dict] = None) -> list[str]:
@@ -105,6 +118,7 @@ def diagnose(metrics: dict, label_names: Sequence[str], data_info: Optional[dict
         if f"{split}_confusion_matrix" in metrics:
             warnings += prediction_warnings(metrics[f"{split}_confusion_matrix"], label_names, split,
                                             MIN_CLASS_EXAMPLES if split == "test" else None)
+        warnings += regression_warnings(metrics, split)
     return warnings
 
 

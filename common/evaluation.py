@@ -24,10 +24,11 @@ from torch.utils.data import DataLoader
 from common.batching import EncodedDataset, encode_texts, make_eval_loader
 from common.engine import evaluate
 from common.metrics import compute_metrics, prefix_metrics
-from common.plots import plot_confusion_matrix, plot_group_scores
+from common.plots import plot_confusion_matrix, plot_group_scores, plot_predicted_scores
 from common.records import write_csv
+from common.regression import evaluate_regression
 from common.splits import Splits
-from common.uncertainty import bootstrap_intervals
+from common.uncertainty import bootstrap_intervals, regression_intervals
 from common.text_data import Example
 
 
@@ -53,14 +54,12 @@ def prediction_frame(examples: Sequence, logits: np.ndarray, label_names: Sequen
                      columns: Columns = text_columns) -> pd.DataFrame:
     """One row per example: `columns(examples)`, then label, prediction, confidence and every probability."""
     probs = softmax(logits, axis=-1)
-    frame = pd.DataFrame(columns(examples))
-    frame["label"] = [label_names[e.label] for e in examples]
-    frame["prediction"] = [label_names[i] for i in probs.argmax(-1)]
-    frame["confidence"] = probs.max(-1).round(4)
-    frame["correct"] = frame["label"] == frame["prediction"]
-    for i, name in enumerate(label_names):
-        frame[f"prob_{name}"] = probs[:, i].round(4)
-    return frame
+    labels = [label_names[e.label] for e in examples]
+    predictions = [label_names[i] for i in probs.argmax(-1)]
+    data = {**columns(examples), "label": labels, "prediction": predictions, "confidence": probs.max(-1).round(4),
+            "correct": [label == prediction for label, prediction in zip(labels, predictions)]}
+    data.update({f"prob_{name}": probs[:, i].round(4) for i, name in enumerate(label_names)})
+    return pd.DataFrame(data)  # built at once: one column at a time is slow with many classes
 
 
 def score_groups(examples: Sequence, logits: np.ndarray, label_names: Sequence[str]) -> dict[str, dict]:
@@ -77,7 +76,15 @@ def score_groups(examples: Sequence, logits: np.ndarray, label_names: Sequence[s
 
 
 class Evaluator:
-    """Encodes each evaluation set once and evaluates any model on it."""
+    """Encodes each evaluation set once and evaluates any model on it.
+
+    The class attributes say what `common.fit` keeps of a validation pass: the score that
+    picks the best epoch (higher is better) and the scores each history row records; an
+    evaluator of another kind of output (a regression, generated text) names its own."""
+
+    selection_metric = "f1_macro"
+    history_metrics = ("accuracy", "f1_macro")
+    headline = ("f1_macro", "macro-F1")  # the score the run's last line names, and its name
 
     def __init__(self, splits: Splits, tokenizer, cfg, device: torch.device, amp_dtype: Optional[torch.dtype],
                  make_loader: Optional[Callable[[Sequence], DataLoader]] = None, columns: Columns = text_columns):
@@ -102,12 +109,12 @@ class Evaluator:
                         progress=self.cfg.progress, desc=name)
 
     def before_training(self, model) -> dict:
-        """Scores of the untrained head: the 'before' column of before/after tables."""
+        """Scores of the untrained model (a new head, a base model's own output): the
+        'before' column of before/after tables."""
         scores = {}
         for name in ("val", *self.test_splits):
             metrics, _ = self.run(model, name)
-            scores[f"before_{name}_accuracy"] = metrics["accuracy"]
-            scores[f"before_{name}_f1_macro"] = metrics["f1_macro"]
+            scores.update({f"before_{name}_{key}": metrics[key] for key in self.history_metrics})
         return scores
 
     def final(self, model, run_dir: Path, title: str) -> dict:
@@ -154,11 +161,49 @@ class Evaluator:
         return metrics
 
 
-def summarize_scores(metrics: dict) -> str:
-    """One line for the end of a run: validation, and test where it was scored."""
-    parts = [f"val macro-F1 {metrics['val_f1_macro']:.4f}"]
-    if "test_f1_macro" in metrics:
-        parts.append(f"test accuracy {metrics['test_accuracy']:.4f}, test macro-F1 {metrics['test_f1_macro']:.4f}")
-        if "before_test_f1_macro" in metrics:
-            parts.append(f"before training {metrics['before_test_f1_macro']:.4f}")
+def summarize_scores(metrics: dict, headline: tuple[str, str] = Evaluator.headline) -> str:
+    """One line for the end of a run: the `headline` score (key, name) on validation, and on
+    test where it was scored."""
+    key, name = headline
+    parts = [f"val {name} {metrics[f'val_{key}']:.4f}"]
+    if f"test_{key}" in metrics:
+        accuracy = f"test accuracy {metrics['test_accuracy']:.4f}, " if "test_accuracy" in metrics else ""
+        parts.append(f"{accuracy}test {name} {metrics[f'test_{key}']:.4f}")
+        if f"before_test_{key}" in metrics:
+            parts.append(f"before training {metrics[f'before_test_{key}']:.4f}")
     return "; ".join(parts)
+
+
+class RegressionEvaluator(Evaluator):
+    """An `Evaluator` of a model with one output per example, a score (the examples' labels
+    are floats): MSE, R², MAE and Pearson's r; the best epoch has the highest validation R²."""
+
+    selection_metric = "r2"
+    history_metrics = ("mse", "r2")
+    headline = ("r2", "R²")
+
+    def run(self, model, name: str) -> tuple[dict, np.ndarray]:
+        return evaluate_regression(model, self.loaders[name], self.device, amp_dtype=self.amp_dtype,
+                                   progress=self.cfg.progress, desc=name)
+
+    def final(self, model, run_dir: Path, title: str) -> dict:
+        """Validation and test scores, the 95% bootstrap intervals of the test MSE and R²,
+        predictions.csv (gold score, prediction, error) and a scatter plot of the test split."""
+        metrics, results = {}, {}
+        for name in ("val", *self.test_splits):
+            split_metrics, results[name] = self.run(model, name)
+            metrics.update(prefix_metrics(split_metrics, name))
+        if not self.test_splits:
+            return metrics
+        gold = np.array([e.label for e in self.examples["test"]], dtype=float)
+        intervals = regression_intervals(gold, results["test"])
+        metrics["test_mse_ci"], metrics["test_r2_ci"] = intervals.pop("mse"), intervals.pop("r2")
+        metrics["test_intervals"] = intervals
+        frame = pd.DataFrame(self.columns(self.examples["test"]))
+        frame["score"], frame["prediction"] = gold.round(4), results["test"].round(4)
+        frame["error"] = (frame["prediction"] - frame["score"]).round(4)
+        write_csv(run_dir / "predictions.csv", frame)
+        plot_predicted_scores(gold, results["test"], run_dir / "predicted_scores.png",
+                              title=f"{title}: test (n={len(gold)}, R² {metrics['test_r2']:.3f})")
+        return metrics
+

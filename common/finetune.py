@@ -136,10 +136,11 @@ def report_tokens(tokenizer, splits: Splits, cfg) -> dict:
 
 
 def finish_run(cfg, run: RunStart, model: torch.nn.Module, evaluator: Evaluator, result: FitResult,
-               train_examples: int, phase: str, **records) -> dict:
+               train_examples: int, phase: str, pipeline_tag: Optional[str] = None, **records) -> dict:
     """Evaluate the best checkpoint's `model`, write metrics.json (scores, training figures,
     `records`, the label names and the warnings of common.diagnostics) with the predictions
-    and plots, a model card beside every saved model (common/model_card.py), give the final
+    and plots, a model card beside every saved model (common/model_card.py; `pipeline_tag`: its
+    task, where not the phase's), give the final
     scores and plots to the run's trackers and close them, and print the summary, warnings
     last; return the metrics."""
     metrics = evaluator.final(model, run.run_dir, title=cfg.run_name or phase)
@@ -147,7 +148,7 @@ def finish_run(cfg, run: RunStart, model: torch.nn.Module, evaluator: Evaluator,
     metrics["labels"] = list(run.splits.label_names)  # what the report's titles count
     metrics["warnings"] = diagnose(metrics, run.splits.label_names, run.splits.info)
     write_json(run.run_dir / "metrics.json", metrics)
-    write_model_cards(run.run_dir, cfg, metrics, phase)
+    write_model_cards(run.run_dir, cfg, metrics, phase, pipeline_tag)
     final = {key: value for key, value in metrics.items() if key.startswith(("val_", "test_", "before_"))}
     steps = sum(row["steps"] for row in result.history)
     run.trackers.log_metrics({f"final/{key}": value for key, value in final.items()}, steps)
@@ -155,6 +156,6 @@ def finish_run(cfg, run: RunStart, model: torch.nn.Module, evaluator: Evaluator,
     run.trackers.close(final)
     for split, scores in metrics.get("groups", {}).items():
         print(f"{split} macro-F1 per group: " + ", ".join(f"{g} {s['f1_macro']:.3f}" for g, s in scores.items()))
-    print(f"{summarize_scores(metrics)}; run directory {run.run_dir}")
+    print(f"{summarize_scores(metrics, evaluator.headline)}; run directory {run.run_dir}")
     print_warnings(metrics["warnings"])
     return metrics

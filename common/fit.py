@@ -1,5 +1,5 @@
-"""The epoch loop every phase shares: train, validate, keep the best epoch by validation
-macro-F1, checkpoint, resume.
+"""The epoch loop every phase shares: train, validate, keep the best epoch by its validation
+score (macro-F1 for a classifier: the evaluator's `selection_metric`), checkpoint, resume.
 
 Each phase's `train.py` reads as its experiment: it opens the run (common/finetune.py),
 builds the model and the loss, calls `fit`, reloads the best checkpoint and finishes the
@@ -35,7 +35,7 @@ from common.engine import EarlyStopping, LossFn, count_parameters, train_one_epo
 from common.errors import ConfigError
 from common.evaluation import Evaluator
 from common.optim import build_optimizer, build_scheduler, count_optimizer_steps
-from common.plots import plot_learning_curves
+from common.plots import SCORE_NAMES, plot_learning_curves
 from common.records import write_jsonl
 from common.seeding import get_rng_state, set_rng_state, set_seed
 from common.tracking import NO_TRACKERS, Trackers, chosen_trackers, epoch_metrics
@@ -170,17 +170,17 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
         row = {"epoch": epoch + 1, **extra, "trainable_parameters": trainable, **train_stats,
                "epoch_seconds": round(epoch_seconds, 3),
                "samples_per_second": round(train_stats["examples"] / epoch_seconds, 2),
-               "val_loss": val_metrics["loss"], "val_accuracy": val_metrics["accuracy"],
-               "val_f1_macro": val_metrics["f1_macro"], "learning_rate": scheduler.get_last_lr()[0]}
+               "val_loss": val_metrics["loss"], **{f"val_{key}": val_metrics[key] for key in evaluator.history_metrics},
+               "learning_rate": scheduler.get_last_lr()[0]}
         history.append(row)
         stage = f" ({extra['stage']})" if "stage" in extra else ""
+        scores = ", ".join(f"val {SCORE_NAMES.get(key, key)} {val_metrics[key]:.4f}" for key in evaluator.history_metrics)
         print(f"epoch {epoch + 1}{stage}: train loss {train_stats['train_loss']:.4f}, "
-              f"val loss {val_metrics['loss']:.4f}, val acc {val_metrics['accuracy']:.4f}, "
-              f"val macro-F1 {val_metrics['f1_macro']:.4f} ({epoch_seconds:.1f}s)")
+              f"val loss {val_metrics['loss']:.4f}, {scores} ({epoch_seconds:.1f}s)")
         # history.jsonl before the checkpoint: after a kill anywhere here, it has at least the
         # checkpoint's epochs, and a resume rewrites it from the checkpoint.
         write_jsonl(Path(run_dir) / "history.jsonl", history)
-        if stopper.update(val_metrics["f1_macro"], epoch + 1):
+        if stopper.update(val_metrics[evaluator.selection_metric], epoch + 1):
             save_checkpoint(checkpoints / "best", model, tokenizer)
         rng_ranks = gather_objects(get_rng_state())  # every rank's, saved by rank 0
         ranks = {"world_size": len(rng_ranks), **({"rng_ranks": rng_ranks} if len(rng_ranks) > 1 else {})}

@@ -16,7 +16,10 @@ from common.errors import ConfigError
 
 DEFAULT_TARGETS = {"distilbert": ["q_lin", "v_lin"], "bert": ["query", "value"], "roberta": ["query", "value"],
                    "xlm-roberta": ["query", "value"], "camembert": ["query", "value"],
-                   "deberta-v2": ["query_proj", "value_proj"], "electra": ["query", "value"]}
+                   "deberta-v2": ["query_proj", "value_proj"], "electra": ["query", "value"],
+                   # seq2seq models: every attention block's query/value, cross-attention included
+                   "t5": ["q", "v"], "mt5": ["q", "v"], "bart": ["q_proj", "v_proj"],
+                   "encoder-decoder": ["query", "value"]}
 HEAD_MODULES = {"distilbert": ["pre_classifier", "classifier"]}  # others: "classifier"
 
 
@@ -34,7 +37,11 @@ def head_modules(model: nn.Module) -> list[str]:
 
 
 def apply_lora(model: nn.Module, r: int, alpha: int, dropout: float,
-               target_modules: Optional[Sequence[str]] = None) -> nn.Module:
+               target_modules: Optional[Sequence[str]] = None,
+               modules_to_save: Optional[Sequence[str]] = None) -> nn.Module:
+    """`model` with adapters on `target_modules` (default: its type's attention query/value
+    projections) and `modules_to_save` trained in full and saved with them (default: the
+    classification head; a model with parts that start untrained names them)."""
     from peft import LoraConfig, get_peft_model
 
     _, encoder_type = model_types(model)
@@ -43,7 +50,7 @@ def apply_lora(model: nn.Module, r: int, alpha: int, dropout: float,
         raise ConfigError(f"no default LoRA target modules for model type {encoder_type!r}; set "
                           f"lora_target_modules (known defaults: {', '.join(DEFAULT_TARGETS)})")
     config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets,
-                        modules_to_save=head_modules(model))
+                        modules_to_save=list(modules_to_save) if modules_to_save is not None else head_modules(model))
     try:
         return get_peft_model(model, config)
     except ValueError as exc:  # e.g. target modules not found in the model

@@ -12,21 +12,28 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 
 
 def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int], label_names: Sequence[str]) -> dict:
-    """Accuracy, macro/weighted F1, per-class precision/recall/F1/support, confusion matrix.
+    """Accuracy, macro/micro/weighted F1, per-class precision/recall/F1/support, confusion matrix.
 
     Every class in `label_names` is reported, also when absent from `y_true`, so tables
-    from different splits line up; absent classes score 0 rather than raising.
+    from different splits line up. The macro averages are over the classes that occur in
+    the split or in the predictions (scikit-learn's own default): a class that neither
+    occurs nor is predicted has no F1 to average, and with many rare classes (FiQA's 131
+    aspect paths) counting it as 0 would measure the split's size, not the model. Micro-F1
+    of single-label predictions equals accuracy.
     """
     labels = list(range(len(label_names)))
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    present = sorted(set(y_true.tolist()) | set(y_pred.tolist()))
     report = classification_report(y_true, y_pred, labels=labels, target_names=list(label_names),
                                    output_dict=True, zero_division=0)
+    averaged = classification_report(y_true, y_pred, labels=present, output_dict=True, zero_division=0)
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "f1_macro": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "f1_macro": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "f1_micro": float(f1_score(y_true, y_pred, labels=present, average="micro", zero_division=0)),
         "f1_weighted": float(f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
-        "precision_macro": float(report["macro avg"]["precision"]),
-        "recall_macro": float(report["macro avg"]["recall"]),
+        "precision_macro": float(averaged["macro avg"]["precision"]),
+        "recall_macro": float(averaged["macro avg"]["recall"]),
         "per_class": {name: {k: float(v) for k, v in report[name].items()} for name in label_names},
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "n": int(len(y_true)),

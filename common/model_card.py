@@ -136,12 +136,13 @@ def render_card(run_dir: Path, cfg, metrics: dict, phase: str, study: Optional[S
     return ModelCard(f"---\n{data_card.to_yaml()}\n---\n\n" + "\n".join(body))
 
 
-def write_model_cards(run_dir: Path, cfg, metrics: dict, phase: str) -> list[Path]:
+def write_model_cards(run_dir: Path, cfg, metrics: dict, phase: str, pipeline_tag: Optional[str] = None) -> list[Path]:
     """`README.md` in `checkpoints/best` and in every merged export of the run, with what
-    `phase` declares of its study's data and pipeline task (common/phases.py); their paths."""
+    `phase` declares of its study's data and pipeline task (common/phases.py; `pipeline_tag`
+    names another task, for a phase's models of another kind); their paths."""
     declaration = declared_phase(phase)
     card = render_card(run_dir, cfg, metrics, phase, declaration.study_data if declaration else None,
-                       declaration.pipeline_tag if declaration else None)
+                       pipeline_tag or (declaration.pipeline_tag if declaration else None))
     written = []
     for name in ("best", "merged"):
         directory = Path(run_dir) / "checkpoints" / name

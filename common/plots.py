@@ -46,19 +46,27 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], label_names: Sequence
     save_figure(fig, path)
 
 
+SCORE_NAMES = {"accuracy": "accuracy", "f1_macro": "macro-F1", "mse": "MSE", "r2": "R²",
+               "exact_match": "exact match", "token_f1": "token F1"}
+
+
 def plot_learning_curves(history: Sequence[dict], path: Path, title: str = "Learning curves") -> None:
-    """Training and validation loss, and validation accuracy / macro-F1, per epoch."""
+    """Training and validation loss, and each validation score the history keeps (accuracy
+    and macro-F1 for a classifier), per epoch."""
     epochs = [row["epoch"] for row in history]
     fig, (loss_ax, score_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
     loss_ax.plot(epochs, [row["train_loss"] for row in history], "o-", label="train loss")
     loss_ax.plot(epochs, [row["val_loss"] for row in history], "o-", label="validation loss")
     loss_ax.set_xlabel("epoch")
-    loss_ax.set_ylabel("cross-entropy")
+    loss_ax.set_ylabel("loss")
     loss_ax.legend()
-    score_ax.plot(epochs, [row["val_accuracy"] for row in history], "o-", label="validation accuracy")
-    score_ax.plot(epochs, [row["val_f1_macro"] for row in history], "o-", label="validation macro-F1")
+    scores = [key for key in history[0] if key.startswith("val_") and key[4:] in SCORE_NAMES] if history else []
+    for key in scores:
+        score_ax.plot(epochs, [row[key] for row in history], "o-", label=f"validation {SCORE_NAMES[key[4:]]}")
     score_ax.set_xlabel("epoch")
-    score_ax.set_ylim(0, 1)
+    values = [row[key] for row in history for key in scores]
+    if values and 0 <= min(values) and max(values) <= 1:
+        score_ax.set_ylim(0, 1)
     score_ax.legend(loc="lower right")
     for ax in (loss_ax, score_ax):
         ax.grid(alpha=0.3)
@@ -87,4 +95,19 @@ def plot_group_scores(scores: dict[str, dict[str, dict]], path: Path, title: str
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
     ax.set_title(title)
+    save_figure(fig, path)
+
+
+def plot_predicted_scores(gold: Sequence[float], predicted: Sequence[float], path: Path,
+                          title: str = "Predicted vs gold scores") -> None:
+    """One point per example, with the diagonal of perfect predictions."""
+    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    ax.scatter(gold, predicted, s=12, alpha=0.6)
+    low, high = float(min(min(gold), min(predicted))), float(max(max(gold), max(predicted)))
+    ax.plot([low, high], [low, high], "k--", linewidth=1, label="prediction = gold")
+    ax.set_xlabel("gold score")
+    ax.set_ylabel("predicted score")
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
     save_figure(fig, path)

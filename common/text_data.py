@@ -267,23 +267,27 @@ def unused_split_groups(rows: Sequence[dict], group_column: str, used: Sequence[
     return found
 
 
-def split_by_group(examples: list[Example], seed: int, source: str) -> dict[str, list[Example]]:
+def split_by_group(examples: list[Example], seed: int, source: str,
+                   strata: Optional[Sequence] = None) -> dict[str, list[Example]]:
     """80/10/10 in which the examples of one split group (`Example.split_group`) share a split,
-    stratified by label as far as the groups allow (scikit-learn's StratifiedGroupKFold)."""
+    stratified by label (or by `strata`, one per example) as far as the groups allow
+    (scikit-learn's StratifiedGroupKFold)."""
     from sklearn.model_selection import StratifiedGroupKFold
 
     groups = [e.split_group for e in examples]
     if len(set(groups)) < 10:
         raise DataError(f"{source}: {len(set(groups))} split groups; an 80/10/10 split by group needs at least 10")
+    stratum = list(strata) if strata is not None else [e.label for e in examples]
 
-    def hold_out(part: list[Example], folds: int) -> tuple[list[Example], list[Example]]:
+    def hold_out(part: list[int], folds: int) -> tuple[list[int], list[int]]:
         splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-        rest, held = next(splitter.split(np.zeros(len(part)), [e.label for e in part], [e.split_group for e in part]))
+        rest, held = next(splitter.split(np.zeros(len(part)), [stratum[i] for i in part],
+                                         [groups[i] for i in part]))
         return [part[i] for i in rest], [part[i] for i in held]
 
-    rest, test = hold_out(examples, 10)
+    rest, test = hold_out(list(range(len(examples))), 10)
     train, val = hold_out(rest, 9)
-    return {"train": train, "val": val, "test": test}
+    return {name: [examples[i] for i in part] for name, part in (("train", train), ("val", val), ("test", test))}
 
 
 def carve(examples: list[Example], fraction: float, seed: int, source: str) -> tuple[list[Example], list[Example]]:

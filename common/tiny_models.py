@@ -7,27 +7,31 @@ from pathlib import Path
 from typing import Iterable
 
 
-def write_tiny_bert(directory: Path, words: set[str], seed: int = 0) -> Path:
-    """A 2-layer, 32-wide DistilBERT (random weights, seeded) whose WordPiece vocabulary is `words`."""
+def write_tiny_bert(directory: Path, words: set[str], seed: int = 0, architecture: str = "distilbert") -> Path:
+    """A 2-layer, 32-wide DistilBERT (random weights, seeded) whose WordPiece vocabulary is
+    `words`; `architecture` "bert" writes a BERT of the same size instead (a BERT, unlike a
+    DistilBERT, can also be the decoder of an encoder-decoder)."""
     import torch
-    from transformers import DistilBertConfig, DistilBertModel, DistilBertTokenizerFast
+    from transformers import BertConfig, BertModel, DistilBertConfig, DistilBertModel, DistilBertTokenizerFast
 
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(words | set("0123456789.,%!?@#"))
     # transformers 5 takes the vocabulary itself (`vocab=`); a `vocab_file=` is silently ignored.
     tokenizer = DistilBertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=True)
-    config = DistilBertConfig(vocab_size=len(vocab), n_layers=2, dim=32, n_heads=2, hidden_dim=64,
-                              max_position_embeddings=128, pad_token_id=0)
     torch.manual_seed(seed)  # the same weights whatever ran before in the process
-    DistilBertModel(config).save_pretrained(directory)
+    if architecture == "bert":
+        BertModel(BertConfig(vocab_size=len(vocab), num_hidden_layers=2, hidden_size=32, num_attention_heads=2,
+                             intermediate_size=64, max_position_embeddings=128, pad_token_id=0)).save_pretrained(directory)
+    else:
+        DistilBertModel(DistilBertConfig(vocab_size=len(vocab), n_layers=2, dim=32, n_heads=2, hidden_dim=64,
+                                         max_position_embeddings=128, pad_token_id=0)).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
 
 
-def write_tiny_roberta(directory: Path, texts: Iterable[str], seed: int = 0) -> Path:
-    """A 2-layer, 32-wide RoBERTa (random weights) and a byte-level BPE tokenizer of `texts`."""
-    import torch
+def byte_level_tokenizer(directory: Path, texts: Iterable[str], tokenizer_cls) -> tuple:
+    """A byte-level BPE vocabulary of `texts` (400 tokens) written to `directory`, as a
+    `tokenizer_cls` (RoBERTa's or BART's fast tokenizer); and its vocabulary size."""
     from tokenizers import ByteLevelBPETokenizer
-    from transformers import RobertaConfig, RobertaModel, RobertaTokenizerFast
 
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(list(texts), vocab_size=400, min_frequency=1,
@@ -35,11 +39,36 @@ def write_tiny_roberta(directory: Path, texts: Iterable[str], seed: int = 0) -> 
     directory.mkdir(parents=True, exist_ok=True)
     bpe.save_model(str(directory))
     merges = [tuple(line.split()) for line in (directory / "merges.txt").read_text().splitlines()[1:] if line]
-    tokenizer = RobertaTokenizerFast(vocab=bpe.get_vocab(), merges=merges)
+    return tokenizer_cls(vocab=bpe.get_vocab(), merges=merges), len(bpe.get_vocab())
+
+
+def write_tiny_roberta(directory: Path, texts: Iterable[str], seed: int = 0) -> Path:
+    """A 2-layer, 32-wide RoBERTa (random weights) and a byte-level BPE tokenizer of `texts`."""
+    import torch
+    from transformers import RobertaConfig, RobertaModel, RobertaTokenizerFast
+
+    tokenizer, vocab_size = byte_level_tokenizer(directory, texts, RobertaTokenizerFast)
     torch.manual_seed(seed)
-    config = RobertaConfig(vocab_size=len(bpe.get_vocab()), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+    config = RobertaConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                            intermediate_size=64, max_position_embeddings=160, pad_token_id=1, bos_token_id=0,
                            eos_token_id=2)
     RobertaModel(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def write_tiny_bart(directory: Path, texts: Iterable[str], seed: int = 0) -> Path:
+    """A 2+2-layer, 32-wide BART (random weights) with a byte-level BPE tokenizer of `texts`:
+    an encoder-decoder that generates text, built from a config."""
+    import torch
+    from transformers import BartConfig, BartForConditionalGeneration, BartTokenizerFast
+
+    tokenizer, vocab_size = byte_level_tokenizer(directory, texts, BartTokenizerFast)
+    torch.manual_seed(seed)
+    config = BartConfig(vocab_size=vocab_size, d_model=32, encoder_layers=2, decoder_layers=2,
+                        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                        max_position_embeddings=160, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+                        decoder_start_token_id=2, forced_bos_token_id=None)
+    BartForConditionalGeneration(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory

@@ -25,17 +25,19 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray, axis: int = -1) -> np.ndarr
 
 
 def macro_f1(n_labels: int) -> Callable:
-    """Macro-F1 over `n_labels` classes, vectorized along `axis` (resamples in the leading
-    axes); a class with no true and no predicted example scores 0, as scikit-learn's
-    `f1_score(labels=..., zero_division=0)` does."""
+    """Macro-F1 over those of `n_labels` classes that occur in the (resampled) truth or
+    predictions, vectorized along `axis` (resamples in the leading axes), as
+    `common.metrics.compute_metrics` averages it."""
     def score(y_true: np.ndarray, y_pred: np.ndarray, axis: int = -1) -> np.ndarray:
-        per_class = []
+        f1_sum = present = 0
         for label in range(n_labels):
             true, pred = y_true == label, y_pred == label
             tp = np.sum(true & pred, axis=axis)
             wrong = np.sum(true ^ pred, axis=axis)  # false positives + false negatives
-            per_class.append(np.where(2 * tp + wrong > 0, 2 * tp / np.maximum(2 * tp + wrong, 1), 0.0))
-        return np.mean(per_class, axis=0)
+            occurs = 2 * tp + wrong > 0
+            f1_sum = f1_sum + np.where(occurs, 2 * tp / np.maximum(2 * tp + wrong, 1), 0.0)
+            present = present + occurs
+        return f1_sum / np.maximum(present, 1)
     return score
 
 
@@ -51,6 +53,43 @@ def bootstrap_intervals(y_true: Sequence[int], y_pred: Sequence[int], n_labels: 
     for name, score in scorers(n_labels).items():
         result = stats.bootstrap((y_true, y_pred), score, paired=True, vectorized=True, n_resamples=n_resamples,
                                  confidence_level=level, method="percentile", batch=100,
+                                 rng=np.random.default_rng(seed))
+        intervals[name] = [float(result.confidence_interval.low), float(result.confidence_interval.high)]
+    return intervals
+
+
+def squared_error(y_true: np.ndarray, y_pred: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean((y_true - y_pred) ** 2, axis=axis)
+
+
+def r_squared(y_true: np.ndarray, y_pred: np.ndarray, axis: int = -1) -> np.ndarray:
+    residual = np.sum((y_true - y_pred) ** 2, axis=axis)
+    total = np.sum((y_true - np.mean(y_true, axis=axis, keepdims=True)) ** 2, axis=axis)
+    return 1 - residual / np.maximum(total, 1e-12)
+
+
+def regression_intervals(y_true: Sequence[float], y_pred: Sequence[float], *, n_resamples: int = RESAMPLES,
+                         seed: int = 0, level: float = LEVEL) -> dict:
+    """`{"mse": [low, high], "r2": [low, high], "level", "resamples", "seed"}`: the percentile
+    bootstrap of a regression's test scores, resampling examples as `bootstrap_intervals` does."""
+    y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    intervals: dict = {"level": level, "resamples": n_resamples, "seed": seed}
+    for name, score in (("mse", squared_error), ("r2", r_squared)):
+        result = stats.bootstrap((y_true, y_pred), score, paired=True, vectorized=True, n_resamples=n_resamples,
+                                 confidence_level=level, method="percentile", batch=100,
+                                 rng=np.random.default_rng(seed))
+        intervals[name] = [float(result.confidence_interval.low), float(result.confidence_interval.high)]
+    return intervals
+
+
+def mean_intervals(values: dict[str, np.ndarray], *, n_resamples: int = RESAMPLES, seed: int = 0,
+                   level: float = LEVEL) -> dict:
+    """`{name: [low, high], "level", "resamples", "seed"}`: the percentile bootstrap of the mean
+    of each array of per-example scores (e.g. exact match, token F1), resampling examples."""
+    intervals: dict = {"level": level, "resamples": n_resamples, "seed": seed}
+    for name, scores in values.items():
+        result = stats.bootstrap((np.asarray(scores, dtype=float),), np.mean, vectorized=True,
+                                 n_resamples=n_resamples, confidence_level=level, method="percentile",
                                  rng=np.random.default_rng(seed))
         intervals[name] = [float(result.confidence_interval.low), float(result.confidence_interval.high)]
     return intervals

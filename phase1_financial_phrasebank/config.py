@@ -11,6 +11,7 @@ from typing import Optional
 from common.config import option
 from common.errors import ConfigError
 from common.text_data import TextDataConfig
+from phase1_financial_phrasebank.fiqa_data import ASPECT_LEVELS, FIQA_TASKS
 
 PHASE = "phase1_financial_phrasebank"  # the package, and the runs subfolder of its run directories
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -20,7 +21,21 @@ REGIMES = ("full", "head_only", "head_then_full", "gradual_unfreeze")
 
 
 @dataclass
-class Phase1Config(TextDataConfig):
+class LoraOptions:
+    """The LoRA keys of phase 1's models (classifiers and target extractors)."""
+
+    lora: bool = option(False, "Train LoRA adapters (peft) instead of all weights.")
+    lora_r: int = option(8, "LoRA rank.", at_least=1)
+    lora_alpha: int = option(16, "LoRA scaling alpha.", at_least=1)
+    lora_dropout: float = option(0.1, "Dropout on the LoRA branch.", at_least=0, below=1)
+    lora_target_modules: list[str] = option([], "Modules that get adapters; empty: the architecture's attention "
+                                            "query/value projections.")
+    merge: bool = option(False, "After a LoRA run, merge the best adapter into the weights and save a plain "
+                         "Hugging Face model to checkpoints/merged.")
+
+
+@dataclass
+class Phase1Config(LoraOptions, TextDataConfig):
     architecture: str = option("pretrained", "'pretrained' fine-tunes model_name_or_path; 'mini_transformer' "
                                "and 'tiny_transformer' train a small encoder from scratch with that "
                                "model's tokenizer.", ARCHITECTURES)
@@ -32,9 +47,21 @@ class Phase1Config(TextDataConfig):
     split_seed: int = option(42, "Seed of the one stratified 80/10/10 split shared by all agreement levels; "
                              "kept apart from `seed` so that training seeds never move the test set.")
 
-    # --- data: Financial PhraseBank or any text-classification data set (TextDataConfig's keys) ---
-    dataset: str = option("financial_phrasebank", "'financial_phrasebank', a local .csv/.tsv/.jsonl file (relative "
-                          "to data_dir when that is set), or a hub data set id.")
+    # --- data: Financial PhraseBank, FiQA 2018, or any text-classification data set (TextDataConfig's keys) ---
+    dataset: str = option("financial_phrasebank", "'financial_phrasebank', 'fiqa_2018' (the FiQA 2018 Task 1 train "
+                          "files in data_dir), a local .csv/.tsv/.jsonl file (relative to data_dir when that is "
+                          "set), or a hub data set id.")
+
+    # --- FiQA 2018 Task 1 (dataset fiqa_2018); its context_columns are target and/or aspect ---
+    fiqa_task: str = option("sentiment", "FiQA task: 'sentiment' (negative/neutral/positive from the score), "
+                            "'sentiment_score' (regression on the score itself; MSE and R²) or 'aspect' (the aspect "
+                            "category at fiqa_aspect_level).", FIQA_TASKS)
+    fiqa_aspect_level: str = option("1", "FiQA aspect labels: '1' (4 classes: Corporate, Stock, Market, Economy), "
+                                    "'2' (28) or 'full' (the whole path, 131); also the level of an aspect context.",
+                                    ASPECT_LEVELS)
+    fiqa_neutral_low: float = option(-0.1, "FiQA sentiment: scores below this are negative.")
+    fiqa_neutral_high: float = option(0.1, "FiQA sentiment: scores above this are positive (neutral in between, "
+                                      "bounds included).")
 
     # --- training regime ---
     regime: str = option("full", "full: train everything; head_only: encoder frozen; head_then_full: head alone "
@@ -53,15 +80,8 @@ class Phase1Config(TextDataConfig):
 
     # --- classification head: head, head_hidden_size, head_dropout (TextDataConfig's keys) ---
 
-    # --- LoRA (peft) ---
+    # --- LoRA (peft): lora_r, lora_alpha, lora_dropout, lora_target_modules, merge (LoraOptions' keys) ---
     lora: bool = option(False, "Train LoRA adapters (peft) plus the classification head instead of all weights.")
-    lora_r: int = option(8, "LoRA rank.", at_least=1)
-    lora_alpha: int = option(16, "LoRA scaling alpha.", at_least=1)
-    lora_dropout: float = option(0.1, "Dropout on the LoRA branch.", at_least=0, below=1)
-    lora_target_modules: list[str] = option([], "Modules that get adapters; empty: the architecture's attention "
-                                            "query/value projections.")
-    merge: bool = option(False, "After a LoRA run, merge the best adapter into the weights and save a plain "
-                         "Hugging Face model to checkpoints/merged.")
 
 
 def check_config(cfg: Phase1Config) -> None:
@@ -76,3 +96,14 @@ def check_config(cfg: Phase1Config) -> None:
         raise ConfigError("merge folds LoRA adapters into the weights; it needs lora true")
     if cfg.oversample and cfg.class_weighting != "none":
         raise ConfigError("choose one of oversample and class_weighting: together they correct the imbalance twice")
+    fiqa = cfg.dataset == "fiqa_2018"
+    if not fiqa and cfg.context_columns and cfg.dataset == "financial_phrasebank":
+        raise ConfigError("Financial PhraseBank has no context columns; context_columns is for fiqa_2018 (target, "
+                          "aspect) and data sets of your own")
+    if is_regression(cfg) and (cfg.class_weighting != "none" or cfg.oversample):
+        raise ConfigError("fiqa_task sentiment_score is a regression: class_weighting and oversample need classes")
+
+
+def is_regression(cfg: Phase1Config) -> bool:
+    """A run that predicts FiQA's sentiment score itself, one number per example."""
+    return cfg.dataset == "fiqa_2018" and cfg.fiqa_task == "sentiment_score"

@@ -29,6 +29,7 @@ from common.errors import DataError
 from common.hub import HubRef
 from common.text_data import Example, TextSplits, deduplicate, hub_dataset_refs, load_text_splits
 from phase1_financial_phrasebank.config import LEVELS, Phase1Config
+from phase1_financial_phrasebank.fiqa_data import fiqa_splits
 
 LABELS = ("negative", "neutral", "positive")
 SPLITS = ("train", "val", "test")
@@ -178,13 +179,18 @@ def phrasebank_splits(bank: PhraseBank, train_level: str, eval_levels: list[str]
 
 def data_refs(cfg: Phase1Config) -> list[HubRef]:
     """What `load_splits` reads from the hub for `cfg`: the release zip, a hub data set, or nothing."""
+    if cfg.dataset == "fiqa_2018":
+        return []  # read from data_dir alone (fiqa_data.py)
     if cfg.dataset == "financial_phrasebank":
         return [] if cfg.data_dir else [HubRef(HUB_REPO, "dataset", files=(HUB_ZIP,))]
     return hub_dataset_refs(cfg)
 
 
 def load_splits(cfg: Phase1Config) -> TextSplits:
-    """Financial PhraseBank, a local CSV/TSV/JSONL file, or a hub data set, per `cfg.dataset`."""
+    """Financial PhraseBank, FiQA 2018, a local CSV/TSV/JSONL file, or a hub data set, per `cfg.dataset`."""
+    if cfg.dataset == "fiqa_2018":
+        return fiqa_splits(cfg.data_dir, cfg.fiqa_task, list(cfg.context_columns), cfg.fiqa_aspect_level,
+                           cfg.fiqa_neutral_low, cfg.fiqa_neutral_high, cfg.split_seed, cfg.context_mode)
     if cfg.dataset == "financial_phrasebank":
         bank = load_phrasebank(cfg.data_dir, cfg.split_seed)
         return phrasebank_splits(bank, cfg.train_agreement, list(cfg.eval_agreements))

@@ -3,6 +3,7 @@ nested agreement levels, one repeated sentence and one whose copies disagree. Fo
 runs (`python -m common.reproduce --quick`) and the tests; it says nothing about the real data."""
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -48,3 +49,43 @@ def vocabulary(levels: dict[str, list[str]]) -> set[str]:
     """Every word of the sentences (lower-cased, '%' split off), e.g. for a tiny tokenizer."""
     return {w.lower() for lines in levels.values() for line in lines
             for w in line.rsplit("@", 1)[0].replace("%", " % ").split()}
+
+
+ASPECTS = {"positive": ["Corporate/Sales", "Stock/Price Action/Bullish"], "negative": ["Corporate/Risks",
+           "Stock/Price Action/Bearish"], "neutral": ["Corporate/Company Communication", "Market/Volatility"]}
+SCORES = {"positive": (0.2, 0.9), "negative": (-0.9, -0.2), "neutral": (-0.05, 0.05)}
+
+
+def synthetic_fiqa(n: int = 200, seed: int = 0) -> dict[str, dict]:
+    """Headline and post files of FiQA 2018 Task 1 in the challenge's layout (JSON keyed by id,
+    list fields written as Python literals), from the PhraseBank templates: the target is the
+    sentence's company, the score and aspect follow its label. Like the real files, some
+    sentences carry two targets, one snippet has an unescaped apostrophe and one aspect lacks
+    its closing quote."""
+    rng = random.Random(seed)
+    files: dict[str, dict] = {"task1_headline_ABSA_train.json": {}, "task1_post_ABSA_train.json": {}}
+    for number in range(n):
+        label = rng.choice(["neutral", "positive", "positive", "negative"])
+        company = rng.choice(COMPANIES)
+        sentence = rng.choice(TEMPLATES[label]).format(c=company, n=rng.randint(2, 999))
+        info = [{"snippets": repr([sentence.split(" ", 1)[1]]), "target": company,
+                 "sentiment_score": f"{rng.uniform(*SCORES[label]):.3f}", "aspects": repr([rng.choice(ASPECTS[label])])}]
+        name = "task1_headline_ABSA_train.json" if number % 2 else "task1_post_ABSA_train.json"
+        if number % 17 == 3:  # a second target in the same sentence, with its own score and aspect
+            other = rng.choice([c for c in COMPANIES if c != company])
+            sentence = f"{sentence} {other} was not mentioned ."
+            info.append({"snippets": repr(["not mentioned"]), "target": other, "sentiment_score": "0.0",
+                         "aspects": repr(["Corporate/Company Communication"])})
+        files[name][str(1000 + number)] = {"sentence": sentence, "info": info}
+    headline = files["task1_headline_ABSA_train.json"]
+    first, second = list(headline)[:2]
+    headline[first]["info"][0]["snippets"] = "['" + headline[first]["sentence"].split(" ", 1)[1] + "'s view']"
+    headline[second]["info"][0]["aspects"] = "['Market/Volatility]"
+    return files
+
+
+def write_fiqa(directory: Path, files: dict[str, dict]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (directory / name).write_text(json.dumps(content, indent=1), encoding="utf-8")
+    return directory

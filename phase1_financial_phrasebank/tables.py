@@ -4,6 +4,8 @@ Each table takes the runs of named presets, so a table row is one command of the
 README (runs made without a preset appear in the main table). Runs on another data set
 (`--dataset my.csv`) get parts of their own, without the agreement-level columns.
 """
+from dataclasses import dataclass
+
 from common.report import Column, GroupColumns, IntervalColumn, TableSpec, model_label
 from phase1_financial_phrasebank.config import PHASE
 
@@ -46,6 +48,91 @@ def columns(*extra: Column) -> list[Column]:
             Column("trainable params", "metrics.trainable_parameters", "{:,.0f}"),
             Column("train s/epoch", "metrics.seconds_per_epoch", "{:.1f}")]
 
+
+FIQA = "fiqa_2018"  # the `dataset` key of the FiQA runs
+# What the study this phase builds on reported on FiQA 2018 Task 1: micro-averaged scores
+# (precision = recall = F1 = accuracy), models chosen on the test split, its own split.
+FIQA_REPORTED = {"source": "the original study (reported)", "data": "FiQA 2018 Task 1 train files, own split"}
+
+
+@dataclass
+class ContextColumn(Column):
+    """What went beside the sentence: the context columns, or none."""
+
+    fmt: str = "{}"
+
+    def value(self, run):
+        return super().value(run) or ["none"]
+
+
+@dataclass
+class CountColumn(Column):
+    """How many items a list in the run's records has (e.g. the label names)."""
+
+    fmt: str = "{:.0f}"
+
+    def value(self, run):
+        items = super().value(run)
+        return len(items) if isinstance(items, list) else None
+
+
+def fiqa_table(**spec) -> TableSpec:
+    """A table of FiQA 2018 runs, by preset."""
+    return TableSpec(phase=PHASE, study_data=FIQA, describe_model=describe_model, other_data=False, **spec)
+
+
+CONTEXT = ContextColumn("context", "config.context_columns")
+LORA = Column("LoRA", "config.lora", "{}")
+COST = [Column("trainable share", "metrics.trainable_share", "{:.2%}"),
+        Column("train s/epoch", "metrics.seconds_per_epoch", "{:.1f}")]
+
+FIQA_TABLES = [
+    fiqa_table(name="phase1_fiqa_sentiment",
+               title="Phase 1, FiQA 2018: sentiment (negative < -0.1 <= neutral <= 0.1 < positive), with and "
+                     "without the aspect or target beside the sentence, LoRA vs full",
+               select=presets("fiqa_sentiment", "fiqa_sentiment_aspect", "fiqa_sentiment_target",
+                              "fiqa_sentiment_target_aspect", "fiqa_sentiment_aspect_lora"),
+               columns=[CONTEXT, LORA, Column("before: test macro-F1", "metrics.before_test_f1_macro"),
+                        Column("test accuracy (= micro-F1)", "metrics.test_accuracy"),
+                        Column("test macro-F1", "metrics.test_f1_macro"),
+                        IntervalColumn("macro-F1 95% CI", "metrics.test_f1_macro_ci"),
+                        Column("neutral recall", "metrics.test_recall_neutral"), *COST],
+               reported=[{**FIQA_REPORTED, "model": "the study's fine-tuned models", "context": "aspect added",
+                          "test accuracy (= micro-F1)": "+5.3 points over the sentence alone"}]),
+    fiqa_table(name="phase1_fiqa_aspects",
+               title="Phase 1, FiQA 2018: aspect classification at label level 1, 2 and the full path",
+               select=presets("fiqa_aspect_level1", "fiqa_aspect_level2", "fiqa_aspect_full", "fiqa_aspect_level2_lora"),
+               columns=[Column("level", "config.fiqa_aspect_level", "{}"), CountColumn("classes", "metrics.labels"),
+                        Column("test examples of unseen labels", "metrics.data.unseen_labels.test.examples", "{:.0f}"),
+                        LORA, Column("before: test macro-F1", "metrics.before_test_f1_macro"),
+                        Column("test micro-F1 (= accuracy)", "metrics.test_f1_micro"),
+                        Column("test macro-F1", "metrics.test_f1_macro"),
+                        IntervalColumn("macro-F1 95% CI", "metrics.test_f1_macro_ci"), *COST],
+               reported=[{**FIQA_REPORTED, "model": "the study's fine-tuned models", "level": "separate levels → merged",
+                          "test micro-F1 (= accuracy)": "0.41 → 0.67"}]),
+    fiqa_table(name="phase1_fiqa_score",
+               title="Phase 1, FiQA 2018: the sentiment score itself (regression; the challenge's MSE and R²)",
+               select=presets("fiqa_score", "fiqa_score_aspect"),
+               columns=[CONTEXT, Column("before: test R²", "metrics.before_test_r2"),
+                        Column("test MSE", "metrics.test_mse"), Column("test R²", "metrics.test_r2"),
+                        IntervalColumn("R² 95% CI", "metrics.test_r2_ci"),
+                        Column("test Pearson r", "metrics.test_pearson"), *COST]),
+    fiqa_table(name="phase1_fiqa_targets",
+               title="Phase 1, FiQA 2018: target extraction (seq2seq writes the target; the span tagger cuts it "
+                     "from the sentence), exact match and token F1 per (sentence, target) entry",
+               select=lambda run: run.config.get("extractor") is not None,
+               columns=[Column("extractor", "config.extractor", "{}"),
+                        Column("warm-started encoder-decoder", "config.encoder_decoder", "{}"),
+                        ContextColumn("context", "config.context_columns"), LORA,
+                        Column("beams", "config.num_beams", "{:.0f}"),
+                        Column("before: test exact match", "metrics.before_test_exact_match"),
+                        Column("test exact match", "metrics.test_exact_match"),
+                        IntervalColumn("exact match 95% CI", "metrics.test_exact_match_ci"),
+                        Column("test token F1", "metrics.test_token_f1"),
+                        Column("in sentence", "metrics.test_in_sentence"), *COST],
+               reported=[{**FIQA_REPORTED, "model": "flan-t5 with LoRA", "extractor": "seq2seq",
+                          "test exact match": "0.821"}]),
+]
 
 TABLES = [
     phase1_table(name="phase1_main", title="Phase 1: models, test split of the training level",
@@ -92,4 +179,5 @@ TABLES = [
                  other_data=False,
                  columns=[TRAIN_LEVEL]
                  + [Column(f"test {level}", f"metrics.test_{level.lower()}_f1_macro") for level in LEVELS]),
+    *FIQA_TABLES,
 ]

@@ -1,11 +1,12 @@
-"""Fine-tune and evaluate a phase 1 sentiment model (Financial PhraseBank or any
-text-classification data set).
+"""Fine-tune and evaluate a phase 1 model: sentiment on Financial PhraseBank, the FiQA 2018
+tasks (sentiment, its score, aspects), or any text-classification data set.
 
 Usage:
     python -m phase1_financial_phrasebank.train --preset distilbert
     python -m phase1_financial_phrasebank.train --preset mini --data_dir ../shared/data/financial_phrasebank
     python -m phase1_financial_phrasebank.train --preset head_only          # or full, head_then_full, gradual_unfreeze
     python -m phase1_financial_phrasebank.train --preset lora --merge       # LoRA, then a merged plain model
+    python -m phase1_financial_phrasebank.train --preset fiqa_sentiment_aspect --data_dir ../shared/data/fiqa_2018
     python -m phase1_financial_phrasebank.train --dataset reviews.csv --text_column review --label_column stars
     python -m phase1_financial_phrasebank.train --preset distilbert --resume  # continue an interrupted run
     python -m phase1_financial_phrasebank.train --help                        # every key, with defaults
@@ -18,28 +19,46 @@ from __future__ import annotations
 import copy
 import functools
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
 
 from common.checkpoint import save_checkpoint
 from common.cli import run_cli
-from common.evaluation import Evaluator, encode_examples
+from common.evaluation import Evaluator, RegressionEvaluator, encode_examples
 from common.finetune import finish_run, open_run, report_tokens
 from common.fit import OnEpochEnd, fit
 from common.imbalance import inverse_frequency_weights, oversample
 from common.lora import merge_lora
 from common.models import head_origin
+from common.regression import mse_loss
 from common.seeding import set_seed
-from phase1_financial_phrasebank.config import PHASE, PRESET_DIR, Phase1Config, check_config
+from phase1_financial_phrasebank.config import PHASE, PRESET_DIR, Phase1Config, check_config, is_regression
 from phase1_financial_phrasebank.data import load_splits
 from phase1_financial_phrasebank.models import build_model
 from phase1_financial_phrasebank.regimes import apply_regime
 
 
+def training_examples_and_loss(cfg: Phase1Config, splits, device: torch.device) -> tuple[list, Callable, dict]:
+    """The training examples (oversampled, if asked), the loss (cross-entropy, class-weighted
+    if asked; MSE for the score regression) and what metrics.json records of them."""
+    examples = splits.train[:cfg.max_train_samples]
+    if is_regression(cfg):
+        return examples, mse_loss, {}
+    labels = [e.label for e in examples]
+    weights = inverse_frequency_weights(labels, len(splits.label_names))
+    loss_fn = F.cross_entropy
+    if cfg.class_weighting == "inverse_frequency":
+        loss_fn = functools.partial(F.cross_entropy, weight=torch.tensor(weights, device=device))
+    if cfg.oversample:
+        examples = oversample(examples, labels, cfg.seed)
+    return examples, loss_fn, {"class_weights": dict(zip(splits.label_names, weights))}
+
+
 def main(cfg: Phase1Config, provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None) -> Path:
-    """Train, keep the best epoch by validation macro-F1, evaluate it; return the run directory."""
+    """Train, keep the best epoch by its validation score (macro-F1; R² for the score
+    regression), evaluate it; return the run directory."""
     check_config(cfg)
     # Data, tokenizer and model source are checked before a run directory exists.
     run = open_run(cfg, PHASE, load_splits, provenance, check_model=cfg.architecture == "pretrained",
@@ -48,16 +67,11 @@ def main(cfg: Phase1Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     tokenizer = run.tokenizer
     model = build_model(cfg, tokenizer, run.splits.label_names, checkpoint=run.resume_from).to(run.device)
     tokens = report_tokens(tokenizer, run.splits, cfg)  # truncation and unknown tokens per split
-    evaluator = Evaluator(run.splits, tokenizer, cfg, run.device, run.amp_dtype)  # and every agreement level's test
+    # Scores of a classifier (and every agreement level's test), or of FiQA's score regression.
+    evaluator = (RegressionEvaluator if is_regression(cfg) else Evaluator)(run.splits, tokenizer, cfg, run.device,
+                                                                          run.amp_dtype)
 
-    train_examples = run.splits.train[:cfg.max_train_samples]
-    train_labels = [e.label for e in train_examples]
-    class_weights = inverse_frequency_weights(train_labels, len(run.splits.label_names))
-    if cfg.oversample:
-        train_examples = oversample(train_examples, train_labels, cfg.seed)
-    loss_fn = F.cross_entropy
-    if cfg.class_weighting == "inverse_frequency":
-        loss_fn = functools.partial(F.cross_entropy, weight=torch.tensor(class_weights, device=run.device))
+    train_examples, loss_fn, records = training_examples_and_loss(cfg, run.splits, run.device)
     train_set = encode_examples(tokenizer, train_examples, cfg.max_length)
 
     def set_stage(epoch: int) -> dict:
@@ -70,7 +84,7 @@ def main(cfg: Phase1Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     if cfg.merge:  # merged from a copy: the evaluation below scores the adapter model itself
         save_checkpoint(run.run_dir / "checkpoints" / "merged", merge_lora(copy.deepcopy(model)), tokenizer)
     finish_run(cfg, run, model, evaluator, result, len(train_set), PHASE, head=head_origin(model),
-               class_weights=dict(zip(run.splits.label_names, class_weights)), data={**run.splits.info, **tokens})
+               data={**run.splits.info, **tokens}, **records)
     return run.run_dir
 
 

@@ -25,13 +25,20 @@ def test_metrics_equal_sklearn_on_random_data(seed):
     assert m["n"] == 500
 
 
-def test_absent_class_is_reported_with_zero_scores():
+def test_absent_class_is_reported_but_not_averaged():
     m = compute_metrics([1, 1, 2, 2], [1, 2, 2, 2], LABELS)
     assert m["per_class"]["negative"]["support"] == 0
     assert m["per_class"]["negative"]["recall"] == 0.0
-    assert m["f1_macro"] == pytest.approx(f1_score([1, 1, 2, 2], [1, 2, 2, 2], labels=[0, 1, 2],
-                                                   average="macro", zero_division=0))
+    # neither in the split nor predicted: no F1 to average (scikit-learn's own default)
+    assert m["f1_macro"] == pytest.approx(f1_score([1, 1, 2, 2], [1, 2, 2, 2], average="macro"))
+    assert m["f1_macro"] > f1_score([1, 1, 2, 2], [1, 2, 2, 2], labels=[0, 1, 2], average="macro", zero_division=0)
     assert len(m["confusion_matrix"]) == 3
+
+
+def test_a_predicted_class_absent_from_the_split_counts_with_f1_zero():
+    m = compute_metrics([1, 1, 2, 2], [0, 1, 2, 2], LABELS)
+    assert m["f1_macro"] == pytest.approx(f1_score([1, 1, 2, 2], [0, 1, 2, 2], labels=[0, 1, 2], average="macro",
+                                                   zero_division=0))
 
 
 def test_prefix_flattens_per_class_recall():
