@@ -234,11 +234,16 @@ def data_of(run: Run, study_data: Optional[str]) -> str:
 
 
 def describe_labels(runs: Sequence[Run]) -> str:
-    """"3 labels: negative, neutral, positive" (the names when there are few), from metrics.json."""
-    sets = sorted({tuple(run.metrics["labels"]) for run in runs if isinstance(run.metrics.get("labels"), list)})
+    """"3 labels: negative, neutral, positive" (the names when there are few), from metrics.json;
+    sets of several sizes in order of size; none for runs without labels (e.g. target extraction)."""
+    sets = sorted({tuple(run.metrics["labels"]) for run in runs if isinstance(run.metrics.get("labels"), list)},
+                  key=lambda names: (len(names), names))
     if not sets:
         return "labels not recorded"
-    return "; ".join(f"{len(names)} labels" + (f": {', '.join(names)}" if len(names) <= 8 else "") for names in sets)
+    if not any(sets[-1]):
+        return "no labels (text outputs)"
+    return "; ".join(f"{len(names)} label{'s' if len(names) != 1 else ''}"
+                     + (f": {', '.join(names)}" if len(names) <= 8 else "") for names in sets if names)
 
 
 def markdown_rows(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
