@@ -53,10 +53,15 @@ class Entry:
 
 def parse_list(text: str) -> list[str]:
     """A list of strings written as a Python literal, read leniently (see the module docstring)."""
+    return read_list(text)[0]
+
+
+def read_list(text: str) -> tuple[list[str], bool]:
+    """`parse_list`'s items, and whether the text needed the lenient reading."""
     try:
         value = ast.literal_eval(text)
         if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
-            return [item.strip() for item in value if item.strip()]
+            return [item.strip() for item in value if item.strip()], False
     except (ValueError, SyntaxError):
         pass
     inner = text.strip()
@@ -70,7 +75,7 @@ def parse_list(text: str) -> list[str]:
         if index == len(parts) - 1 and part[-1:] in "'\"":
             part = part[:-1]
         cleaned.append(part.strip())
-    return [part for part in cleaned if part]
+    return [part for part in cleaned if part], True
 
 
 def read_entries(path: Path, source: str) -> tuple[list[Entry], int]:
@@ -102,8 +107,8 @@ def read_entries(path: Path, source: str) -> tuple[list[Entry], int]:
             if not -1.0 <= score <= 1.0:
                 raise DataError(f"{at}: sentiment_score {score} is outside [-1, 1]")
             aspects_text, snippets_text = str(info.get("aspects", "")), str(info.get("snippets", "[]"))
-            aspects, snippets = parse_list(aspects_text), parse_list(snippets_text)
-            lenient += sum(not literal_list(text) for text in (aspects_text, snippets_text))
+            (aspects, odd_aspects), (snippets, odd_snippets) = read_list(aspects_text), read_list(snippets_text)
+            lenient += odd_aspects + odd_snippets
             if not aspects:
                 raise DataError(f"{at}: no aspect in {aspects_text!r}")
             entries.append(Entry(f"{source}:{key}", source, sentence.strip(), target.strip(), score, aspects[0],
@@ -111,13 +116,6 @@ def read_entries(path: Path, source: str) -> tuple[list[Entry], int]:
     if not entries:
         raise DataError(f"{path}: no entries")
     return entries, lenient
-
-
-def literal_list(text: str) -> bool:
-    try:
-        return isinstance(ast.literal_eval(text), (list, tuple))
-    except (ValueError, SyntaxError):
-        return False
 
 
 def read_fiqa(data_dir: Path) -> tuple[list[Entry], dict]:
