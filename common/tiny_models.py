@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Iterable
 
 
-def write_tiny_bert(directory: Path, words: set[str], seed: int = 0, architecture: str = "distilbert") -> Path:
+def write_tiny_bert(directory: Path, words: set[str], seed: int = 0, architecture: str = "distilbert",
+                    dropout: float = 0.1) -> Path:
     """A 2-layer, 32-wide DistilBERT (random weights, seeded) whose WordPiece vocabulary is
     `words`; `architecture` "bert" writes a BERT of the same size instead (a BERT, unlike a
-    DistilBERT, can also be the decoder of an encoder-decoder)."""
+    DistilBERT, can also be the decoder of an encoder-decoder). `dropout` is every dropout
+    probability of the model (the architectures' default, 0.1, unless given)."""
     import torch
     from transformers import BertConfig, BertModel, DistilBertConfig, DistilBertModel, DistilBertTokenizerFast
 
@@ -20,10 +22,12 @@ def write_tiny_bert(directory: Path, words: set[str], seed: int = 0, architectur
     torch.manual_seed(seed)  # the same weights whatever ran before in the process
     if architecture == "bert":
         BertModel(BertConfig(vocab_size=len(vocab), num_hidden_layers=2, hidden_size=32, num_attention_heads=2,
-                             intermediate_size=64, max_position_embeddings=128, pad_token_id=0)).save_pretrained(directory)
+                             intermediate_size=64, max_position_embeddings=128, pad_token_id=0,
+                             hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)).save_pretrained(directory)
     else:
         DistilBertModel(DistilBertConfig(vocab_size=len(vocab), n_layers=2, dim=32, n_heads=2, hidden_dim=64,
-                                         max_position_embeddings=128, pad_token_id=0)).save_pretrained(directory)
+                                         max_position_embeddings=128, pad_token_id=0, dropout=dropout,
+                                         attention_dropout=dropout)).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
 

@@ -199,13 +199,22 @@ def test_span_measures_equal_hand_computed_values():
 
 @pytest.fixture(scope="module")
 def tiny_bert_dir(tmp_path_factory) -> Path:
-    """A tiny BERT (it can be a decoder, unlike DistilBERT) with the synthetic data's words."""
+    """A tiny BERT (it can be a decoder, unlike DistilBERT) with the synthetic data's words.
+    Without dropout: with it, a warm start this small often stays on the plateau where the
+    decoder writes the commonest company whatever the sentence (at 600 sentences every seed
+    tried leaves it without dropout; with dropout 0.1, or at 200 sentences, some stay on it)."""
     from common.tiny_models import write_tiny_bert
     from phase1_financial_phrasebank.synthetic import synthetic_phrasebank, vocabulary
 
     words = vocabulary(synthetic_phrasebank()) | set("which company or asset is this text about ? aspect : was not "
                                                      "mentioned".split())
-    return write_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), words, architecture="bert")
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), words, architecture="bert", dropout=0.0)
+
+
+@pytest.fixture(scope="module")
+def copy_fiqa_dir(tmp_path_factory) -> Path:
+    """600 synthetic sentences, ten companies: enough for the tiny model to learn to copy."""
+    return write_fiqa(tmp_path_factory.mktemp("fiqa_copy"), synthetic_fiqa(600))
 
 
 def target_config(tmp_path, fiqa_dir, model_dir, **overrides):
@@ -219,28 +228,35 @@ def target_config(tmp_path, fiqa_dir, model_dir, **overrides):
 
 
 @pytest.fixture(scope="module")
-def copy_run(tmp_path_factory, fiqa_dir, tiny_bert_dir) -> Path:
+def copy_run(tmp_path_factory, copy_fiqa_dir, tiny_bert_dir) -> Path:
     """A LoRA run of an encoder-decoder warm-started from the tiny BERT, merged at the end."""
     from phase1_financial_phrasebank.train_targets import main as train_targets
 
     tmp_path = tmp_path_factory.mktemp("copy")
-    return train_targets(target_config(tmp_path, fiqa_dir, tiny_bert_dir, run_name="copy", encoder_decoder=True,
-                                       lora=True, merge=True, epochs=6))
+    return train_targets(target_config(tmp_path, copy_fiqa_dir, tiny_bert_dir, run_name="copy", encoder_decoder=True,
+                                       lora=True, merge=True, epochs=8))
 
 
-def test_a_tiny_seq2seq_lora_run_trains_and_is_scored(copy_run):
-    """Before training the model writes no target right; training lowers the loss and gets some
-    right. (How well a real model copies is what the runs in experiments.md measure: at this
-    size the warm start often settles on the commonest company, so no threshold is asserted.)"""
+def test_a_tiny_seq2seq_lora_run_learns_to_copy_the_target(copy_run):
+    """Before training the model writes no target right; after 8 epochs it copies the company
+    from the sentence for half the test entries or more (0.52-0.89 over six seeds tried), far
+    above the best guess that ignores the sentence (always the commonest training target,
+    here 0.08)."""
     metrics = read_json(copy_run / "metrics.json")
-    history = [json.loads(line) for line in (copy_run / "history.jsonl").read_text().splitlines()]
-    assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
-    assert metrics["before_test_exact_match"] == 0.0 < metrics["val_exact_match"]
+    frame = pd.read_csv(copy_run / "predictions.csv", keep_default_na=False)
+    config = json.loads((copy_run / "config.json").read_text())["config"]
+    from phase1_financial_phrasebank.fiqa_data import target_splits
+
+    train_targets = Counter(e.target for e in target_splits(config["data_dir"], [], "1", 42).split("train"))
+    chance = float((frame["target"] == train_targets.most_common(1)[0][0]).mean())
+    assert metrics["before_test_exact_match"] == 0.0
+    assert metrics["test_exact_match"] >= max(0.4, 4 * chance), (metrics["test_exact_match"], chance)
+    assert metrics["val_exact_match"] >= 0.4
+    assert metrics["test_in_sentence"] >= metrics["test_exact_match"]
     assert metrics["test_token_f1"] >= metrics["test_exact_match"]
     assert 0 < metrics["trainable_share"] < 0.5  # adapters, and the warm start's new cross-attention and LM head
     low, high = metrics["test_exact_match_ci"]
     assert low <= metrics["test_exact_match"] <= high
-    frame = pd.read_csv(copy_run / "predictions.csv", keep_default_na=False)
     assert list(frame.columns) == ["text", "target", "predicted_target", "exact_match", "token_f1", "in_sentence"]
     assert frame["exact_match"].mean() == pytest.approx(metrics["test_exact_match"])
     assert "pipeline_tag: text2text-generation" in (copy_run / "checkpoints" / "best" / "README.md").read_text()
@@ -260,7 +276,8 @@ def test_the_merged_seq2seq_export_loads_alone_and_writes_the_same_targets(copy_
     assert [w.strip() for w in written] == list(frame["predicted_target"])
 
 
-def test_greedy_decoding_repeats_the_run_and_beam_search_decodes_too(copy_run, fiqa_dir, tiny_bert_dir, tmp_path):
+def test_greedy_decoding_repeats_the_run_and_beam_search_decodes_too(copy_run, copy_fiqa_dir, tiny_bert_dir,
+                                                                      tmp_path):
     import torch
 
     from phase1_financial_phrasebank.fiqa_data import target_splits
@@ -271,9 +288,9 @@ def test_greedy_decoding_repeats_the_run_and_beam_search_decodes_too(copy_run, f
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
     greedy = pd.read_csv(copy_run / "predictions.csv", keep_default_na=False)
     for beams in (1, 3):
-        cfg = target_config(tmp_path, fiqa_dir, tiny_bert_dir, encoder_decoder=True, lora=True, num_beams=beams)
+        cfg = target_config(tmp_path, copy_fiqa_dir, tiny_bert_dir, encoder_decoder=True, lora=True, num_beams=beams)
         model = build_target_model(cfg, tokenizer, checkpoint=copy_run / "checkpoints" / "best")
-        evaluator = TargetEvaluator(target_splits(str(fiqa_dir), [], "1", 42), tokenizer, cfg, torch.device("cpu"),
+        evaluator = TargetEvaluator(target_splits(str(copy_fiqa_dir), [], "1", 42), tokenizer, cfg, torch.device("cpu"),
                                     None, model)
         metrics, predicted = evaluator.run(model, "test")
         assert metrics["n"] == len(predicted) == len(greedy) and all(isinstance(p, str) for p in predicted)
