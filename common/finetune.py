@@ -27,8 +27,9 @@ from common.evaluation import Evaluator, summarize_scores
 from common.fit import FitResult, summarize_fit
 from common.known_overlap import check_known_overlap
 from common.model_card import write_model_cards
-from common.models import build_classifier, check_model_source, load_tokenizer, load_trained_classifier
+from common.models import check_model_source, load_tokenizer, load_trained_classifier
 from common.records import start_run, write_json
+from common.small_transformers import build_new_classifier
 from common.splits import Splits
 from common.tracking import NO_TRACKERS, Trackers, check_trackers, open_trackers
 
@@ -96,12 +97,13 @@ def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] 
     return RunStart(device, amp_dtype, splits, tokenizer, run_dir, last, trackers)
 
 
-def load_run_classifier(cfg, run: RunStart) -> PreTrainedModel:
+def load_run_classifier(cfg, run: RunStart, tokenizer=None) -> PreTrainedModel:
     """The classifier to train, on the run's device: the interrupted run's last checkpoint
-    with --resume, else the pretrained encoder with a head (`cfg.head`) for the data's labels."""
+    with --resume, else the pretrained encoder with a head (`cfg.head`) for the data's labels,
+    or a small encoder from scratch (`cfg.architecture`) sized to `tokenizer` (default: the run's)."""
     if run.resume_from:
         return load_trained_classifier(run.resume_from).to(run.device)
-    return build_classifier(cfg, run.splits.label_names).to(run.device)
+    return build_new_classifier(cfg, tokenizer or run.tokenizer, run.splits.label_names).to(run.device)
 
 
 def measure_tokens(tokenizer, splits: Splits, max_length: int, names: Sequence[str]) -> dict:

@@ -102,11 +102,15 @@ def render_card(run_dir: Path, cfg, metrics: dict, phase: str, study: Optional[S
     if notes:
         body += ["**This model is a stand-in, not the study's model:** " + "; ".join(notes) + ".", ""]
     scratch = getattr(cfg, "architecture", "pretrained") != "pretrained"
-    how = (f"Trained from scratch ({cfg.architecture}, tokenizer "
-           f"`{getattr(cfg, 'tokenizer_name_or_path', None) or cfg.model_name_or_path}`)" if scratch
-           else f"Fine-tuned from `{cfg.model_name_or_path}`")
+    tokenizer = ("a byte-level BPE tokenizer trained on the run's train split" if getattr(cfg, "train_tokenizer", False)
+                 else f"tokenizer `{getattr(cfg, 'tokenizer_name_or_path', None) or cfg.model_name_or_path}`")
+    how = f"Trained from scratch ({cfg.architecture}, {tokenizer})" if scratch else \
+        f"Fine-tuned from `{cfg.model_name_or_path}`"
     body += [f"{how} by `python -m {phase}.train` of this repository; labels: "
              f"{', '.join(metrics.get('labels', []))}.", ""]
+    if scratch:
+        body += ["Its architecture is this repository's: `import common.small_transformers` (which registers "
+                 "the model type with `transformers`) before loading it.", ""]
     if getattr(cfg, "head", "linear") == "mean_mlp":
         body += ["Its head is this repository's mean-pooling classifier: `import common.heads` (which registers "
                  "the model type with `transformers`) before loading it.", ""]

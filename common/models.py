@@ -7,6 +7,7 @@ checkpoint's own classification head is never used under another label order (se
 """
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
@@ -159,6 +160,9 @@ def head_origin(model) -> str:
 def load_trained_classifier(checkpoint: Path, **kwargs) -> PreTrainedModel:
     """A classifier saved by a run (its head and label names included); `kwargs` go to
     `from_pretrained` (e.g. `attn_implementation="eager"` to read attention weights)."""
+    # Registers the from-scratch encoders' model type; imported here because it imports this module.
+    importlib.import_module("common.small_transformers")
+
     try:
         return AutoModelForSequenceClassification.from_pretrained(str(checkpoint), **kwargs)
     except (OSError, ValueError) as exc:

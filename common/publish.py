@@ -61,6 +61,7 @@ def check_folder(folder: Path) -> dict:
     from transformers import AutoConfig, AutoTokenizer
 
     import common.heads  # noqa: F401  (registers the mean-pooling model type)
+    import common.small_transformers  # noqa: F401  (and the from-scratch encoders')
 
     card = ModelCard.load(folder / "README.md", ignore_metadata_errors=False)
     metadata = card.data.to_dict()

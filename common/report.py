@@ -117,7 +117,7 @@ class TableSpec:
     reported: list[dict] = field(default_factory=list)  # {"source", "model", "data", <header>: value}
     study_data: Optional[str] = None  # config.dataset of the study's data; None: each data set a part of its own
     other_data: bool = True  # False: runs on other data sets are left out (every column is study_only)
-    describe_model: Callable[["Run"], str] = lambda run: model_label(run.config.get("model_name_or_path"))
+    describe_model: Callable[["Run"], str] = lambda run: describe_model(run.config)
 
 
 @dataclass
@@ -200,6 +200,19 @@ def model_label(path: str) -> str:
     """Hub ids stay as they are; local directories are named by their last parts."""
     parts = Path(str(path)).parts
     return str(path) if len(parts) <= 2 else "/".join(parts[-2:])
+
+
+def describe_model(config: dict) -> str:
+    """A run's model, from its config: the pretrained checkpoint's name, or the small
+    architecture trained from scratch (common/small_transformers.py) and its tokenizer."""
+    architecture = config.get("architecture") or "pretrained"
+    if architecture == "pretrained":
+        return model_label(config.get("model_name_or_path"))
+    if config.get("train_tokenizer"):
+        return (f"{architecture} from scratch (byte-level BPE of the train split, "
+                f"{config.get('tokenizer_vocab_size')} tokens at most)")
+    tokenizer = config.get("tokenizer_name_or_path") or config.get("model_name_or_path")
+    return f"{architecture} from scratch (tokenizer {model_label(tokenizer)})"
 
 
 def group_runs(phase: str, select: Callable[[Run], bool], runs: Sequence[Run]) -> list[list[Run]]:

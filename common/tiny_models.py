@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
+from common.bpe import train_byte_level_bpe
+
 
 def write_tiny_bert(directory: Path, words: set[str], seed: int = 0, architecture: str = "distilbert",
                     dropout: float = 0.1) -> Path:
@@ -32,26 +34,13 @@ def write_tiny_bert(directory: Path, words: set[str], seed: int = 0, architectur
     return directory
 
 
-def byte_level_tokenizer(directory: Path, texts: Iterable[str], tokenizer_cls) -> tuple:
-    """A byte-level BPE vocabulary of `texts` (400 tokens) written to `directory`, as a
-    `tokenizer_cls` (RoBERTa's or BART's fast tokenizer); and its vocabulary size."""
-    from tokenizers import ByteLevelBPETokenizer
-
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(list(texts), vocab_size=400, min_frequency=1,
-                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
-    directory.mkdir(parents=True, exist_ok=True)
-    bpe.save_model(str(directory))
-    merges = [tuple(line.split()) for line in (directory / "merges.txt").read_text().splitlines()[1:] if line]
-    return tokenizer_cls(vocab=bpe.get_vocab(), merges=merges), len(bpe.get_vocab())
-
-
 def write_tiny_roberta(directory: Path, texts: Iterable[str], seed: int = 0) -> Path:
     """A 2-layer, 32-wide RoBERTa (random weights) and a byte-level BPE tokenizer of `texts`."""
     import torch
     from transformers import RobertaConfig, RobertaModel, RobertaTokenizerFast
 
-    tokenizer, vocab_size = byte_level_tokenizer(directory, texts, RobertaTokenizerFast)
+    tokenizer = train_byte_level_bpe(texts, 400, min_frequency=1, tokenizer_cls=RobertaTokenizerFast)
+    vocab_size = len(tokenizer)
     torch.manual_seed(seed)
     config = RobertaConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                            intermediate_size=64, max_position_embeddings=160, pad_token_id=1, bos_token_id=0,
@@ -67,7 +56,8 @@ def write_tiny_bart(directory: Path, texts: Iterable[str], seed: int = 0) -> Pat
     import torch
     from transformers import BartConfig, BartForConditionalGeneration, BartTokenizerFast
 
-    tokenizer, vocab_size = byte_level_tokenizer(directory, texts, BartTokenizerFast)
+    tokenizer = train_byte_level_bpe(texts, 400, min_frequency=1, tokenizer_cls=BartTokenizerFast)
+    vocab_size = len(tokenizer)
     torch.manual_seed(seed)
     config = BartConfig(vocab_size=vocab_size, d_model=32, encoder_layers=2, decoder_layers=2,
                         encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64,

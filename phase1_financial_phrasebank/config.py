@@ -6,17 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from common.config import option
 from common.errors import ConfigError
+from common.small_transformers import ScratchOptions, check_scratch_options
 from common.text_data import TextDataConfig
 from phase1_financial_phrasebank.fiqa_data import ASPECT_LEVELS, FIQA_TASKS
 
 PHASE = "phase1_financial_phrasebank"  # the package, and the runs subfolder of its run directories
 PRESET_DIR = Path(__file__).parent / "presets"
 LEVELS = ("50Agree", "66Agree", "75Agree", "AllAgree")
-ARCHITECTURES = ("pretrained", "mini_transformer", "tiny_transformer")
 REGIMES = ("full", "head_only", "head_then_full", "gradual_unfreeze")
 
 
@@ -35,11 +34,8 @@ class LoraOptions:
 
 
 @dataclass
-class Phase1Config(LoraOptions, TextDataConfig):
-    architecture: str = option("pretrained", "'pretrained' fine-tunes model_name_or_path; 'mini_transformer' "
-                               "and 'tiny_transformer' train a small encoder from scratch with that "
-                               "model's tokenizer.", ARCHITECTURES)
-    tokenizer_name_or_path: Optional[str] = option(None, "Tokenizer to use; default: model_name_or_path.")
+class Phase1Config(ScratchOptions, LoraOptions, TextDataConfig):
+    # --- the small encoders from scratch: architecture, tokenizer_name_or_path, train_tokenizer (ScratchOptions) ---
     train_agreement: str = option("50Agree", "Agreement level whose train/val splits are used for training.",
                                   LEVELS)
     eval_agreements: list[str] = option(list(LEVELS), "Agreement levels whose test split the final model "
@@ -86,6 +82,7 @@ class Phase1Config(LoraOptions, TextDataConfig):
 
 def check_config(cfg: Phase1Config) -> None:
     """Combinations that each key alone allows but that make no sense together."""
+    check_scratch_options(cfg)
     scratch = cfg.architecture != "pretrained"
     if scratch and (cfg.lora or cfg.regime != "full" or cfg.head != "linear"):
         raise ConfigError(f"architecture {cfg.architecture!r} is trained from scratch: it takes regime 'full', "

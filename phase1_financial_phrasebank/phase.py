@@ -5,14 +5,14 @@ from common.hub import HubRef
 from common.phases import Phase, Runner, StudyData
 from phase1_financial_phrasebank.config import PHASE as NAME, PRESET_DIR, Phase1Config
 from phase1_financial_phrasebank.data import HUB_REPO, data_refs, load_splits
-from phase1_financial_phrasebank.models import model_refs
+from common.small_transformers import encoder_refs
 from phase1_financial_phrasebank.reproduce import quick_steps, steps
 from phase1_financial_phrasebank.tables import STUDY_DATA, TABLES
 from phase1_financial_phrasebank.train import main
 
 
 def hub_refs(cfg: Phase1Config) -> list[HubRef]:
-    return data_refs(cfg) + model_refs(cfg)
+    return data_refs(cfg) + encoder_refs(cfg)
 
 
 PHRASEBANK = StudyData(STUDY_DATA, "Financial PhraseBank (Malo et al. 2014)", HUB_REPO, "cc-by-nc-sa-3.0")

@@ -34,6 +34,7 @@ from common.lora import merge_lora
 from common.models import head_origin
 from common.regression import mse_loss
 from common.seeding import set_seed
+from common.small_transformers import run_tokenizer, tokenizer_source
 from phase1_financial_phrasebank.config import PHASE, PRESET_DIR, Phase1Config, check_config, is_regression
 from phase1_financial_phrasebank.data import load_splits
 from phase1_financial_phrasebank.models import build_model
@@ -62,9 +63,9 @@ def main(cfg: Phase1Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     check_config(cfg)
     # Data, tokenizer and model source are checked before a run directory exists.
     run = open_run(cfg, PHASE, load_splits, provenance, check_model=cfg.architecture == "pretrained",
-                   tokenizer_from=cfg.tokenizer_name_or_path or cfg.model_name_or_path)
+                   tokenizer_from=tokenizer_source(cfg))
+    tokenizer, tokenizer_record = run_tokenizer(cfg, run)  # loaded above, or trained on the train split
     set_seed(cfg.seed)  # before the model and its new head are built
-    tokenizer = run.tokenizer
     model = build_model(cfg, tokenizer, run.splits.label_names, checkpoint=run.resume_from).to(run.device)
     tokens = report_tokens(tokenizer, run.splits, cfg)  # truncation and unknown tokens per split
     # Scores of a classifier (and every agreement level's test), or of FiQA's score regression.
@@ -84,7 +85,7 @@ def main(cfg: Phase1Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     if cfg.merge:  # merged from a copy: the evaluation below scores the adapter model itself
         save_checkpoint(run.run_dir / "checkpoints" / "merged", merge_lora(copy.deepcopy(model)), tokenizer)
     finish_run(cfg, run, model, evaluator, result, len(train_set), PHASE, head=head_origin(model),
-               data={**run.splits.info, **tokens}, **records)
+               data={**run.splits.info, **tokens, **tokenizer_record}, **records)
     return run.run_dir
 
 

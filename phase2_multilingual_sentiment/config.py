@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from common.config import option
+from common.small_transformers import ScratchOptions
 from common.text_data import TextDataConfig
 
 PHASE = "phase2_multilingual_sentiment"  # the package, and the runs subfolder of its run directories
@@ -20,10 +21,11 @@ TWEET_LANGUAGES = ("arabic", "english", "french", "german", "hindi", "italian", 
 
 
 @dataclass
-class Phase2Config(TextDataConfig):
+class Phase2Config(ScratchOptions, TextDataConfig):
     model_name_or_path: str = option("FacebookAI/xlm-roberta-base", "Hub id or local directory of the model.")
     learning_rate: Optional[float] = option(2e-5, "Peak learning rate ('none' only with adafactor_relative).")
     epochs: int = option(3, "Number of training epochs.")
+    # --- or a small encoder from scratch: architecture, tokenizer_name_or_path, train_tokenizer (ScratchOptions) ---
 
     # --- data: the XLM-T tweets, or any data set with a language column (TextDataConfig's keys) ---
     dataset: str = option(TWEET_DATASET, f"'{TWEET_DATASET}' (XLM-T, from data_dir in its original layout "

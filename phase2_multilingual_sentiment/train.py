@@ -5,6 +5,7 @@ Usage:
     python -m phase2_multilingual_sentiment.train --preset mbert,zero_shot        # train on English, test on all
     python -m phase2_multilingual_sentiment.train --preset distilmbert,per_language --languages french
     python -m phase2_multilingual_sentiment.train --preset xlmr --languages english,french,german
+    python -m phase2_multilingual_sentiment.train --preset tiny_bpe       # from scratch, BPE of the train split
     python -m phase2_multilingual_sentiment.train --dataset reviews.csv --group_column lang   # other data
     python -m phase2_multilingual_sentiment.sweep --space phase2_multilingual_sentiment/sweeps/xlmr_grid.yaml
     python -m phase2_multilingual_sentiment.train --help                             # every key, with defaults
@@ -23,6 +24,7 @@ from common.finetune import finish_run, load_run_classifier, open_run, report_to
 from common.fit import OnEpochEnd, fit
 from common.models import head_origin, load_trained_classifier
 from common.seeding import set_seed
+from common.small_transformers import check_scratch_options, run_tokenizer, tokenizer_source
 from phase2_multilingual_sentiment.config import PHASE, PRESET_DIR, Phase2Config
 from phase2_multilingual_sentiment.data import load_splits
 
@@ -31,10 +33,14 @@ def main(cfg: Phase2Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     """Train on the training languages, keep the best epoch by their validation macro-F1,
     evaluate it on every evaluated language; return the run directory."""
     # train/val from cfg.train_languages, test from cfg.languages: zero-shot when they differ
-    run = open_run(cfg, PHASE, load_splits, provenance)
-    set_seed(cfg.seed)  # before the new classification head is initialised
-    tokenizer = run.tokenizer  # the model's own, checked with the data before the run directory was made
-    model = load_run_classifier(cfg, run)
+    check_scratch_options(cfg)
+    scratch = cfg.architecture != "pretrained"
+    run = open_run(cfg, PHASE, load_splits, provenance, check_model=not scratch, tokenizer_from=tokenizer_source(cfg))
+    # The model's own tokenizer (checked with the data before the run directory was made), or
+    # one trained on the training languages' train split.
+    tokenizer, tokenizer_record = run_tokenizer(cfg, run)
+    set_seed(cfg.seed)  # before the new classification head (and a small encoder) is initialised
+    model = load_run_classifier(cfg, run, tokenizer)
     tokens = report_tokens(tokenizer, run.splits, cfg)
     evaluator = Evaluator(run.splits, tokenizer, cfg, run.device, run.amp_dtype)  # scores each language too
     train_set = encode_examples(tokenizer, run.splits.train[:cfg.max_train_samples], cfg.max_length)
@@ -44,7 +50,7 @@ def main(cfg: Phase2Config, provenance: Optional[dict] = None, on_epoch_end: Opt
 
     model = load_trained_classifier(run.best_checkpoint()).to(run.device)
     finish_run(cfg, run, model, evaluator, result, len(train_set), PHASE, head=head_origin(model),
-               data={**run.splits.info, **tokens})
+               data={**run.splits.info, **tokens, **tokenizer_record})
     return run.run_dir
 
 

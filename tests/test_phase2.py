@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -141,3 +142,115 @@ def test_mean_pooling_head_in_phase2_round_trips(phase2_config):
     classify = pipeline("text-classification", model=str(run_dir / "checkpoints" / "best"), device=-1)
     served = [row["label"] for row in classify(list(predictions["text"][:8]))]
     assert served == list(predictions["prediction"][:8])
+
+
+# --- a small encoder from scratch on a tokenizer trained on the train split -------------------
+
+ARABIC = {0: ["سيء", "فظيع", "أكره"], 1: ["اليوم", "اجتماع", "تقرير"], 2: ["رائع", "أحب", "سعيد"]}
+ARABIC_FILLER = ["كانت", "المباراة", "هذه"]
+
+
+def write_two_scripts(path, seed: int = 0, per_language: int = 150):
+    """English and Arabic tweets in one CSV with a language column (80/10/10 split by the loader)."""
+    import random
+
+    from phase2_multilingual_sentiment.synthetic import FILLER, WORDS
+
+    rng, rows = random.Random(seed), []
+    for language, words, filler in (("english", WORDS["english"], FILLER["english"]), ("arabic", ARABIC, ARABIC_FILLER)):
+        for i in range(per_language):
+            label = i % 3
+            text = " ".join(rng.sample(filler, 2) + [rng.choice(words[label]), str(rng.randint(0, 99_999)), "!"])
+            rows.append({"text": text, "label": ["negative", "neutral", "positive"][label], "lang": language})
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_a_tokenizer_trained_on_the_train_split_reads_every_script(phase2_config, tmp_path):
+    """The English-only WordPiece vocabulary reads the Arabic rows as unknown tokens; a
+    byte-level BPE trained on the train split has no unknown token, and a TinyTransformer
+    trained from scratch on it learns both languages."""
+    data = write_two_scripts(tmp_path / "two_scripts.csv")
+    common = dict(dataset=str(data), data_dir=None, group_column="lang", languages=[], epochs=8, max_length=24)
+    pretrained = json.loads((main(phase2_config(run_name="wordpiece", epochs=1, **{
+        k: v for k, v in common.items() if k != "epochs"})) / "metrics.json").read_text())
+    unknown = {language: pretrained["data"]["tokens"]["test"]["groups"][language]["unknown_token_rate"]
+               for language in ("arabic", "english")}
+    # 1 of 7 English tokens is unknown (the number: its WordPiece vocabulary has single digits
+    # only); 4 of 7 Arabic ones (the number and every Arabic word).
+    assert unknown["english"] < 0.2 < 0.5 < unknown["arabic"], unknown
+    run_dir = main(phase2_config(run_name="bpe", architecture="tiny_transformer", train_tokenizer=True,
+                                 tokenizer_vocab_size=300, **common))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for language in ("arabic", "english"):
+        assert metrics["data"]["tokens"]["test"]["groups"][language]["unknown_token_rate"] == 0.0
+        assert metrics[f"test_{language}_f1_macro"] > 0.8
+    assert metrics["before_test_f1_macro"] < 0.5
+    record = metrics["data"]["tokenizer"]
+    assert record["kind"] == "byte-level BPE" and record["trained_on_texts"] == metrics["train_examples"]
+    config = json.loads((run_dir / "checkpoints" / "best" / "config.json").read_text())
+    assert config["model_type"] == "phase1_small_transformer" and config["vocab_size"] == record["vocab_size"]
+    assert "byte-level BPE tokenizer trained on the run's train split" in (
+        run_dir / "checkpoints" / "best" / "README.md").read_text()
+
+
+def test_zero_shot_trains_its_tokenizer_on_english_alone(phase2_config):
+    """No target-language text is read, not even by the tokenizer: its vocabulary is the
+    English train split's, so the French and German sentiment words are not in it whole."""
+    from transformers import AutoTokenizer
+
+    run_dir = main(phase2_config(run_name="zs_bpe", architecture="tiny_transformer", train_tokenizer=True,
+                                 tokenizer_vocab_size=2000, train_languages=["english"], epochs=1))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["data"]["tokenizer"]["trained_on_texts"] == SIZES["train"]
+    vocabulary = AutoTokenizer.from_pretrained(run_dir / "checkpoints" / "best").get_vocab()
+    assert "Ġgreat" in vocabulary and "Ġschrecklich" not in vocabulary and "Ġhorrible" not in vocabulary
+
+
+@pytest.mark.parametrize("overrides, match", [
+    (dict(train_tokenizer=True), "only a model trained from scratch"),
+    (dict(train_tokenizer=True, architecture="tiny_transformer", tokenizer_name_or_path="x"),
+     "choose one of train_tokenizer and tokenizer_name_or_path"),
+])
+def test_a_trained_tokenizer_needs_a_model_from_scratch(phase2_config, overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        main(phase2_config(**overrides))
+
+
+def test_a_resumed_run_keeps_its_trained_tokenizer(phase2_config, monkeypatch):
+    """Killed after epoch 1 and resumed: the checkpoint's tokenizer is read, none is trained anew."""
+    from transformers import AutoTokenizer
+
+    import common.fit as fit_module
+    import common.small_transformers as small
+
+    real_save, real_train, trained = fit_module.save_checkpoint, small.train_byte_level_bpe, []
+
+    def save_then_crash(directory, *args, **kwargs):
+        real_save(directory, *args, **kwargs)
+        if directory.name == "last":
+            raise KeyboardInterrupt
+
+    def counted_training(*args, **kwargs):
+        trained.append(1)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(small, "train_byte_level_bpe", counted_training)
+    cfg = dict(run_name="resume_bpe", architecture="tiny_transformer", train_tokenizer=True, tokenizer_vocab_size=300,
+               epochs=2)
+    monkeypatch.setattr(fit_module, "save_checkpoint", save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        main(phase2_config(**cfg))
+    monkeypatch.setattr(fit_module, "save_checkpoint", real_save)
+    run_dir = phase2_config(**cfg).output_dir
+    first = AutoTokenizer.from_pretrained(next(Path(run_dir).rglob("checkpoints/last"))).get_vocab()
+    run_dir = main(phase2_config(resume=True, **cfg))
+    assert trained == [1]  # the first start trained it; the resumed run read it
+    assert AutoTokenizer.from_pretrained(run_dir / "checkpoints" / "best").get_vocab() == first
+    assert len((run_dir / "history.jsonl").read_text().splitlines()) == 2
+
+
+def test_presets_train_the_small_models_on_their_own_tokenizer():
+    for name, architecture in (("tiny_bpe", "tiny_transformer"), ("mini_bpe", "mini_transformer")):
+        cfg, _ = parse_config(Phase2Config, ["--preset", f"{name},zero_shot"], PRESET_DIR)
+        assert cfg.architecture == architecture and cfg.train_tokenizer and cfg.train_languages == ["english"]
