@@ -67,10 +67,11 @@ def require_checkpoint(found: Optional[Path], wanted: Path) -> Path:
 
 def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] = None, *,
              tokenizer_from: Optional[str] = SAME_AS_MODEL, check_model: bool = True,
-             leak_key: Callable = text_key) -> RunStart:
+             leak_key: Callable = text_key, check_tokenizer: Optional[Callable] = None) -> RunStart:
     """Check every input first: the model/data pairing, the device, the data, the tokenizer
     (`tokenizer_from`: a name, the model's by default, or None for none) and the model's
-    config (unless `check_model` is false: a model built from scratch). Bad input fails here,
+    config (unless `check_model` is false: a model built from scratch), and whatever the phase
+    checks of the config with that tokenizer (`check_tokenizer(tokenizer)`). Bad input fails here,
     before a run directory exists; then the directory is created (or reopened with
     --resume; by rank 0 under torchrun, which joins the process group here) and the
     checkpoint to resume from is found. How many val/test examples also
@@ -83,6 +84,8 @@ def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] 
     print_warnings(data_warnings(splits.info))
     name = cfg.model_name_or_path if tokenizer_from == SAME_AS_MODEL else tokenizer_from
     tokenizer = load_tokenizer(name) if name else None
+    if check_tokenizer and tokenizer is not None:
+        check_tokenizer(tokenizer)
     if check_model:
         check_model_source(cfg.model_name_or_path)
     check_trackers(cfg.report_to)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from common.config import option
 from common.text_data import TextDataConfig
+from phase4_medical_text_xai.long_inputs import LongInputOptions
 
 PHASE = "phase4_medical_text_xai"  # the package, and the runs subfolder of its run directories
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -17,13 +18,15 @@ MEDICAL_DATASET = "medical_abstracts"
 
 
 @dataclass
-class Phase4Config(TextDataConfig):
+class Phase4Config(LongInputOptions, TextDataConfig):
     model_name_or_path: str = option("FacebookAI/roberta-base", "Hub id or local directory of the encoder (RoBERTa, BERT, ...).")
     learning_rate: float = option(2e-5, "Peak learning rate.")
     epochs: int = option(3, "Number of training epochs.")
     batch_size: int = option(16, "Training batch size per optimizer step (before accumulation).")
-    max_length: int = option(256, "Maximum tokens per abstract; longer abstracts are truncated (the run "
-                             "reports how many were).")
+    max_length: int = option(256, "Maximum tokens per abstract (per window with long_inputs chunks); what "
+                             "becomes of longer ones is long_inputs' choice (the run reports how many lose "
+                             "tokens).")
+    # --- long abstracts: long_inputs head|head_tail|chunks, head_tokens, chunk_stride, max_chunks, chunk_pooling ---
 
     # --- data: the Medical Abstracts corpus, or any text data set (TextDataConfig's keys) ---
     dataset: str = option(MEDICAL_DATASET, f"'{MEDICAL_DATASET}' (from data_dir: medical_tc_train.csv and/or "

@@ -35,9 +35,11 @@ from common.heads import MeanPoolingClassifierConfig
 from common.models import load_tokenizer, load_trained_classifier
 from common.records import read_json, write_json
 from phase4_medical_text_xai.attention import attention_rollout, attention_weights, plot_attention
-from phase4_medical_text_xai.faithfulness import perturbation_curves, summarize
+from phase4_medical_text_xai.config import Phase4Config
+from phase4_medical_text_xai.faithfulness import perturbation_curves, summarize, window_probabilities
 from phase4_medical_text_xai.html_report import example_name, write_example_page, write_index
-from phase4_medical_text_xai.integrated_gradients import integrated_gradients, special_token_mask
+from phase4_medical_text_xai.integrated_gradients import integrated_gradients
+from phase4_medical_text_xai.long_inputs import pool_logits, pooling_weights, read_documents, special_frame, window_input_ids
 from phase4_medical_text_xai.lrp import CONSERVATION_TOLERANCE, lrp_relevance
 from phase4_medical_text_xai.plots import plot_faithfulness_curves
 
@@ -132,56 +134,115 @@ def read_finished_examples(path: Path) -> dict[int, dict]:
     return finished
 
 
+READING_KEYS = ("max_length", "long_inputs", "head_tokens", "chunk_stride", "max_chunks", "chunk_pooling")
+
+
+def how_the_run_read(config: dict) -> Phase4Config:
+    """The run's max_length and long_inputs keys (defaults for a run that predates a key):
+    explanations read each abstract as training and evaluation did."""
+    return Phase4Config(**{key: config[key] for key in READING_KEYS if key in config})
+
+
+def window_batch(ids: Sequence[int], device: torch.device) -> dict:
+    """One window as a one-example batch."""
+    input_ids = torch.tensor([list(ids)], device=device)
+    return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+
+
+def gather_scores(per_window: Sequence[np.ndarray], positions: Sequence[Sequence[int]], weights: torch.Tensor,
+                  n_tokens: int) -> np.ndarray:
+    """The text's token scores: each window's scores times its pooling weight, added onto
+    the text tokens its positions hold (a token two windows share gets both parts)."""
+    scores = np.zeros(n_tokens)
+    for window_scores, held, weight in zip(per_window, positions, weights.tolist()):
+        if weight:
+            for score, position in zip(np.asarray(window_scores, float), held):
+                if position >= 0:
+                    scores[position] += weight * score
+    return scores
+
+
+def combine_checks(checks: Sequence[dict], weights: torch.Tensor) -> dict:
+    """A method's checks for the text: each window's figures weighted as its logit is in
+    the pooled one (completeness and conservation are linear, so they carry over)."""
+    used = [(c, w) for c, w in zip(checks, weights.tolist()) if w]
+    combined = {key: sum(w * c[key] for c, w in used) for key in used[0][0] if key != "conservation_error"}
+    if "token_relevance" in combined:  # LRP: the relative error of the text's sum
+        total = combined["token_relevance"] + combined["bias_relevance"]
+        combined["conservation_error"] = abs(total - combined["logit"]) / max(1.0, abs(combined["logit"]))
+    return combined
+
+
 def explain_example(model, tokenizer, row, index: int, methods: Sequence[str], settings: ExplainSettings,
-                    max_length: int, device: torch.device, attention_dir: Path) -> dict:
+                    reading, device: torch.device, attention_dir: Path) -> dict:
     """Every method's token scores for the predicted class of one abstract, their checks,
-    timings and faithfulness curves."""
-    encoding = tokenizer(row.text, truncation=True, max_length=max_length, return_offsets_mapping=True,
-                         return_tensors="pt")
-    offsets = encoding.pop("offset_mapping")[0].tolist()
-    inputs = {k: v.to(device) for k, v in encoding.items()}
-    special = special_token_mask(tokenizer, inputs["input_ids"]).cpu().numpy()
+    timings and faithfulness curves. The abstract is read as the run read it (`reading`:
+    its max_length and long_inputs keys): each window is explained on its own, and the
+    scores are weighted as the windows' logits are pooled and put back onto the text's
+    tokens, so they shade the original text (one window: the scores of that window)."""
+    document = read_documents(tokenizer, [row.text], reading)[0]
+    frame = special_frame(tokenizer)
+    windows = [window_input_ids(frame, document, window) for window in document.windows]
+    positions = [held for _, held in windows]
+    batches = [window_batch(ids, device) for ids, _ in windows]
     label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     attributions, checks, seconds = {}, {}, {}
 
     start = time.perf_counter()
-    logits, attentions = attention_weights(model, inputs)
+    read = [attention_weights(model, batch) for batch in batches]
+    window_logits = torch.stack([logits for logits, _ in read]).float().cpu()
+    logits = pool_logits(window_logits, torch.zeros(len(read), dtype=torch.long), 1, reading.chunk_pooling)[0]
     target = int(logits.argmax())
+    weights = pooling_weights(window_logits, target, reading.chunk_pooling)
+    shown = int(weights.argmax())  # the window whose attention is drawn: the first of the heaviest
+    n_tokens = len(document.ids)
     if "attention" in methods:
-        rollout = attention_rollout(attentions)[0].cpu().numpy()
-        attributions["attention"] = rollout
+        rollouts = [attention_rollout(attentions)[0].cpu().numpy() for _, attentions in read]
+        attributions["attention"] = gather_scores(rollouts, positions, weights, n_tokens)
         seconds["attention"] = time.perf_counter() - start
-        plot_attention(attentions, rollout, tokenizer.convert_ids_to_tokens(encoding["input_ids"][0]),
+        of = f" (window {shown + 1} of {len(read)})" if len(read) > 1 else ""
+        plot_attention(read[shown][1], rollouts[shown], tokenizer.convert_ids_to_tokens(windows[shown][0]),
                        attention_dir / f"{example_name(index)}.png",
-                       title=f"Example {index}: attention of the first token (predicted {label_names[target]})")
+                       title=f"Example {index}: attention of the first token{of} (predicted {label_names[target]})")
     if "ig" in methods:
         start = time.perf_counter()
-        scores, checks["ig"] = integrated_gradients(model, tokenizer, inputs, target, settings.ig_steps,
-                                                  settings.ig_batch_size)
-        attributions["ig"], seconds["ig"] = scores.cpu().numpy(), time.perf_counter() - start
+        results = [integrated_gradients(model, tokenizer, batch, target, settings.ig_steps, settings.ig_batch_size)
+                   if weight else (None, None) for batch, weight in zip(batches, weights.tolist())]
+        attributions["ig"] = gather_scores([r[0].cpu().numpy() if r[0] is not None else None for r in results],
+                                           positions, weights, n_tokens)
+        checks["ig"] = combine_checks([r[1] for r in results], weights)
+        seconds["ig"] = time.perf_counter() - start
     if "lrp" in methods:
         start = time.perf_counter()
-        scores, checks["lrp"] = lrp_relevance(model, inputs, target)
-        attributions["lrp"], seconds["lrp"] = scores.cpu().numpy(), time.perf_counter() - start
+        results = [lrp_relevance(model, batch, target) if weight else (None, None)
+                   for batch, weight in zip(batches, weights.tolist())]
+        attributions["lrp"] = gather_scores([r[0].cpu().numpy() if r[0] is not None else None for r in results],
+                                            positions, weights, n_tokens)
+        checks["lrp"] = combine_checks([r[1] for r in results], weights)
+        seconds["lrp"] = time.perf_counter() - start
         if checks["lrp"]["conservation_error"] > CONSERVATION_TOLERANCE:
             raise ConfigError(f"LRP relevance of example {index} does not sum to the logit (relative error "
                               f"{checks['lrp']['conservation_error']:.2e} > {CONSERVATION_TOLERANCE}): "
                               f"{type(model).__name__} uses an operation the conservative rules do not cover")
-    attributions["random"] = np.random.default_rng([settings.seed, index]).random(len(special))
+    read_tokens = np.zeros(n_tokens, dtype=bool)  # the tokens some window holds: the ones ranked
+    read_tokens[[p for held in positions for p in held if p >= 0]] = True
+    attributions["random"] = np.random.default_rng([settings.seed, index]).random(n_tokens)
     seconds["random"] = 0.0
 
     fractions = np.linspace(0, 1, settings.fractions + 1)
     replacement = tokenizer.mask_token_id if tokenizer.mask_token_id is not None else tokenizer.pad_token_id
-    faithfulness = {method: perturbation_curves(model, inputs, target, scores, ~special, fractions, replacement)
+    probabilities = window_probabilities(model, [ids for ids, _ in windows], positions, target, replacement,
+                                         tokenizer.pad_token_id, reading.chunk_pooling)
+    faithfulness = {method: perturbation_curves(probabilities, scores, read_tokens, fractions)
                     for method, scores in attributions.items()}
-    probs = torch.softmax(logits.float(), -1).cpu().numpy()
-    full_length = len(tokenizer(row.text, truncation=False, verbose=False)["input_ids"])
-    shown_end = max((end for (start_, end), s in zip(offsets, special) if not s), default=0)
-    return {"index": index, "text": row.text[:shown_end], "truncated": full_length > max_length,
-            "label": str(row.label), "prediction": label_names[target],
+    probs = torch.softmax(logits, -1).numpy()
+    shown_end = max((document.offsets[p][1] for held in positions for p in held if p >= 0), default=0)
+    return {"index": index, "text": row.text[:shown_end], "truncated": document.cut > 0, "tokens_cut": document.cut,
+            "windows": len(windows), "label": str(row.label), "prediction": label_names[target],
             "probs": {name: float(p) for name, p in zip(label_names, probs)},
-            "tokens": tokenizer.convert_ids_to_tokens(encoding["input_ids"][0]), "offsets": offsets,
-            "special": special.tolist(), "attributions": {m: np.asarray(s, float).tolist() for m, s in attributions.items()},
+            "tokens": tokenizer.convert_ids_to_tokens(document.ids), "offsets": document.offsets,
+            "unread": (~read_tokens).tolist(),
+            "attributions": {m: np.asarray(s, float).tolist() for m, s in attributions.items()},
             "checks": checks, "seconds": seconds, "faithfulness": faithfulness}
 
 
@@ -196,10 +257,10 @@ def explain_run(run_dir: Path, n: int = 20, methods: Sequence[str] = METHODS, *,
             raise ConfigError(f"--{name} must be at least 1, got {value}")
     device = resolve_device(device)
     model, tokenizer, predictions, config = load_run(run_dir, device)
-    max_length = int(config.get("max_length", 256))
+    reading = how_the_run_read(config)
     out = Path(out or run_dir / "explanations")
     recorded = {"methods": list(methods), "ig_steps": settings.ig_steps, "fractions": settings.fractions,
-                "seed": settings.seed, "max_length": max_length}
+                "seed": settings.seed, **{key: getattr(reading, key) for key in READING_KEYS}}
     done = {}
     if (out / "settings.json").is_file() and read_json(out / "settings.json") == recorded:
         done = read_finished_examples(out / "examples.jsonl")
@@ -208,7 +269,7 @@ def explain_run(run_dir: Path, n: int = 20, methods: Sequence[str] = METHODS, *,
     records = []
     with open(out / "examples.jsonl", "w", encoding="utf-8") as log:  # rewritten with what is kept, then appended
         for index, row in enumerate(tqdm(list(predictions.head(n).itertuples()), desc="explaining", unit="example")):
-            record = done.get(index) or explain_example(model, tokenizer, row, index, methods, settings, max_length,
+            record = done.get(index) or explain_example(model, tokenizer, row, index, methods, settings, reading,
                                                         device, out / "attention")
             log.write(json.dumps(record) + "\n")
             log.flush()  # an interrupted call keeps every finished example

@@ -1,9 +1,11 @@
 """Faithfulness of token attributions: deletion and insertion curves.
 
-For one explained example, the content tokens (all but `<s>`, `</s>` and the like) are
-ranked by attribution. Deletion replaces the top fraction k of them by the mask token and
-follows the explained class's probability as k grows from 0 to 1; insertion starts with
-every content token masked and reveals the top fraction k. A faithful ranking makes the
+For one explained example, the tokens of its text that the model read (never `<s>`, `</s>`
+and the like) are ranked by attribution. Deletion replaces the top fraction k of them by
+the mask token and follows the explained class's probability as k grows from 0 to 1;
+insertion starts with every content token masked and reveals the top fraction k. A text
+read as several windows (long_inputs chunks) has a token hidden in every window that
+holds it, and its probability is that of the windows' pooled logits, as in training. A faithful ranking makes the
 probability fall fast under deletion and rise fast under insertion. Scores per example
 (DeYoung et al. 2020, ERASER; Samek et al. 2017, AOPC):
 
@@ -15,10 +17,12 @@ A random ranking is scored the same way as the reference any method must beat.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
+
+from phase4_medical_text_xai.long_inputs import pool_logits
 
 METRICS = ("comprehensiveness", "sufficiency", "deletion_auc", "insertion_auc")
 HIGHER_IS_BETTER = {"comprehensiveness": True, "sufficiency": False, "deletion_auc": False, "insertion_auc": True}
@@ -36,35 +40,43 @@ def deleted_positions(order: np.ndarray, fractions: Sequence[float]) -> list[np.
     return [order[:int(round(k * len(order)))] for k in fractions]
 
 
-def perturbed_inputs(input_ids: torch.Tensor, order: np.ndarray, fractions: Sequence[float],
-                     replacement_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(deletion batch, insertion batch), one row per fraction, from a one-example batch."""
-    ids = input_ids[0]
-    deletion, insertion = [], []
-    for removed in deleted_positions(order, fractions):
-        deleted = ids.clone()
-        deleted[torch.as_tensor(removed, dtype=torch.long)] = replacement_id
-        deletion.append(deleted)
-        hidden = np.setdiff1d(order, removed)
-        inserted = ids.clone()
-        inserted[torch.as_tensor(hidden, dtype=torch.long)] = replacement_id
-        insertion.append(inserted)
-    return torch.stack(deletion), torch.stack(insertion)
+def window_probabilities(model, windows: Sequence[Sequence[int]], positions: Sequence[Sequence[int]], target: int,
+                         replacement_id: int, pad_id: int, pooling: str = "mean",
+                         rows_per_pass: int = 32) -> Callable[[list[np.ndarray]], np.ndarray]:
+    """For a text read as `windows` (each window's input ids, and the text token each of its
+    positions holds in `positions`, -1 for a special token): a function that, given sets of
+    text tokens to hide, replaces them by `replacement_id` in every window that holds them,
+    scores every window, pools each text's windows' logits (`pooling`, as in training)
+    and returns the probability of class `target` for each set."""
+    def probabilities(hidden_sets: list[np.ndarray]) -> np.ndarray:
+        rows, owners = [], []
+        for number, hidden in enumerate(hidden_sets):
+            hide = set(np.asarray(hidden).tolist())
+            for ids, held in zip(windows, positions):
+                rows.append([replacement_id if p in hide else t for t, p in zip(ids, held)])
+                owners.append(number)
+        width = max(len(row) for row in rows)
+        input_ids = torch.tensor([row + [pad_id] * (width - len(row)) for row in rows])
+        attention_mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows])
+        device = next(model.parameters()).device
+        with torch.no_grad():
+            logits = torch.cat([model(input_ids=input_ids[i:i + rows_per_pass].to(device),
+                                      attention_mask=attention_mask[i:i + rows_per_pass].to(device)).logits.float()
+                                for i in range(0, len(rows), rows_per_pass)])
+        pooled = pool_logits(logits, torch.tensor(owners, device=logits.device), len(hidden_sets), pooling)
+        return torch.softmax(pooled, -1)[:, target].cpu().numpy()
+
+    return probabilities
 
 
-def class_probabilities(model, inputs: dict, batch_ids: torch.Tensor, target: int) -> np.ndarray:
-    extra = {k: v.expand(len(batch_ids), -1) for k, v in inputs.items() if k != "input_ids"}
-    with torch.no_grad():
-        logits = model(input_ids=batch_ids, **extra).logits.float()
-    return torch.softmax(logits, -1)[:, target].cpu().numpy()
-
-
-def perturbation_curves(model, inputs: dict, target: int, scores: np.ndarray, content: np.ndarray,
-                        fractions: Sequence[float], replacement_id: int) -> dict:
-    """Deletion and insertion curves of one ranking, and the four scores above."""
+def perturbation_curves(probabilities: Callable[[list[np.ndarray]], np.ndarray], scores: np.ndarray,
+                        content: np.ndarray, fractions: Sequence[float]) -> dict:
+    """Deletion and insertion curves of one ranking, and the four scores above;
+    `probabilities(hidden_sets)` is the explained class's probability with each set of
+    token positions hidden (`window_probabilities`)."""
     order = rank_tokens(scores, content)
-    deletion_ids, insertion_ids = perturbed_inputs(inputs["input_ids"], order, fractions, replacement_id)
-    both = class_probabilities(model, inputs, torch.cat([deletion_ids, insertion_ids]), target)
+    deleted = deleted_positions(order, fractions)
+    both = probabilities(deleted + [np.setdiff1d(order, removed) for removed in deleted])
     deletion, insertion = both[:len(fractions)], both[len(fractions):]
     full = deletion[0]  # fraction 0: nothing deleted
     return {"deletion": deletion.tolist(), "insertion": insertion.tolist(),

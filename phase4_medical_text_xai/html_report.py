@@ -36,13 +36,14 @@ def cell_color(score: float, scale: float) -> str:
 
 
 def highlight(text: str, offsets: Sequence[Sequence[int]], scores: Sequence[float],
-              special: Sequence[bool]) -> str:
-    """The text with each token's characters shaded by its score (special tokens skipped)."""
-    content = [abs(s) for s, is_special in zip(scores, special) if not is_special]
+              unread: Sequence[bool]) -> str:
+    """The text with each token's characters shaded by its score (tokens the model did not
+    read, such as the middle that head_tail cuts, stay unshaded)."""
+    content = [abs(s) for s, skipped in zip(scores, unread) if not skipped]
     scale = max(content) if content else 0.0
     parts, cursor = [], 0
-    for (start, end), score, is_special in zip(offsets, scores, special):
-        if is_special or end <= start or start < cursor:
+    for (start, end), score, skipped in zip(offsets, scores, unread):
+        if skipped or end <= start or start < cursor:
             continue
         parts.append(html.escape(text[cursor:start]))
         parts.append(f'<span style="background:{cell_color(score, scale)}" title="{score:.4g}">'
@@ -69,7 +70,7 @@ def write_example_page(record: dict, methods: Sequence[str], out_dir: Path) -> P
         faith = record["faithfulness"][method]
         columns.append(
             f'<div class="method"><h3>{METHOD_TITLES.get(method, method)}</h3>'
-            f'<div class="text">{highlight(record["text"], record["offsets"], scores, record["special"])}</div>'
+            f'<div class="text">{highlight(record["text"], record["offsets"], scores, record["unread"])}</div>'
             f'<p><small>comprehensiveness {faith["comprehensiveness"]:.3f}, sufficiency {faith["sufficiency"]:.3f}; '
             f'{record["seconds"][method]:.2f} s</small></p></div>')
     checks = record.get("checks", {})
@@ -80,8 +81,11 @@ def write_example_page(record: dict, methods: Sequence[str], out_dir: Path) -> P
     if "lrp" in checks:
         notes.append(f"LRP: tokens {checks['lrp']['token_relevance']:.4f} + biases {checks['lrp']['bias_relevance']:.4f}"
                      f" = logit {checks['lrp']['logit']:.4f} (relative error {checks['lrp']['conservation_error']:.1e})")
-    truncated = "<p><em>The abstract was truncated to the model's max_length; only the part shown was read."\
-                "</em></p>" if record["truncated"] else ""
+    windows = record.get("windows", 1)
+    read = f"read as {windows} overlapping windows whose logits were pooled; " if windows > 1 else ""
+    truncated = (f"<p><em>The abstract is longer than the model read: {read}{record.get('tokens_cut', 0)} of its "
+                 "tokens were cut (left unshaded, or beyond the part shown).</em></p>" if record["truncated"] else
+                 f"<p><em>The abstract was {read.rstrip('; ')}.</em></p>" if windows > 1 else "")
     figure = f'<h2>Attention of the first token</h2><img src="attention/{example_name(record["index"])}.png" ' \
              'alt="attention maps">' if "attention" in methods else ""
     body = (f'<p><a href="index.html">&larr; all examples</a></p><h1>Example {record["index"]}</h1>'

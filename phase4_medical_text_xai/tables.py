@@ -1,7 +1,7 @@
 """Phase 4 results for experiments.md (rendered by `python -m common.report`).
 
-- `phase4_classification`: test scores of each trained model and how often its
-  max_length truncated the texts; runs on the medical abstracts first, then one part per
+- `phase4_classification`: test scores of each trained model, how often its texts were
+  longer than max_length, and what its long_inputs strategy kept of them; runs on the medical abstracts first, then one part per
   other data set (`--dataset`), titled with its label count.
 - `phase4_faithfulness`: for each run that `explain` has covered, the faithfulness of
   every method and of the random reference (mean ± std over the explained examples),
@@ -63,6 +63,9 @@ TABLES = [
               title="Phase 4: text classification, test split", study_data=MEDICAL_DATASET,
               columns=[Column("split", "metrics.data.split", "{}"), Column("max length", "config.max_length", "{}"),
                        Column("truncated (test)", "metrics.data.truncated.test", "{:.1%}"),
+                       Column("long inputs", "metrics.data.long_inputs.strategy", "{}"),
+                       Column("abstracts cut (test)", "metrics.data.long_inputs.test.texts_cut", "{:.1%}"),
+                       Column("windows / abstract", "metrics.data.long_inputs.test.windows_per_text", "{:.2f}"),
                        Column("lr", "config.learning_rate", "{:.0e}"), Column("epochs", "metrics.epochs_trained", "{}"),
                        Column("test accuracy", "metrics.test_accuracy"), Column("test macro-F1", "metrics.test_f1_macro"),
                        IntervalColumn("macro-F1 95% CI", "metrics.test_f1_macro_ci"),

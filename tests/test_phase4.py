@@ -17,7 +17,7 @@ from common.errors import DataError
 from phase4_medical_text_xai.attention import attention_rollout, attention_weights
 from phase4_medical_text_xai.config import Phase4Config
 from phase4_medical_text_xai.data import CONDITIONS, load_splits
-from phase4_medical_text_xai.faithfulness import deleted_positions, perturbation_curves, perturbed_inputs, rank_tokens
+from phase4_medical_text_xai.faithfulness import deleted_positions, perturbation_curves, rank_tokens, window_probabilities
 from phase4_medical_text_xai.integrated_gradients import baseline_ids, integrated_gradients, recorded_position_ids
 from phase4_medical_text_xai.lrp import ConservativeRules, lrp_relevance
 from common.tiny_models import write_tiny_roberta
@@ -189,7 +189,7 @@ def test_attention_rollout_rows_are_distributions():
     assert torch.allclose(logits, model(**one_example(20)).logits[0], atol=1e-5)
 
 
-def test_deletion_removes_more_at_each_step_and_never_special_tokens():
+def test_deletion_removes_more_at_each_step_and_never_unread_tokens():
     scores = np.array([9.0, 0.1, 0.7, 0.3, 0.9, 0.5, 9.0])
     content = np.array([False, True, True, True, True, True, False])
     order = rank_tokens(scores, content)
@@ -198,31 +198,47 @@ def test_deletion_removes_more_at_each_step_and_never_special_tokens():
     removed = deleted_positions(order, fractions)
     assert [len(r) for r in removed] == [0, 1, 2, 3, 4, 5]
     assert all(set(a) <= set(b) for a, b in zip(removed, removed[1:]))
-    ids = torch.arange(10, 17)[None]
-    deletion, insertion = perturbed_inputs(ids, order, fractions, replacement_id=4)
-    assert deletion[0].tolist() == ids[0].tolist() and insertion[-1].tolist() == ids[0].tolist()
-    assert (deletion[-1, 1:-1] == 4).all() and (insertion[0, 1:-1] == 4).all()
-    assert (deletion[:, [0, -1]] == ids[0, [0, -1]]).all() and (insertion[:, [0, -1]] == ids[0, [0, -1]]).all()
-    masked = (deletion == 4).sum(1).tolist()
-    assert masked == sorted(masked)
+
+
+class CountsToken(torch.nn.Module):
+    """A classifier whose class-0 logit counts token 7 (and records what it was given)."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(()))
+        self.seen = []
+
+    def forward(self, input_ids, attention_mask=None):
+        self.seen.append(input_ids.clone())
+        hits = ((input_ids == 7) & (attention_mask > 0)).float().sum(1, keepdim=True) * self.weight
+        return type("Out", (), {"logits": torch.cat([hits, -hits], 1)})()
 
 
 def test_a_faithful_ranking_scores_better_than_its_reverse():
     """On a model that only counts one token, ranking that token first must win."""
-    class CountsToken(torch.nn.Module):
-        def forward(self, input_ids, attention_mask=None):
-            hits = (input_ids == 7).float().sum(1, keepdim=True)
-            return type("Out", (), {"logits": torch.cat([hits, -hits], 1)})()
-
-    inputs = {"input_ids": torch.tensor([[0, 5, 7, 6, 7, 8, 2]]), "attention_mask": torch.ones(1, 7, dtype=torch.long)}
-    content = np.array([False, True, True, True, True, True, False])
-    good = np.array([0, 0.1, 1.0, 0.2, 0.9, 0.0, 0])
+    ids, held = [0, 5, 7, 6, 7, 8, 2], [-1, 0, 1, 2, 3, 4, -1]  # one window: <s> five text tokens </s>
+    content = np.ones(5, dtype=bool)
+    good = np.array([0.1, 1.0, 0.2, 0.9, 0.0])
     fractions = np.linspace(0, 1, 6)
-    right = perturbation_curves(CountsToken(), inputs, 0, good, content, fractions, replacement_id=4)
-    wrong = perturbation_curves(CountsToken(), inputs, 0, -good, content, fractions, replacement_id=4)
+    probabilities = window_probabilities(CountsToken(), [ids], [held], 0, replacement_id=4, pad_id=1)
+    right = perturbation_curves(probabilities, good, content, fractions)
+    wrong = perturbation_curves(probabilities, -good, content, fractions)
     assert right["comprehensiveness"] > wrong["comprehensiveness"]
     assert right["sufficiency"] < wrong["sufficiency"]
     assert right["deletion_auc"] < wrong["deletion_auc"] and right["insertion_auc"] > wrong["insertion_auc"]
+
+
+def test_a_hidden_token_is_hidden_in_every_window_that_holds_it_and_never_a_special_one():
+    model = CountsToken()
+    windows = [[0, 7, 5, 7, 2], [0, 7, 9, 2]]  # text tokens 0-3 and 2-4: text token 2 (a 7) is in both
+    positions = [[-1, 0, 1, 2, -1], [-1, 2, 3, -1]]
+    probabilities = window_probabilities(model, windows, positions, 0, replacement_id=4, pad_id=1)
+    probabilities([np.array([], dtype=int), np.array([2]), np.array([0, 1, 2, 3])])
+    rows = torch.cat(model.seen)
+    assert rows.shape == (6, 5)  # 3 sets x 2 windows, the shorter window padded
+    assert rows[0].tolist() == windows[0] and rows[1].tolist() == windows[1] + [1]
+    assert rows[2].tolist() == [0, 7, 5, 4, 2] and rows[3].tolist() == [0, 4, 9, 2, 1]
+    assert rows[4].tolist() == [0, 4, 4, 4, 2] and rows[5].tolist() == [0, 4, 4, 2, 1]
 
 
 # ---- explain on a saved run ----
