@@ -1,8 +1,10 @@
 """Phase 2 results tables for experiments.md (rendered by `python -m common.report`).
 
 The language-by-model table has one row per model and setup and one column per
-language its runs evaluated (test macro-F1 on that language's rows alone); the tuning
-table has the test re-runs of each sweep's best trial. Runs on another data set
+language its runs evaluated (test macro-F1 on that language's rows alone); the models
+trained from scratch (MiniTransformer, TinyTransformer with their own tokenizer) have a
+table of their own in the same shape; the tuning table has the test re-runs of each
+sweep's best trial. Runs on another data set
 (`--dataset x.csv --group_column lang`) get parts of their own, with a column per group
 they recorded.
 """
@@ -49,12 +51,24 @@ def is_sweep_rerun(run) -> bool:
     return run.path.name.startswith("sweep_")
 
 
+def from_scratch(run) -> bool:
+    """A small encoder trained from scratch (its own table: another kind of model than XLM-R)."""
+    return (run.config.get("architecture") or "pretrained") != "pretrained"
+
+
 TABLES = [
     TableSpec(name="phase2_languages", phase=PHASE,
               title="Phase 2: test macro-F1 per language (rows: model and setup; '–': language not evaluated)",
-              select=lambda run: not is_sweep_rerun(run),
+              select=lambda run: not is_sweep_rerun(run) and not from_scratch(run),
               columns=[*setup_columns(), language_columns(), *score_columns()], reported=REPORTED,
               study_data=TWEET_DATASET),
+    TableSpec(name="phase2_scratch", phase=PHASE,
+              title="Phase 2: small encoders trained from scratch on the tweets, with a byte-level BPE tokenizer "
+                    "trained on their train split; test macro-F1 per language",
+              select=lambda run: not is_sweep_rerun(run) and from_scratch(run),
+              columns=[*setup_columns(), Column("vocabulary", "metrics.data.tokenizer.vocab_size", "{:,.0f}"),
+                       Column("parameters", "metrics.trainable_parameters", "{:,.0f}"), language_columns(),
+                       *score_columns()], reported=REPORTED, study_data=TWEET_DATASET),
     TableSpec(name="phase2_tuning", phase=PHASE,
               title="Phase 2: best trial of each sweep, re-run with the test split",
               select=is_sweep_rerun,
