@@ -1,6 +1,7 @@
-"""Phase 2 steps of `python -m common.reproduce`: each model in each setup, then the
-model's learning-rate x batch-size grid; quick: the same on a tiny multilingual BERT and
-synthetic tweets in three languages, with a two-point grid."""
+"""Phase 2 steps of `python -m common.reproduce`: each model in each setup (and a
+TinyTransformer from scratch on its own BPE tokenizer), then each pretrained model's
+learning-rate x batch-size grid; quick: the same on a tiny multilingual BERT and synthetic
+tweets in three languages, with a two-point grid."""
 from __future__ import annotations
 
 from common.phases import Runner
@@ -13,6 +14,7 @@ from phase2_multilingual_sentiment.synthetic import vocabulary, write_tweets
 MAIN, CONFIG = f"{PHASE}.train:main", f"{PHASE}.config:Phase2Config"
 MODELS = ("xlmr", "mbert", "distilmbert")
 SETUPS = ("multilingual", "zero_shot")
+SCRATCH = ("tiny_bpe",)  # a small encoder from scratch on its own tokenizer: no hub model needed
 
 QUICK_GRID = """study_name: quick_grid
 sampler: grid
@@ -34,7 +36,7 @@ def steps(ctx: Context, runner: Runner) -> list[Step]:
     data = ctx.data_args("tweet_sentiment_multilingual")
     runs = [train_step(runner, f"{model}+{setup}_seed{seed}", ["--preset", f"{model},{setup}", "--seed", str(seed),
                                                               *data], ctx)
-            for model in MODELS for setup in SETUPS for seed in ctx.seeds]
+            for model in (*MODELS, *SCRATCH) for setup in SETUPS for seed in ctx.seeds]
     sweeps = [sweep(ctx, runner, str(SWEEP_DIR / f"{model}_grid.yaml"), ["--preset", model, *data]) for model in MODELS]
     return runs + sweeps
 
@@ -47,8 +49,10 @@ def quick_steps(ctx: Context, runner: Runner) -> list[Step]:
     runs = [train_step(runner, f"{setup}_seed{seed}", ["--preset", setup, "--seed", str(seed), "--epochs", "2",
                                                       "--learning_rate", "1e-3", *tiny], ctx)
             for setup in SETUPS for seed in ctx.seeds]
+    scratch = train_step(runner, "tiny_bpe_seed42", ["--preset", "tiny_bpe", "--epochs", "2", "--tokenizer_vocab_size",
+                                                     "300", *tiny[2:]], ctx)
     return [asset_step(PHASE, "synthetic tweets", data / "german" / "test_labels.txt", lambda: write_tweets(data)),
             asset_step(PHASE, "tiny multilingual BERT", model / "config.json",
                        lambda: write_tiny_bert(model, vocabulary())),
             asset_step(PHASE, "quick grid", space, lambda: space.write_text(QUICK_GRID)),
-            *runs, sweep(ctx, runner, str(space), tiny)]
+            *runs, scratch, sweep(ctx, runner, str(space), tiny)]
