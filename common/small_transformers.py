@@ -84,6 +84,10 @@ class SmallTransformerForSequenceClassification(PreTrainedModel):
                 labels: Optional[torch.Tensor] = None, **unused) -> SequenceClassifierOutput:
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
+        if input_ids.shape[1] > self.config.max_position_embeddings:
+            raise ValueError(f"{input_ids.shape[1]} tokens, more than the {self.config.max_position_embeddings} "
+                             "positions this model has (its run's max_length): truncate them, e.g. "
+                             "pipeline(..., truncation=True) or tokenizer(..., truncation=True)")
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         hidden = self.dropout(self.token_embeddings(input_ids) + self.position_embeddings(positions))
         hidden = self.encoder(hidden, src_key_padding_mask=attention_mask == 0)
@@ -138,16 +142,23 @@ def run_tokenizer(cfg, run) -> tuple[PreTrainedTokenizerBase, dict]:
     """The run's tokenizer and what metrics.json records of it: the one `open_run` loaded,
     or (train_tokenizer) a byte-level BPE vocabulary of the train split's texts and pairs
     (the texts the model trains on; validation and test texts are never read). It is saved
-    with every checkpoint; a resumed run reads its checkpoint's instead of training anew."""
+    with every checkpoint; a resumed run reads its checkpoint's instead of training anew.
+    For a small model its `model_max_length` is the run's max_length."""
     if run.tokenizer is not None:
-        return run.tokenizer, {}
-    examples = run.splits.train[:cfg.max_train_samples]
-    texts = [e.text for e in examples] + [e.pair for e in examples if e.pair]
-    if run.resume_from:
-        tokenizer = load_tokenizer(str(run.resume_from))
+        tokenizer, record = run.tokenizer, {}
     else:
-        tokenizer = train_byte_level_bpe(texts, cfg.tokenizer_vocab_size, cfg.tokenizer_min_frequency)
-    return tokenizer, {"tokenizer": describe_bpe(tokenizer, len(texts))}
+        examples = run.splits.train[:cfg.max_train_samples]
+        texts = [e.text for e in examples] + [e.pair for e in examples if e.pair]
+        if run.resume_from:
+            tokenizer = load_tokenizer(str(run.resume_from))
+        else:
+            tokenizer = train_byte_level_bpe(texts, cfg.tokenizer_vocab_size, cfg.tokenizer_min_frequency)
+        record = {"tokenizer": describe_bpe(tokenizer, len(texts))}
+    if getattr(cfg, "architecture", "pretrained") in SMALL_ARCHITECTURES:
+        # A small model has max_length positions: its saved tokenizer says so, so that
+        # truncation=True (in a pipeline, say) cuts there instead of at the vocabulary's 512.
+        tokenizer.model_max_length = cfg.max_length
+    return tokenizer, record
 
 
 def encoder_refs(cfg) -> list[HubRef]:

@@ -65,6 +65,29 @@ def test_tiny_model_learns_the_synthetic_task(tiny_config):
     assert metrics["test_accuracy"] > 0.9  # the templates are separable; the majority class is about 0.5
 
 
+def test_tiny_model_learns_on_a_tokenizer_trained_on_the_train_split(tiny_config):
+    """The same model on a byte-level BPE of the train split (train_tokenizer): it learns, reads
+    no unknown token, and its checkpoint serves through pipeline() with that tokenizer."""
+    from transformers import pipeline
+
+    run_dir = main(tiny_config(architecture="tiny_transformer", train_tokenizer=True, tokenizer_vocab_size=400,
+                               epochs=6, learning_rate=3e-3))
+    metrics = load_metrics(run_dir)
+    assert metrics["test_accuracy"] > 0.9
+    assert metrics["data"]["tokens"]["test"]["unknown_token_rate"] == 0.0
+    assert metrics["data"]["tokenizer"]["trained_on_texts"] == metrics["train_examples"]
+    classifier = pipeline("text-classification", model=str(run_dir / "checkpoints" / "best"), device="cpu")
+    predictions = pd.read_csv(run_dir / "predictions.csv")
+    lengths = pd.Series([len(ids) for ids in classifier.tokenizer(list(predictions["text"]))["input_ids"]])
+    longest = predictions[lengths > 32]  # texts longer than the run's max_length
+    assert len(longest) > 0
+    served = classifier(list(longest["text"]), truncation=True)  # cut where the run cut them
+    assert [out["label"] for out in served] == list(longest["prediction"])
+    too_long = classifier.tokenizer(list(longest["text"])[:1], return_tensors="pt")
+    with pytest.raises(ValueError, match="more than the 32 positions this model has"):
+        classifier.model(**too_long)
+
+
 def test_pipeline_loads_best_checkpoint(tiny_config):
     from transformers import pipeline
 
