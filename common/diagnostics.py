@@ -1,9 +1,9 @@
 """Warnings a reader cannot miss: results that look wrong, and data that leaks.
 
 A run's scores can be computed correctly and still mean little: a model that predicts one
-class for nearly every example, a class it never predicts, a class with so few test
-examples that its F1 is noise, or validation and test texts that also occur in the
-training split. Each is printed as a `WARNING:` line and recorded in metrics.json under
+class for nearly every example (or for nearly every example of one group, such as a
+language), a class it never predicts, a class with so few test examples that its F1 is
+noise, or validation and test texts that also occur in the training split. Each is printed as a `WARNING:` line and recorded in metrics.json under
 `warnings` (and the leak counts under `data.leaks`), whatever the data set.
 """
 from __future__ import annotations
@@ -111,6 +111,19 @@ def listed(names: Sequence[str], most: int = 8) -> str:
     return shown if len(names) <= most else f"{shown} and {len(names) - most} more"
 
 
+def group_warnings(groups: dict[str, dict], split: str) -> list[str]:
+    """Groups (languages, say) whose rows the model labels with (nearly) one class, from the
+    per-group scores (`common.evaluation.score_groups`)."""
+    warnings = []
+    for group, scores in groups.items():
+        top = scores.get("top_prediction")
+        if top and scores["n"] >= MIN_CLASS_EXAMPLES and top["share"] >= COLLAPSE_SHARE:
+            warnings.append(f"on the {group!r} rows of the {split} split the model predicts {top['label']!r} for "
+                            f"{top['share']:.0%} of the {scores['n']} examples: it has collapsed to (nearly) one "
+                            f"class there (macro-F1 {scores['f1_macro']:.3f})")
+    return warnings
+
+
 def diagnose(metrics: dict, label_names: Sequence[str], data_info: Optional[dict] = None) -> list[str]:
     """Every warning about a finished run, from its metrics (and its data's record, `data_warnings`)."""
     warnings = data_warnings(data_info or {})
@@ -118,6 +131,7 @@ def diagnose(metrics: dict, label_names: Sequence[str], data_info: Optional[dict
         if f"{split}_confusion_matrix" in metrics:
             warnings += prediction_warnings(metrics[f"{split}_confusion_matrix"], label_names, split,
                                             MIN_CLASS_EXAMPLES if split == "test" else None)
+        warnings += group_warnings(metrics.get("groups", {}).get(split, {}), split)
         warnings += regression_warnings(metrics, split)
     return warnings
 

@@ -63,7 +63,8 @@ def prediction_frame(examples: Sequence, logits: np.ndarray, label_names: Sequen
 
 
 def score_groups(examples: Sequence, logits: np.ndarray, label_names: Sequence[str]) -> dict[str, dict]:
-    """Accuracy and macro-F1 of each group, on that group's rows only (in first-seen order)."""
+    """Accuracy, macro-F1 and the predicted share of the commonest prediction of each group,
+    on that group's rows only (in first-seen order)."""
     groups = list(dict.fromkeys(e.group for e in examples if e.group is not None))
     labels = np.array([e.label for e in examples])
     predictions = logits.argmax(-1)
@@ -72,6 +73,10 @@ def score_groups(examples: Sequence, logits: np.ndarray, label_names: Sequence[s
         rows = np.array([e.group == group for e in examples])
         metrics = compute_metrics(labels[rows], predictions[rows], label_names)
         scores[group] = {k: metrics[k] for k in ("accuracy", "f1_macro", "n")}
+        # A model can be fine on the pooled rows and predict one class for a whole group.
+        counts = np.bincount(predictions[rows], minlength=len(label_names))
+        scores[group]["top_prediction"] = {"label": label_names[int(counts.argmax())],
+                                           "share": float(counts.max() / max(rows.sum(), 1))}
     return scores
 
 

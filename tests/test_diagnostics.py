@@ -26,6 +26,27 @@ def test_prediction_warnings_from_a_confusion_matrix():
     assert prediction_warnings(healthy, NAMES, "test") == []
 
 
+def test_a_group_labelled_with_one_class_is_a_warning():
+    """Pooled scores can hide a language whose every row gets one label (an English-only
+    tokenizer on Arabic tweets): the per-group scores carry the commonest prediction's share."""
+    import numpy as np
+
+    from common.evaluation import score_groups
+
+    names = ["negative", "neutral", "positive"]
+    examples = [Example("t", i % 3, group="english") for i in range(30)] + \
+               [Example("t", i % 3, group="arabic") for i in range(30)]
+    logits = np.zeros((60, 3))
+    logits[np.arange(30), [i % 3 for i in range(30)]] = 1  # English: right
+    logits[30:, 2] = 1  # Arabic: always positive
+    groups = score_groups(examples, logits, names)
+    assert groups["arabic"]["top_prediction"] == {"label": "positive", "share": 1.0}
+    warnings = diagnose({"groups": {"test": groups}}, names)
+    assert len(warnings) == 1 and "'arabic' rows of the test split the model predicts 'positive' for 100%" in warnings[0]
+    groups["arabic"]["n"] = 5  # too few rows to call it a collapse
+    assert diagnose({"groups": {"test": groups}}, names) == []
+
+
 def test_leaks_exact_and_up_to_case_and_spaces():
     train = [Example("Sales rose.", 2), Example("Profit fell", 0)]
     val = [Example("sales  ROSE.", 2), Example("new text", 1)]
