@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import importlib
 import shutil
 from pathlib import Path
 from typing import Optional, Sequence
@@ -60,8 +61,8 @@ def check_folder(folder: Path) -> dict:
     from huggingface_hub import ModelCard
     from transformers import AutoConfig, AutoTokenizer
 
-    import common.heads  # noqa: F401  (registers the mean-pooling model type)
-    import common.small_transformers  # noqa: F401  (and the from-scratch encoders')
+    for module in ("common.heads", "common.small_transformers"):  # they register their model types
+        importlib.import_module(module)
 
     card = ModelCard.load(folder / "README.md", ignore_metadata_errors=False)
     metadata = card.data.to_dict()
