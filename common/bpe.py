@@ -8,7 +8,7 @@ any text, in any script, without an unknown token.
 from __future__ import annotations
 
 import json
-from typing import Iterable, Optional
+from typing import Iterable
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # RoBERTa's special tokens, in its id order
 
@@ -29,7 +29,7 @@ def train_byte_level_bpe(texts: Iterable[str], vocab_size: int, min_frequency: i
     return (tokenizer_cls or RobertaTokenizerFast)(vocab=bpe.get_vocab(), merges=merges)
 
 
-def describe_bpe(tokenizer, texts: int, source: Optional[str] = None) -> dict:
-    """What metrics.json records of a tokenizer trained for the run."""
+def describe_bpe(tokenizer, texts: int) -> dict:
+    """What metrics.json records of a tokenizer trained on the run's train split (`texts` of them)."""
     return {"kind": "byte-level BPE", "vocab_size": len(tokenizer), "trained_on_texts": texts,
-            "trained_on": source or "the run's train split"}
+            "trained_on": "the run's train split"}

@@ -3,7 +3,8 @@
 A run's scores can be computed correctly and still mean little: a model that predicts one
 class for nearly every example (or for nearly every example of one group, such as a
 language), a class it never predicts, a class with so few test examples that its F1 is
-noise, or validation and test texts that also occur in the training split. Each is printed as a `WARNING:` line and recorded in metrics.json under
+noise, or validation and test texts that also occur in the training split. Each is
+printed as a `WARNING:` line and recorded in metrics.json under
 `warnings` (and the leak counts under `data.leaks`), whatever the data set.
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@ README (runs made without a preset appear in the main table). Runs on another da
 """
 from dataclasses import dataclass
 
-from common.report import Column, GroupColumns, IntervalColumn, TableSpec, model_label
+from common.report import Column, GroupColumns, IntervalColumn, TableSpec
 from phase1_financial_phrasebank.config import PHASE
 
 LEVELS = ("50Agree", "66Agree", "75Agree", "AllAgree")
@@ -21,18 +21,9 @@ REPORTED = [
 ]
 
 
-def describe_model(run) -> str:
-    """The pretrained checkpoint, or the architecture trained from scratch and its tokenizer."""
-    architecture = run.config.get("architecture") or "pretrained"
-    if architecture == "pretrained":
-        return model_label(run.config.get("model_name_or_path"))
-    tokenizer = run.config.get("tokenizer_name_or_path") or run.config.get("model_name_or_path")
-    return f"{architecture} from scratch (tokenizer {model_label(tokenizer)})"
-
-
 def phase1_table(**spec) -> TableSpec:
-    """A phase 1 table: on Financial PhraseBank, models named as `describe_model` says."""
-    return TableSpec(phase=PHASE, study_data=STUDY_DATA, describe_model=describe_model, **spec)
+    """A phase 1 table on Financial PhraseBank (models named by `common.report.describe_model`)."""
+    return TableSpec(phase=PHASE, study_data=STUDY_DATA, **spec)
 
 
 def presets(*names: str):
@@ -78,7 +69,7 @@ class CountColumn(Column):
 
 def fiqa_table(**spec) -> TableSpec:
     """A table of FiQA 2018 runs, by preset."""
-    return TableSpec(phase=PHASE, study_data=FIQA, describe_model=describe_model, other_data=False, **spec)
+    return TableSpec(phase=PHASE, study_data=FIQA, other_data=False, **spec)
 
 
 CONTEXT = ContextColumn("context", "config.context_columns")

@@ -183,8 +183,6 @@ def test_explanations_of_chunks_cover_the_text_and_keep_their_checks(runs):
                 assert unread.any() and not np.any(np.array(record["attributions"]["ig"])[unread])
             else:
                 assert record["windows"] > 1 and not unread.any()
-            pooled_logit = lrp["logit"]
-            assert np.isfinite(pooled_logit)
         page = (out / "example_0000.html").read_text()
         assert ("overlapping windows" in page) == (name != "head_tail")
 
