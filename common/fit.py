@@ -25,6 +25,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
+from torch.profiler import record_function
 from torch.utils.data import DataLoader
 
 from common.batching import EncodedDataset, make_train_loader
@@ -158,18 +159,21 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
         trainable = count_parameters(model)["trainable_parameters"]
         train_loader.batch_sampler.set_epoch(epoch)
         started = time.perf_counter()
-        train_stats = train_one_epoch(parallel.current(), train_loader, optimizer, scheduler, device, amp_dtype=amp_dtype,
-                                      scaler=scaler, grad_accum_steps=cfg.grad_accum_steps,
-                                      max_grad_norm=cfg.max_grad_norm, max_steps=cfg.max_steps, loss_fn=loss_fn,
-                                      progress=cfg.progress, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                                      on_step=log_step if logs_steps else None,
-                                      log_every=cfg.logging_steps, first_step=steps_before)
+        with record_function("fit.train_epoch"):
+            train_stats = train_one_epoch(
+                parallel.current(), train_loader, optimizer, scheduler, device, amp_dtype=amp_dtype, scaler=scaler,
+                grad_accum_steps=cfg.grad_accum_steps, max_grad_norm=cfg.max_grad_norm, max_steps=cfg.max_steps,
+                loss_fn=loss_fn, progress=cfg.progress, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                on_step=log_step if logs_steps else None, log_every=cfg.logging_steps, first_step=steps_before)
         epoch_seconds = time.perf_counter() - started
         train_seconds += epoch_seconds
-        val_metrics, _ = evaluator.run(model, "val")
+        with record_function("fit.validate"):
+            val_metrics, _ = evaluator.run(model, "val")
         row = {"epoch": epoch + 1, **extra, "trainable_parameters": trainable, **train_stats,
                "epoch_seconds": round(epoch_seconds, 3),
                "samples_per_second": round(train_stats["examples"] / epoch_seconds, 2),
+               **({"tokens_per_second": round(train_stats["tokens"] / epoch_seconds, 1)} if "tokens" in train_stats
+                  else {}),
                "val_loss": val_metrics["loss"], **{f"val_{key}": val_metrics[key] for key in evaluator.history_metrics},
                "learning_rate": scheduler.get_last_lr()[0]}
         history.append(row)

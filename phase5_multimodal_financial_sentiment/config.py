@@ -55,6 +55,9 @@ class Phase5Config(TrainConfig):
                                 "else random init, said in the log and recorded in metrics.json; imagenet: "
                                 "required; none: train from scratch.", IMAGE_WEIGHTS)
     image_size: int = option(224, "Images are resized and centre-cropped to this many pixels.", at_least=32)
+    cache_images: bool = option(True, "Decode, resize and crop each image once per run and keep it in memory "
+                                "(3 x image_size² bytes an image; an error if that exceeds half the free memory); "
+                                "false decodes every epoch.")
     fusion_hidden_size: int = option(256, "Width of the fusion layers.", at_least=1)
     fusion_dropout: float = option(0.1, "Dropout in the fusion head.", at_least=0, below=1)
     freeze_text: bool = option(False, "Keep the text encoder's weights fixed (train the rest).")

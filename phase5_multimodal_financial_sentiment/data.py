@@ -7,12 +7,16 @@ plus any columns of its own (e.g. a group for per-group metrics). Every row is c
 up front: a missing or unreadable image (each is decoded once, whole), an image path that
 leaves the manifest's folder, an unknown label or an empty split is an error naming the row.
 
-Images are decoded when a batch needs them (`num_workers` decode in parallel), resized
-and centre-cropped to `image_size`, and normalised with the statistics of the image
-encoder's pretrained weights (ImageNet's, also used when training from scratch).
+Images are decoded, resized and centre-cropped to `image_size`, and normalised with the
+statistics of the image encoder's pretrained weights (ImageNet's, also used when training
+from scratch). Nothing random happens before normalisation, so a training run decodes,
+resizes and crops each image once and keeps it (uint8, 3 x image_size² bytes) for every
+epoch (`cache_images`); without the cache an image is decoded each time a batch needs it
+(`num_workers` decode in parallel).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -21,9 +25,10 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
+from tqdm.auto import tqdm
 
 from common.batching import EpochRandomSampler, ShardedBatchSampler, ShardedEvalSampler
-from common.errors import DataError
+from common.errors import ConfigError, DataError
 from common.splits import Splits
 from common.text_data import SPLIT_ALIASES, SPLITS, check_labels_trained, read_table, require_cell, split_stratified
 
@@ -113,33 +118,85 @@ def load_splits(cfg) -> Splits:
                       info={"source": str(path), "split": how, "sizes": {k: len(v) for k, v in parts.items()}})
 
 
+class ImageTransform:
+    """What torchvision's ImageClassification preset does, at `image_size`, in two stages:
+    `load` decodes a file, resizes its short side and centre-crops it (uint8, the stage a
+    cache keeps); `normalize` scales to [0, 1] and normalises."""
+
+    def __init__(self, image_size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
+        self.image_size = image_size
+        self.resize = v2.Compose([v2.PILToTensor(), v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size)])
+        self.normalize = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
+
+    def load(self, path: Path) -> torch.Tensor:
+        with Image.open(path) as image:
+            return self.resize(image.convert("RGB"))
+
+    def __call__(self, path: Path) -> torch.Tensor:
+        return self.normalize(self.load(path))
+
+
 def build_image_transform(image_size: int, mean: Sequence[float] = IMAGENET_MEAN,
-                          std: Sequence[float] = IMAGENET_STD) -> v2.Compose:
-    """What torchvision's ImageClassification preset does, at `image_size`: resize the
-    short side, centre-crop, scale to [0, 1], normalise."""
-    return v2.Compose([v2.PILToTensor(), v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size),
-                       v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
+                          std: Sequence[float] = IMAGENET_STD) -> ImageTransform:
+    return ImageTransform(image_size, mean, std)
+
+
+def available_memory_bytes() -> Optional[int]:
+    """Memory the system can still give (Linux: MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_cache_fits(count: int, image_size: int, available: Optional[int]) -> int:
+    """The bytes an image cache of `count` images takes; a ConfigError when that is more
+    than half of `available` (a cache that swaps is slower than decoding)."""
+    needed = count * 3 * image_size * image_size
+    if available is not None and needed > available // 2:
+        raise ConfigError(f"caching {count} images at {image_size} px takes {needed / 2**30:.1f} GiB, more than half "
+                          f"of the {available / 2**30:.1f} GiB of memory available: pass --cache_images false "
+                          "(decode every epoch, with --num_workers to decode in parallel) or a smaller --image_size")
+    return needed
 
 
 class ManifestDataset(Dataset):
-    """Tokenized texts (once, up front) and images (decoded per item) of a list of examples;
-    a modality the model does not use is left out."""
+    """Tokenized texts (once, up front) and images of a list of examples; a modality the
+    model does not use is left out. With `cache_images` every image is loaded (decoded,
+    resized, cropped) once, here, and only normalised per item; otherwise per item."""
 
-    def __init__(self, examples: Sequence[ImageTextExample], tokenizer=None, transform=None, max_length: int = 64):
+    def __init__(self, examples: Sequence[ImageTextExample], tokenizer=None, transform: Optional[ImageTransform] = None,
+                 max_length: int = 64, cache_images: bool = False, progress: bool = True):
         self.examples, self.transform = list(examples), transform
-        self.encodings = None
+        self.encodings = self.images = None
         if tokenizer is not None:
             encoded = tokenizer([e.text for e in self.examples], truncation=True, max_length=max_length)
             self.encodings = {k: encoded[k] for k in TEXT_KEYS if k in encoded}
+        if transform is not None and cache_images and self.examples:
+            check_cache_fits(len(self.examples), transform.image_size, available_memory_bytes())
+            # One tensor, not a list of them: DataLoader workers share it without copying.
+            self.images = torch.empty((len(self.examples), 3, transform.image_size, transform.image_size),
+                                      dtype=torch.uint8)
+            for index, example in enumerate(tqdm(self.examples, desc="loading images", leave=False,
+                                                 disable=not progress, dynamic_ncols=True)):
+                self.images[index] = transform.load(example.image)
 
     def __len__(self) -> int:
         return len(self.examples)
 
     def __getitem__(self, index: int) -> dict:
         item = {k: v[index] for k, v in self.encodings.items()} if self.encodings else {}
-        if self.transform is not None:
-            with Image.open(self.examples[index].image) as image:
-                item["pixel_values"] = self.transform(image.convert("RGB"))
+        if self.images is not None:
+            item["pixel_values"] = self.transform.normalize(self.images[index])
+        elif self.transform is not None:
+            item["pixel_values"] = self.transform(self.examples[index].image)
         item["labels"] = self.examples[index].label
         return item
 

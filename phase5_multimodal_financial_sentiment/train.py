@@ -38,7 +38,7 @@ def loader_factory(model_config, tokenizer, cfg: Phase5Config):
     text_tokenizer = tokenizer if model_config.uses_text else None
 
     def make(examples, batch_size: int = cfg.eval_batch_size, seed: Optional[int] = None):
-        dataset = ManifestDataset(examples, text_tokenizer, transform, cfg.max_length)
+        dataset = ManifestDataset(examples, text_tokenizer, transform, cfg.max_length, cfg.cache_images, cfg.progress)
         return make_loader(dataset, text_tokenizer, batch_size, cfg.num_workers, seed)
 
     return make

@@ -22,7 +22,7 @@ from phase1_financial_phrasebank.train import main as phase1_main
 
 ROOT = Path(__file__).resolve().parent.parent
 JOB = ROOT / "tests" / "ddp_job.py"
-TIMING = ("epoch_seconds", "samples_per_second")
+TIMING = ("epoch_seconds", "samples_per_second", "tokens_per_second")
 
 
 def torchrun(tmp_path: Path, jobs: list[dict], ranks: int = 2, timeout: float = 300) -> subprocess.CompletedProcess:

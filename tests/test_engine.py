@@ -181,3 +181,37 @@ def test_parameter_groups_give_named_parts_their_own_learning_rate():
     assert by_param[id(model["head"].weight)] == (1e-3, 0.01) and by_param[id(model["head"].bias)] == (1e-3, 0.0)
     assert by_param[id(model["encoder"].weight)] == (1e-5, 0.01)
     assert id(model["encoder"].bias) not in by_param
+
+
+def test_an_epoch_counts_its_tokens_and_names_the_parts_of_a_step_for_the_profiler(tokenizer):
+    from types import SimpleNamespace
+
+    from torch.profiler import profile
+
+    from common.engine import train_one_epoch
+    from common.optim import build_scheduler
+
+    class MeanEmbedding(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed, self.out = torch.nn.Embedding(64, 4), torch.nn.Linear(4, 3)
+
+        def forward(self, input_ids, attention_mask):
+            mask = attention_mask[..., None].float()
+            return SimpleNamespace(logits=self.out((self.embed(input_ids) * mask).sum(1) / mask.sum(1)))
+
+    dataset = make_dataset()
+    loader = make_train_loader(dataset, tokenizer, batch_size=8, seed=0, group_by_length=False)
+    loader.batch_sampler.set_epoch(0)
+    padded = sum(batch["input_ids"].numel() for batch in loader)
+    model = MeanEmbedding()
+    optimizer = build_optimizer(model, 0.1, 0.0)
+    scheduler = build_scheduler(optimizer, "constant", total_steps=5, warmup_ratio=0.0)
+    with profile() as prof:
+        stats = train_one_epoch(model, loader, optimizer, scheduler, torch.device("cpu"), progress=False)
+    assert stats["tokens"] == sum(len(ids) for ids in dataset.encodings["input_ids"])
+    assert stats["padded_tokens"] == padded > stats["tokens"]  # random batches of mixed lengths pad
+    counts = {event.key: event.count for event in prof.key_averages()}
+    for part in ("step.data", "step.to_device", "step.forward", "step.backward"):
+        assert counts.get(part) == stats["steps"] == 5, part
+    assert counts.get("step.optimizer") == 5

@@ -108,7 +108,7 @@ def test_same_seed_gives_identical_results(tiny_config):
 
 
 def history_without_timing(run_dir) -> list[dict]:
-    return [{k: v for k, v in row.items() if k not in ("epoch_seconds", "samples_per_second")}
+    return [{k: v for k, v in row.items() if k not in ("epoch_seconds", "samples_per_second", "tokens_per_second")}
             for row in read_jsonl(run_dir / "history.jsonl")]
 
 

@@ -199,6 +199,28 @@ def test_predict_reloads_the_model_and_reproduces_test_predictions(fused_run, ch
         assert np.allclose(predicted[column], saved[column], atol=2e-4), column
 
 
+def test_cached_images_are_the_images_decoded_per_item(charts):
+    from phase5_multimodal_financial_sentiment.data import ManifestDataset, build_image_transform, read_manifest
+
+    examples, _ = read_manifest(charts / "manifest.csv", LABELS)
+    transform = build_image_transform(40)
+    cached = ManifestDataset(examples[:12], transform=transform, cache_images=True, progress=False)
+    decoded = ManifestDataset(examples[:12], transform=transform, cache_images=False)
+    assert cached.images is not None and cached.images.dtype == torch.uint8 and decoded.images is None
+    for index in range(12):
+        assert torch.equal(cached[index]["pixel_values"], decoded[index]["pixel_values"])
+        assert cached[index]["pixel_values"].shape == (3, 40, 40)
+
+
+def test_an_image_cache_larger_than_half_the_free_memory_is_an_error():
+    from phase5_multimodal_financial_sentiment.data import check_cache_fits
+
+    assert check_cache_fits(10, 32, available=10 * 3 * 32 * 32 * 2) == 10 * 3 * 32 * 32
+    assert check_cache_fits(10, 32, available=None) == 10 * 3 * 32 * 32  # unknown memory: no check
+    with pytest.raises(ConfigError, match="cache_images false"):
+        check_cache_fits(10_000, 224, available=2**30)
+
+
 def test_text_and_image_ablations_run_through_the_same_code(charts, tiny_text_encoder, tmp_path):
     from phase5_multimodal_financial_sentiment.train import main
 
