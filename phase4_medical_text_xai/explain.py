@@ -4,7 +4,7 @@ write HTML pages and figures. Works from a saved run, without retraining.
 
 Usage:
     python -m phase4_medical_text_xai.explain --run runs/phase4_medical_text_xai/roberta_seed42
-    python -m phase4_medical_text_xai.explain --run <run dir> --n 50 --methods ig,lrp --ig_steps 100
+    python -m phase4_medical_text_xai.explain --run <run dir> --n 50 --methods ig,lrp --ig_tolerance 0.001
 
 Reads <run>/checkpoints/best and <run>/predictions.csv (the run's test split); writes
 <run>/explanations/: index.html and example_NNNN.html, attention/example_NNNN.png,
@@ -38,7 +38,7 @@ from phase4_medical_text_xai.attention import attention_rollout, attention_weigh
 from phase4_medical_text_xai.config import Phase4Config
 from phase4_medical_text_xai.faithfulness import perturbation_curves, summarize, window_probabilities
 from phase4_medical_text_xai.html_report import example_name, write_example_page, write_index
-from phase4_medical_text_xai.integrated_gradients import integrated_gradients
+from phase4_medical_text_xai.integrated_gradients import adaptive_integrated_gradients
 from phase4_medical_text_xai.long_inputs import pool_logits, pooling_weights, read_documents, special_frame, window_input_ids
 from phase4_medical_text_xai.lrp import CONSERVATION_TOLERANCE, lrp_relevance
 from phase4_medical_text_xai.plots import plot_faithfulness_curves
@@ -51,7 +51,9 @@ class ExplainSettings:
     """How each example is explained and scored (kept with the explanations: a re-run with
     the same settings reuses the examples already explained)."""
 
-    ig_steps: int = 50  # integration steps of Integrated Gradients
+    ig_steps: int = 32  # integration steps of Integrated Gradients: the first try
+    ig_tolerance: float = 0.01  # steps double until |delta| <= this share of |f(x) - f(baseline)|; 0: fixed steps
+    ig_max_steps: int = 512  # the doubling stops here
     ig_batch_size: int = 16  # path points per forward pass (memory vs speed)
     fractions: int = 10  # deletion/insertion curves at 0, 1/F, ..., 1 of the content tokens
     seed: int = 0  # of the random reference ranking
@@ -68,7 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--methods", default=",".join(METHODS), help=f"Comma-separated subset of {', '.join(METHODS)}"
                         " (a random ranking is always scored as the reference).")
     parser.add_argument("--ig_steps", type=int, default=DEFAULTS.ig_steps, help="Integration steps of Integrated "
-                        "Gradients.")
+                        "Gradients (the first try; see --ig_tolerance).")
+    parser.add_argument("--ig_tolerance", type=float, default=DEFAULTS.ig_tolerance, help="The steps double until "
+                        "the completeness gap |delta| is at most this share of |f(x) - f(baseline)|; 0 keeps "
+                        "--ig_steps fixed.")
+    parser.add_argument("--ig_max_steps", type=int, default=DEFAULTS.ig_max_steps, help="Most steps the doubling "
+                        "reaches; an example still outside the tolerance there is counted in the checks.")
     parser.add_argument("--ig_batch_size", type=int, default=DEFAULTS.ig_batch_size, help="Path points per forward "
                         "pass (IG's internal batching: memory vs speed).")
     parser.add_argument("--fractions", type=int, default=DEFAULTS.fractions, help="Deletion/insertion curves use "
@@ -164,9 +171,14 @@ def gather_scores(per_window: Sequence[np.ndarray], positions: Sequence[Sequence
 
 def combine_checks(checks: Sequence[dict], weights: torch.Tensor) -> dict:
     """A method's checks for the text: each window's figures weighted as its logit is in
-    the pooled one (completeness and conservation are linear, so they carry over)."""
+    the pooled one (completeness and conservation are linear, so they carry over); IG's
+    steps are summed over the windows."""
     used = [(c, w) for c, w in zip(checks, weights.tolist()) if w]
-    combined = {key: sum(w * c[key] for c, w in used) for key in used[0][0] if key != "conservation_error"}
+    counts = ("conservation_error", "steps", "within_tolerance")  # not linear: combined below
+    combined = {key: sum(w * c[key] for c, w in used) for key in used[0][0] if key not in counts}
+    if "steps" in used[0][0]:  # IG: the passes every window took; within the bound only if every window is
+        combined["steps"] = sum(c["steps"] for c, _ in used)
+        combined["within_tolerance"] = all(c["within_tolerance"] for c, _ in used)
     if "token_relevance" in combined:  # LRP: the relative error of the text's sum
         total = combined["token_relevance"] + combined["bias_relevance"]
         combined["conservation_error"] = abs(total - combined["logit"]) / max(1.0, abs(combined["logit"]))
@@ -206,7 +218,9 @@ def explain_example(model, tokenizer, row, index: int, methods: Sequence[str], s
                        title=f"Example {index}: attention of the first token{of} (predicted {label_names[target]})")
     if "ig" in methods:
         start = time.perf_counter()
-        results = [integrated_gradients(model, tokenizer, batch, target, settings.ig_steps, settings.ig_batch_size)
+        results = [adaptive_integrated_gradients(model, tokenizer, batch, target, settings.ig_steps,
+                                                 settings.ig_batch_size, tolerance=settings.ig_tolerance,
+                                                 max_steps=settings.ig_max_steps)
                    if weight else (None, None) for batch, weight in zip(batches, weights.tolist())]
         attributions["ig"] = gather_scores([r[0].cpu().numpy() if r[0] is not None else None for r in results],
                                            positions, weights, n_tokens)
@@ -249,17 +263,20 @@ def explain_example(model, tokenizer, row, index: int, methods: Sequence[str], s
 def explain_run(run_dir: Path, n: int = 20, methods: Sequence[str] = METHODS, *, device: str = "auto",
                 out: Optional[Path] = None, **settings) -> Path:
     """Explain the first `n` test examples of a run; return the output folder. `settings`
-    are the fields of `ExplainSettings` (ig_steps, ig_batch_size, fractions, seed)."""
+    are the fields of `ExplainSettings` (ig_steps, ig_tolerance, ig_max_steps, ig_batch_size, fractions, seed)."""
     settings = ExplainSettings(**settings)
     for name, value in (("n", n), ("ig_steps", settings.ig_steps), ("ig_batch_size", settings.ig_batch_size),
-                        ("fractions", settings.fractions)):
+                        ("fractions", settings.fractions), ("ig_max_steps", settings.ig_max_steps)):
         if value < 1:
             raise ConfigError(f"--{name} must be at least 1, got {value}")
+    if not 0 <= settings.ig_tolerance < 1:
+        raise ConfigError(f"--ig_tolerance must be in [0, 1), got {settings.ig_tolerance}")
     device = resolve_device(device)
     model, tokenizer, predictions, config = load_run(run_dir, device)
     reading = how_the_run_read(config)
     out = Path(out or run_dir / "explanations")
-    recorded = {"methods": list(methods), "ig_steps": settings.ig_steps, "fractions": settings.fractions,
+    recorded = {"methods": list(methods), "ig_steps": settings.ig_steps, "ig_tolerance": settings.ig_tolerance,
+                "ig_max_steps": settings.ig_max_steps, "fractions": settings.fractions,
                 "seed": settings.seed, **{key: getattr(reading, key) for key in READING_KEYS}}
     done = {}
     if (out / "settings.json").is_file() and read_json(out / "settings.json") == recorded:
@@ -279,6 +296,7 @@ def explain_run(run_dir: Path, n: int = 20, methods: Sequence[str] = METHODS, *,
               "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
               "n": len(records), "methods": all_methods, "fractions": np.linspace(0, 1, settings.fractions + 1).tolist(),
               "replacement": tokenizer.mask_token or tokenizer.pad_token, "ig_steps": settings.ig_steps,
+              "ig_tolerance": settings.ig_tolerance,
               "summary": summarize(records, all_methods),
               "seconds_per_example": {m: float(np.mean([r["seconds"][m] for r in records])) for m in all_methods},
               "checks": summarize_checks(records), "accuracy_of_explained": float(np.mean(
@@ -299,6 +317,9 @@ def summarize_checks(records: Sequence[dict]) -> dict:
     if ig:
         checks["ig_abs_delta_max"] = max(abs(c["delta"]) for c in ig)
         checks["ig_abs_delta_mean"] = float(np.mean([abs(c["delta"]) for c in ig]))
+        if all("steps" in c for c in ig):
+            checks["ig_steps_mean"] = float(np.mean([c["steps"] for c in ig]))
+            checks["ig_outside_tolerance"] = sum(not c["within_tolerance"] for c in ig)
     lrp = [r["checks"]["lrp"] for r in records if "lrp" in r["checks"]]
     if lrp:
         checks["lrp_conservation_error_max"] = max(c["conservation_error"] for c in lrp)
@@ -319,8 +340,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     def entry() -> None:
         args = build_parser().parse_args(argv)
         explain_run(Path(args.run), args.n, parse_methods(args.methods), device=args.device,
-                    out=Path(args.out) if args.out else None, ig_steps=args.ig_steps, ig_batch_size=args.ig_batch_size,
-                    fractions=args.fractions, seed=args.seed)
+                    out=Path(args.out) if args.out else None, ig_steps=args.ig_steps, ig_tolerance=args.ig_tolerance,
+                    ig_max_steps=args.ig_max_steps, ig_batch_size=args.ig_batch_size, fractions=args.fractions,
+                    seed=args.seed)
 
     exit_on_bad_input(entry)
 

@@ -30,6 +30,15 @@ def faithfulness_table(result: dict) -> list[str]:
     return lines
 
 
+def describe_ig_steps(result: dict) -> str:
+    """IG's integration: fixed steps, or steps doubled from a start until the completeness
+    gap is within the tolerance (explanations made before that option had fixed steps)."""
+    tolerance = result.get("ig_tolerance", 0)
+    if not tolerance:
+        return f"IG {result['ig_steps']} steps"
+    return f"IG from {result['ig_steps']} steps, doubled until |δ| ≤ {tolerance:g} x |f(x) - f(baseline)|"
+
+
 def render_faithfulness(runs_root: Path, out: Path) -> str:
     parts = []
     for path in sorted((Path(runs_root) / PHASE).glob("*/explanations/faithfulness.json")):
@@ -40,12 +49,15 @@ def render_faithfulness(runs_root: Path, out: Path) -> str:
         parts += [f"**Faithfulness of the explanations of run `{result['run']}`** (runs made here: model "
                   f"{model_label(result['model'])}, trained on {describe_device(env)}; {result['n']} test "
                   f"examples explained on {result['device']}, {result['created_at'][:10]}; the predicted class "
-                  f"is explained; tokens masked with `{result['replacement']}`; IG {result['ig_steps']} steps)", "",
+                  f"is explained; tokens masked with `{result['replacement']}`; {describe_ig_steps(result)})", "",
                   *faithfulness_table(result), ""]
         notes = []
         if "ig_abs_delta_max" in checks:
             notes.append(f"IG convergence delta: mean |δ| {checks['ig_abs_delta_mean']:.3g}, "
-                         f"max {checks['ig_abs_delta_max']:.3g}")
+                         f"max {checks['ig_abs_delta_max']:.3g}" + (
+                             f"; {checks['ig_steps_mean']:.1f} steps per example on average, "
+                             f"{checks['ig_outside_tolerance']} example(s) outside the tolerance"
+                             if "ig_steps_mean" in checks else ""))
         if "lrp_conservation_error_max" in checks:
             notes.append(f"LRP: tokens + biases = logit within a relative {checks['lrp_conservation_error_max']:.1e}"
                          f"; on average the tokens carry {checks['lrp_token_share_mean']:.0%} of the logit")

@@ -1,5 +1,6 @@
 """The arithmetic of the phase 1 vs Trainer benchmark: variant names, and the ratios and
-differences it reports against its reference (computed per seed, then averaged)."""
+differences it reports against its reference (computed per seed, then averaged); the step
+profiler run end to end on a tiny model."""
 import importlib.util
 import sys
 from pathlib import Path
@@ -63,3 +64,36 @@ def test_summary_ratios_are_per_seed_means_against_the_reference(bench):
     assert unpaired["samples/s vs Trainer"] is None and unpaired["macro-F1 − Trainer"] is None
     table = render_benchmark({"title": "t", "setup": {}, "rows": rows})
     assert "| phase 1 loop, random batches, foreach AdamW | 1 |" in table and "| – | – |" in table
+
+
+def test_step_profile_accounts_for_the_whole_step_and_renders(tmp_path, phrasebank_dir, tiny_model_dir):
+    from benchmarks import profile_step
+    from common.records import read_json
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "financial_phrasebank").symlink_to(phrasebank_dir)
+    out = tmp_path / "runs"
+    profile_step.main(["--data_root", str(tmp_path / "data"), "--phases", "1", "--model_dir", str(tiny_model_dir),
+                       "--steps", "3", "--output_dir", str(out)])
+    result = read_json(out / "benchmarks" / "profile_step.json")
+    (row,) = result["rows"]
+    parts = [row[f"{name} %"] for name in profile_step.PART_NAMES.values()]
+    assert all(share >= 0 for share in parts) and sum(parts) == pytest.approx(100, abs=0.5)
+    assert row["forward %"] > 0 and row["backward %"] > 0 and row["optimizer %"] > 0
+    assert row["model GFLOP/s"] > 0 and 0 < row["MFU % (2048²)"] < 100
+    assert 0 < row["validation % of epoch"] < 100
+    folder = out / "benchmarks" / "profile_step"
+    assert "aten::" in (folder / "phase1_ops.txt").read_text() and (folder / "step_shares.png").stat().st_size > 0
+    assert "phase 1" in render_benchmark(result)
+
+
+def test_training_flops_per_token_follow_the_parameter_count():
+    from transformers import BertConfig, BertModel
+
+    from benchmarks import profile_step
+
+    model = BertModel(BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                 intermediate_size=64, max_position_embeddings=64))
+    embeddings = sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters())
+    non_embedding = sum(p.numel() for p in model.parameters()) - embeddings
+    assert profile_step.text_flops_per_token(model, 10) == 6 * non_embedding + 12 * 2 * 32 * 10

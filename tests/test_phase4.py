@@ -179,6 +179,29 @@ def test_integrated_gradients_completeness_and_roberta_positions(tiny_roberta_di
     assert abs(float(at_own_positions) - float(at_input_positions)) > 1e-4
 
 
+def test_adaptive_integrated_gradients_doubles_its_steps_until_complete(tiny_roberta_dir):
+    from transformers import AutoTokenizer, RobertaConfig, RobertaForSequenceClassification
+
+    from phase4_medical_text_xai.integrated_gradients import adaptive_integrated_gradients
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_roberta_dir)
+    torch.manual_seed(0)  # large initial weights: a logit that bends along the path (2 steps are 10% off)
+    model = RobertaForSequenceClassification(RobertaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        num_labels=5, max_position_embeddings=80, pad_token_id=1, initializer_range=0.2)).eval()
+    inputs = dict(tokenizer("patients with tumor and carcinoma were studied", return_tensors="pt"))
+    _, coarse = integrated_gradients(model, tokenizer, inputs, target=3, steps=2)
+    bound = 0.01 * max(abs(coarse["logit"] - coarse["baseline_logit"]), 0.1)
+    assert abs(coarse["delta"]) > 5 * bound
+    _, check = adaptive_integrated_gradients(model, tokenizer, inputs, target=3, steps=2, tolerance=0.01)
+    assert check["steps"] > 2 and check["within_tolerance"] and abs(check["delta"]) <= bound
+    _, fixed = adaptive_integrated_gradients(model, tokenizer, inputs, target=3, steps=2, tolerance=0)
+    assert fixed["steps"] == 2 and fixed["within_tolerance"] and fixed["delta"] == pytest.approx(coarse["delta"])
+    _, capped = adaptive_integrated_gradients(model, tokenizer, inputs, target=3, steps=2, tolerance=1e-12,
+                                              max_steps=8)
+    assert capped["steps"] == 8 and not capped["within_tolerance"]
+
+
 def test_attention_rollout_rows_are_distributions():
     model = tiny_classifier("bert")
     logits, attentions = attention_weights(model, one_example(20))
