@@ -176,7 +176,6 @@ class LengthSortedSampler(ShardedEvalSampler):
         super().__init__(sorted(range(len(lengths)), key=lambda i: -lengths[i]))
 
 
-
 def make_eval_loader(dataset: EncodedDataset, tokenizer: PreTrainedTokenizerBase, batch_size: int,
                      num_workers: int = 0, collate_fn: Optional[Callable] = None) -> DataLoader:
     # A private generator: starting a loader's iterator draws a seed from its generator, and

@@ -151,9 +151,14 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, l
              desc: str = "eval") -> tuple[dict, np.ndarray]:
     """Metrics (with mean cross-entropy `loss`) and the logits, in dataset order."""
     logits, labels = predict(model, loader, device, amp_dtype=amp_dtype, progress=progress, desc=desc)
+    return score_logits(logits, labels, label_names), logits
+
+
+def score_logits(logits: np.ndarray, labels: np.ndarray, label_names: Sequence[str]) -> dict:
+    """Metrics of a classifier's logits against `labels`, with the mean cross-entropy `loss`."""
     metrics = compute_metrics(labels, logits.argmax(-1), label_names)
-    metrics["loss"] = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)).item())
-    return metrics, logits
+    metrics["loss"] = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(np.asarray(labels))).item())
+    return metrics
 
 
 @dataclass

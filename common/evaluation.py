@@ -9,9 +9,14 @@ for error analysis; a confusion-matrix plot and, with groups, a per-group bar ch
 
 With `evaluate_test` false (tuning trials) the test split is never encoded or scored:
 hyperparameters are chosen on validation data only.
+
+Test sets that share inputs (Financial PhraseBank's agreement levels hold the same
+sentences with their own labels) are pooled: each distinct input is encoded and scored
+once, and every set's metrics are computed from its rows of the pooled logits.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -22,7 +27,7 @@ from scipy.special import softmax
 from torch.utils.data import DataLoader
 
 from common.batching import EncodedDataset, encode_texts, make_eval_loader
-from common.engine import evaluate
+from common.engine import evaluate, predict, score_logits
 from common.metrics import compute_metrics, prefix_metrics
 from common.plots import plot_confusion_matrix, plot_group_scores, plot_predicted_scores
 from common.records import write_csv
@@ -38,6 +43,7 @@ def encode_examples(tokenizer, examples: Sequence[Example], max_length: int) -> 
 
 
 Columns = Callable[[Sequence], dict[str, list]]  # examples -> the columns that describe them
+POOL = "pooled test sets"  # the loader of the pooled test sets' distinct inputs
 
 
 def text_columns(examples: Sequence[Example]) -> dict[str, list]:
@@ -90,6 +96,7 @@ class Evaluator:
     selection_metric = "f1_macro"
     history_metrics = ("accuracy", "f1_macro")
     headline = ("f1_macro", "macro-F1")  # the score the run's last line names, and its name
+    pools_test_sets = True  # an evaluator whose `run` reads `loaders[name]` itself sets this false
 
     def __init__(self, splits: Splits, tokenizer, cfg, device: torch.device, amp_dtype: Optional[torch.dtype],
                  make_loader: Optional[Callable[[Sequence], DataLoader]] = None, columns: Columns = text_columns):
@@ -107,18 +114,55 @@ class Evaluator:
                          if name not in self.same_as_test}
         make_loader = make_loader or (lambda examples: make_eval_loader(
             encode_examples(tokenizer, examples, cfg.max_length), tokenizer, cfg.eval_batch_size, cfg.num_workers))
-        self.loaders = {name: make_loader(examples) for name, examples in self.examples.items()}
+        self.pooled, pool = self.pool_test_sets()
+        self.loaders = {name: make_loader(examples) for name, examples in self.examples.items()
+                        if name not in self.pooled}
+        if pool:
+            self.loaders[POOL] = make_loader(pool)
+
+    def pool_test_sets(self) -> tuple[dict[str, np.ndarray], list]:
+        """For test sets that share inputs: each set's rows in a pool of their distinct
+        inputs (an example without its label), and that pool; nothing to pool: ({}, [])."""
+        names = [name for name in self.examples if name != "val"]
+        if not self.pools_test_sets or len(names) < 2 or not all(
+                dataclasses.is_dataclass(e) for name in names for e in self.examples[name]):
+            return {}, []
+        rows, pool = {}, []
+        indices = {}
+        for name in names:
+            for example in self.examples[name]:
+                key = dataclasses.replace(example, label=None)
+                if key not in rows:
+                    rows[key] = len(pool)
+                    pool.append(example)
+            indices[name] = np.array([rows[dataclasses.replace(e, label=None)] for e in self.examples[name]],
+                                     dtype=np.int64)
+        return indices, pool
 
     def run(self, model, name: str) -> tuple[dict, np.ndarray]:
+        """Metrics and logits (dataset order) of the set `name`."""
+        if name in self.pooled:
+            return self.run_all(model, [name])[name]
         return evaluate(model, self.loaders[name], self.device, self.splits.label_names, amp_dtype=self.amp_dtype,
                         progress=self.cfg.progress, desc=name)
+
+    def run_all(self, model, names: Sequence[str]) -> dict:
+        """`run` of each named set; the pooled test sets' inputs are scored once for all of them."""
+        results = {name: self.run(model, name) for name in names if name not in self.pooled}
+        if any(name in self.pooled for name in names):
+            pooled, _ = predict(model, self.loaders[POOL], self.device, amp_dtype=self.amp_dtype,
+                                progress=self.cfg.progress, desc="test sets")
+            for name in (n for n in names if n in self.pooled):
+                logits = pooled[self.pooled[name]]
+                labels = np.array([e.label for e in self.examples[name]])
+                results[name] = score_logits(logits, labels, self.splits.label_names), logits
+        return {name: results[name] for name in names}
 
     def before_training(self, model) -> dict:
         """Scores of the untrained model (a new head, a base model's own output): the
         'before' column of before/after tables."""
         scores = {}
-        for name in ("val", *self.test_splits):
-            metrics, _ = self.run(model, name)
+        for name, (metrics, _) in self.run_all(model, ["val", *self.test_splits]).items():
             scores.update({f"before_{name}_{key}": metrics[key] for key in self.history_metrics})
         return scores
 
@@ -126,9 +170,11 @@ class Evaluator:
         """Evaluate the selected model; write predictions, error analysis and plots; return metrics
         (with the 95% bootstrap intervals of the test accuracy and macro-F1, common/uncertainty.py)."""
         label_names = self.splits.label_names
-        metrics, group_scores, results = {}, {}, {}
+        metrics, group_scores = {}, {}
+        extras = [name for name in self.splits.extra_tests if name not in self.same_as_test] if self.test_splits else []
+        results = self.run_all(model, ["val", *self.test_splits, *extras])
         for name in ("val", *self.test_splits):
-            split_metrics, logits = results[name] = self.run(model, name)
+            split_metrics, logits = results[name]
             metrics.update(prefix_metrics(split_metrics, name))
             groups = score_groups(self.examples[name], logits, label_names)
             if groups:
@@ -151,7 +197,7 @@ class Evaluator:
         metrics["test_intervals"] = intervals  # level, resamples, seed
         test_sets = {}
         for name in self.splits.extra_tests:
-            extra = test_metrics if name in self.same_as_test else self.run(model, name)[0]
+            extra = test_metrics if name in self.same_as_test else results[name][0]
             test_sets[name] = {k: extra[k] for k in ("accuracy", "f1_macro", "n")}
             metrics[f"test_{name.lower()}_accuracy"] = extra["accuracy"]
             metrics[f"test_{name.lower()}_f1_macro"] = extra["f1_macro"]
@@ -186,6 +232,7 @@ class RegressionEvaluator(Evaluator):
     selection_metric = "r2"
     history_metrics = ("mse", "r2")
     headline = ("r2", "R²")
+    pools_test_sets = False  # scores come from `evaluate_regression` on each split's loader
 
     def run(self, model, name: str) -> tuple[dict, np.ndarray]:
         return evaluate_regression(model, self.loaders[name], self.device, amp_dtype=self.amp_dtype,

@@ -141,6 +141,7 @@ class TargetEvaluator(Evaluator):
     selection_metric = "token_f1"
     history_metrics = ("exact_match", "token_f1")
     headline = ("exact_match", "exact match")
+    pools_test_sets = False  # `extract` reads each split's own loader and dataset
 
     def __init__(self, splits, tokenizer, cfg: TargetConfig, device, amp_dtype, model):
         self.tokenizer, self.datasets = tokenizer, {}

@@ -215,3 +215,29 @@ def test_an_epoch_counts_its_tokens_and_names_the_parts_of_a_step_for_the_profil
     for part in ("step.data", "step.to_device", "step.forward", "step.backward"):
         assert counts.get(part) == stats["steps"] == 5, part
     assert counts.get("step.optimizer") == 5
+
+
+def test_test_sets_sharing_sentences_are_scored_once_with_each_sets_own_labels(tiny_config):
+    from transformers import AutoModelForSequenceClassification
+
+    from common.engine import evaluate
+    from common.evaluation import POOL, Evaluator, encode_examples
+    from phase1_financial_phrasebank.data import load_splits
+
+    cfg = tiny_config(train_agreement="AllAgree")
+    splits = load_splits(cfg)
+    tokenizer = DistilBertTokenizerFast.from_pretrained(cfg.model_name_or_path)
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(cfg.model_name_or_path, num_labels=3).eval()
+    evaluator = Evaluator(splits, tokenizer, cfg, torch.device("cpu"), None)
+    sets = {"test": splits.test, **{k: v for k, v in splits.extra_tests.items() if v is not splits.test}}
+    distinct = {e.text for examples in sets.values() for e in examples}
+    assert set(evaluator.pooled) == set(sets) and len(evaluator.loaders[POOL].dataset) == len(distinct)
+    assert len(distinct) < sum(len(v) for v in sets.values())  # the levels share sentences
+    pooled = evaluator.run_all(model, list(sets))
+    for name, examples in sets.items():  # the same scores as each set encoded and scored on its own
+        own = make_eval_loader(encode_examples(tokenizer, examples, cfg.max_length), tokenizer, 8)
+        metrics, logits = evaluate(model, own, torch.device("cpu"), splits.label_names, progress=False)
+        np.testing.assert_allclose(pooled[name][1], logits, atol=1e-5)
+        assert pooled[name][0]["n"] == len(examples) and pooled[name][0]["f1_macro"] == metrics["f1_macro"]
+        assert pooled[name][0]["loss"] == pytest.approx(metrics["loss"], abs=1e-6)
