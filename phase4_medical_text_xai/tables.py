@@ -1,8 +1,12 @@
 """Phase 4 results for experiments.md (rendered by `python -m common.report`).
 
 - `phase4_classification`: test scores of each trained model, how often its texts were
-  longer than max_length, and what its long_inputs strategy kept of them; runs on the medical abstracts first, then one part per
-  other data set (`--dataset`), titled with its label count.
+  longer than max_length, and what its long_inputs strategy kept of them; runs on the
+  medical abstracts first, then one part per other data set (`--dataset`), titled with
+  its label count.
+- `phase4_long_inputs`: the same columns for the comparison of long-input strategies and
+  lengths, the runs named `long_*` (left out of the table above: they are a study of
+  their own, with its own protocol; see experiments.md for their commands).
 - `phase4_faithfulness`: for each run that `explain` has covered, the faithfulness of
   every method and of the random reference (mean ± std over the explained examples),
   the explainers' checks and seconds per example, and the mean deletion/insertion curves.
@@ -70,18 +74,24 @@ def render_faithfulness(runs_root: Path, out: Path) -> str:
     return "\n".join(parts).strip() or "_no explained run yet_"
 
 
+def in_long_inputs_study(run) -> bool:
+    return str(run.config.get("run_name") or run.path.name).startswith("long_")
+
+
+COLUMNS = [Column("split", "metrics.data.split", "{}"), Column("max length", "config.max_length", "{}"),
+           Column("truncated (test)", "metrics.data.truncated.test", "{:.1%}"),
+           Column("long inputs", "metrics.data.long_inputs.strategy", "{}"),
+           Column("abstracts cut (test)", "metrics.data.long_inputs.test.texts_cut", "{:.1%}"),
+           Column("windows / abstract", "metrics.data.long_inputs.test.windows_per_text", "{:.2f}"),
+           Column("lr", "config.learning_rate", "{:.0e}"), Column("epochs", "metrics.epochs_trained", "{}"),
+           Column("test accuracy", "metrics.test_accuracy"), Column("test macro-F1", "metrics.test_f1_macro"),
+           IntervalColumn("macro-F1 95% CI", "metrics.test_f1_macro_ci"), GroupColumns(header="test {group}"),
+           Column("train s/epoch", "metrics.seconds_per_epoch", "{:.0f}")]
 TABLES = [
-    TableSpec(name="phase4_classification", phase=PHASE,
-              title="Phase 4: text classification, test split", study_data=MEDICAL_DATASET,
-              columns=[Column("split", "metrics.data.split", "{}"), Column("max length", "config.max_length", "{}"),
-                       Column("truncated (test)", "metrics.data.truncated.test", "{:.1%}"),
-                       Column("long inputs", "metrics.data.long_inputs.strategy", "{}"),
-                       Column("abstracts cut (test)", "metrics.data.long_inputs.test.texts_cut", "{:.1%}"),
-                       Column("windows / abstract", "metrics.data.long_inputs.test.windows_per_text", "{:.2f}"),
-                       Column("lr", "config.learning_rate", "{:.0e}"), Column("epochs", "metrics.epochs_trained", "{}"),
-                       Column("test accuracy", "metrics.test_accuracy"), Column("test macro-F1", "metrics.test_f1_macro"),
-                       IntervalColumn("macro-F1 95% CI", "metrics.test_f1_macro_ci"),
-                       GroupColumns(header="test {group}"),
-                       Column("train s/epoch", "metrics.seconds_per_epoch", "{:.0f}")]),
+    TableSpec(name="phase4_classification", phase=PHASE, title="Phase 4: text classification, test split",
+              study_data=MEDICAL_DATASET, columns=COLUMNS, select=lambda run: not in_long_inputs_study(run)),
+    TableSpec(name="phase4_long_inputs", phase=PHASE, title="Phase 4: long abstracts, head vs head + tail vs "
+              "windows, at 256 and 512 tokens, test split", study_data=MEDICAL_DATASET, columns=COLUMNS,
+              select=in_long_inputs_study),
 ]
 BLOCKS = [BlockSpec(name="phase4_faithfulness", render=render_faithfulness)]
