@@ -150,6 +150,16 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
         trackers.log_metrics({"train/loss": loss, "train/learning_rate": learning_rate}, step)
 
     parallel = ParallelModel(model, device)
+    compiled: dict[int, torch.nn.Module] = {}
+
+    def run_as_configured(module: torch.nn.Module) -> torch.nn.Module:
+        """`module`, or its torch.compile wrapper (made once per module: a DDP wrapper made anew compiles anew)."""
+        if not cfg.torch_compile:
+            return module
+        if id(module) not in compiled:
+            compiled[id(module)] = torch.compile(module)
+        return compiled[id(module)]
+
     logs_steps = bool(chosen_trackers(cfg.report_to))  # the same on every rank: the window's loss is a collective
     for epoch in range(start_epoch, cfg.epochs):
         if stopper.should_stop:
@@ -161,14 +171,14 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
         started = time.perf_counter()
         with record_function("fit.train_epoch"):
             train_stats = train_one_epoch(
-                parallel.current(), train_loader, optimizer, scheduler, device, amp_dtype=amp_dtype, scaler=scaler,
-                grad_accum_steps=cfg.grad_accum_steps, max_grad_norm=cfg.max_grad_norm, max_steps=cfg.max_steps,
-                loss_fn=loss_fn, progress=cfg.progress, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                run_as_configured(parallel.current()), train_loader, optimizer, scheduler, device, amp_dtype=amp_dtype,
+                scaler=scaler, grad_accum_steps=cfg.grad_accum_steps, max_grad_norm=cfg.max_grad_norm,
+                max_steps=cfg.max_steps, loss_fn=loss_fn, progress=cfg.progress, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                 on_step=log_step if logs_steps else None, log_every=cfg.logging_steps, first_step=steps_before)
         epoch_seconds = time.perf_counter() - started
         train_seconds += epoch_seconds
         with record_function("fit.validate"):
-            val_metrics, _ = evaluator.run(model, "val")
+            val_metrics, _ = evaluator.run(run_as_configured(model), "val")
         row = {"epoch": epoch + 1, **extra, "trainable_parameters": trainable, **train_stats,
                "epoch_seconds": round(epoch_seconds, 3),
                "samples_per_second": round(train_stats["examples"] / epoch_seconds, 2),

@@ -158,3 +158,14 @@ def test_cli_bad_input_exits_with_a_clear_message(extra, message, capsys, phrase
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_compiled_training_learns_what_eager_training_learns(tiny_config):
+    from phase1_financial_phrasebank.train import main
+
+    eager = main(tiny_config(run_name="eager", epochs=1))
+    compiled = main(tiny_config(run_name="compiled", epochs=1, torch_compile=True))
+    first, second = load_metrics(eager), load_metrics(compiled)
+    assert second["test_accuracy"] == pytest.approx(first["test_accuracy"], abs=0.02)
+    losses = [read_jsonl(run / "history.jsonl")[0]["train_loss"] for run in (eager, compiled)]
+    assert losses[1] == pytest.approx(losses[0], rel=1e-3)  # the same steps, up to the compiled kernels' rounding
