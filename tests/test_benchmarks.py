@@ -103,3 +103,33 @@ def test_training_flops_per_token_follow_the_parameter_count():
     embeddings = sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters())
     non_embedding = sum(p.numel() for p in model.parameters()) - embeddings
     assert profile_step.text_flops_per_token(model, 10) == 6 * non_embedding + 12 * 2 * 32 * 10
+
+
+def test_image_cache_benchmark_trains_the_same_model_either_way(tmp_path):
+    from benchmarks import image_cache
+    from common.records import read_json
+    from common.tiny_models import write_tiny_bert
+    from phase5_multimodal_financial_sentiment.make_synthetic import vocabulary
+
+    encoder = write_tiny_bert(tmp_path / "encoder", vocabulary())
+    image_cache.main(["--model_dir", str(encoder), "--n", "40", "--chart_size", "40", "--image_size", "32",
+                      "--epochs", "1", "--seeds", "42", "--output_dir", str(tmp_path / "runs")])
+    off, on = read_json(tmp_path / "runs" / "benchmarks" / "image_cache.json")["rows"]
+    assert off["images"] == "decoded every epoch" and on["images"] == "decoded once per run (cache)"
+    assert on["test macro-F1"] == off["test macro-F1"] and on["train samples/s"] > 0
+
+
+def test_eval_benchmark_scores_the_shared_sentences_once_and_agrees_with_the_trainer(tmp_path, phrasebank_dir,
+                                                                                     tiny_model_dir):
+    from benchmarks import eval_vs_trainer
+    from common.records import read_json
+
+    eval_vs_trainer.main(["--data_dir", str(phrasebank_dir), "--model_dir", str(tiny_model_dir), "--repeats", "1",
+                          "--max_length", "32", "--output_dir", str(tmp_path)])
+    result = read_json(tmp_path / "benchmarks" / "eval_vs_trainer.json")
+    pooled, unpooled, trainer = result["rows"]
+    assert pooled["examples encoded and scored"] < unpooled["examples encoded and scored"] == \
+        trainer["examples encoded and scored"]
+    assert float(result["setup"]["largest macro-F1 difference"]) < 1e-6
+    assert {k: v for k, v in pooled.items() if k.endswith("macro-F1")} == \
+        {k: v for k, v in trainer.items() if k.endswith("macro-F1")}
