@@ -7,8 +7,9 @@ Usage:
 
 For each phase (1, 2, 4: all-MiniLM-L6-v2 by default; 5: the same text encoder with a
 ResNet-18 trained from scratch on synthetic charts at 96 px) the phase's own `train.py`
-runs one epoch cut short after `--steps` optimizer steps, twice: plain, for the time per
-step, and under torch.profiler, for the share of each named part of a step
+runs one epoch cut short after `--steps` optimizer steps, three times: a few steps to warm
+up (first-call allocations, kernel selection), plain, for the time per step, and under
+torch.profiler, for the share of each named part of a step
 (`common/engine.py`): waiting for the batch (loading, collation), the copy to the device,
 forward with the loss, backward, and the optimizer (clipping, the update, the schedule,
 zeroing); what is left is the loop itself. The validation pass each epoch makes is
@@ -36,7 +37,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -112,10 +113,12 @@ def synthetic_charts(args) -> Path:
     return folder
 
 
-def time_matmul(m: int, k: int, n: int, device: torch.device, repeats: int = 10) -> float:
-    """Best fp32 GFLOP/s of an (m x k) @ (k x n) product over `repeats` timed runs."""
+def time_matmul(m: int, k: int, n: int, device: torch.device, repeats: int = 20, warmup_seconds: float = 1.0) -> float:
+    """Best fp32 GFLOP/s of an (m x k) @ (k x n) product over `repeats` timed runs, after
+    `warmup_seconds` of the same product (the clock and the thread pool settle)."""
     a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
-    for _ in range(3):
+    started = time.perf_counter()
+    while time.perf_counter() - started < warmup_seconds:
         a @ b
     best = math.inf
     for _ in range(repeats):
@@ -173,6 +176,7 @@ def part_seconds(prof) -> dict[str, float]:
 
 
 def profile_phase(spec: PhaseRun, args, peaks: dict, folder: Path) -> dict:
+    spec.main(replace(spec.config(f"profile_phase{spec.phase}_warmup"), max_steps=3))
     plain_dir = spec.main(spec.config(f"profile_phase{spec.phase}"))
     row = read_jsonl(Path(plain_dir) / "history.jsonl")[0]
     metrics = read_json(Path(plain_dir) / "metrics.json")
