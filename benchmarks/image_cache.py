@@ -1,6 +1,8 @@
 """Phase 5 with its images decoded every epoch against decoded once per run
 (`cache_images`): training samples per second, the run's wall time (the cache's one pass
-included) and test macro-F1, on synthetic charts.
+included) and test macro-F1, on synthetic charts; and what the data path alone delivers
+(images per second of one pass over the training set, no model), which bounds the gain
+on a device whose step is faster than this CPU's.
 
 Usage:
     python benchmarks/image_cache.py
@@ -29,8 +31,22 @@ import torch  # noqa: E402
 from benchmarks.phase1_vs_trainer import default_model_dir, model_name  # noqa: E402
 from common.records import read_json, read_jsonl, write_json  # noqa: E402
 from phase5_multimodal_financial_sentiment.config import Phase5Config  # noqa: E402
+from phase5_multimodal_financial_sentiment.data import (ManifestDataset, build_image_transform,  # noqa: E402
+                                                        read_manifest)
 from phase5_multimodal_financial_sentiment.make_synthetic import make_dataset  # noqa: E402
 from phase5_multimodal_financial_sentiment.train import main as train  # noqa: E402
+
+
+def images_per_second(charts: Path, image_size: int, cache: bool, epochs: int) -> float:
+    """Items per second of `epochs` passes over every chart (the cache's fill included)."""
+    examples, _ = read_manifest(charts / "manifest.csv", ["negative", "neutral", "positive"])
+    started = time.perf_counter()
+    dataset = ManifestDataset(examples, transform=build_image_transform(image_size), cache_images=cache,
+                              progress=False)
+    for _ in range(epochs):
+        for index in range(len(dataset)):
+            dataset[index]
+    return epochs * len(dataset) / (time.perf_counter() - started)
 
 
 def main(argv=None) -> None:
@@ -51,6 +67,10 @@ def main(argv=None) -> None:
         make_dataset(charts, n=args.n, seed=0, size=args.chart_size)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     measured = {False: [], True: []}
+    loading = {False: [], True: []}
+    for _ in seeds:  # the data path alone, alternating
+        for cache in (False, True):
+            loading[cache].append(images_per_second(charts, args.image_size, cache, args.epochs))
     for seed in seeds:
         for cache in (False, True):
             cfg = Phase5Config(model_name_or_path=model_dir, data_dir=str(charts), output_dir=args.output_dir,
@@ -74,6 +94,7 @@ def main(argv=None) -> None:
         rows.append({"images": "decoded once per run (cache)" if cache else "decoded every epoch",
                      "train samples/s": round(statistics.mean(r["samples/s"] for r in runs), 1),
                      "speed-up": round(ratio, 2) if cache else 1.0,
+                     "data path alone, images/s": round(statistics.mean(loading[cache]), 1),
                      "run wall s": round(statistics.mean(r["wall s"] for r in runs), 1),
                      "test macro-F1": round(statistics.mean(r["test macro-F1"] for r in runs), 4)})
     write_json(Path(args.output_dir) / "benchmarks" / "image_cache.json", {
