@@ -49,11 +49,15 @@ class UnpooledEvaluator(Evaluator):
     pools_test_sets = False
 
 
-def evaluate_with_evaluator(cfg, splits, tokenizer, model, device, names, kind=Evaluator) -> tuple[float, dict]:
+def evaluate_with_evaluator(cfg, splits, tokenizer, model, device, names,
+                            kind=Evaluator) -> tuple[float, dict, int]:
+    """Seconds to encode and score `names`, each one's macro-F1, and the examples the loaders held."""
     started = time.perf_counter()
     evaluator = kind(splits, tokenizer, cfg, device, None)  # encodes here
     results = evaluator.run_all(model, names)
-    return time.perf_counter() - started, {name: results[name][0]["f1_macro"] for name in names}
+    seconds = time.perf_counter() - started
+    return (seconds, {name: results[name][0]["f1_macro"] for name in names},
+            sum(len(loader.dataset) for loader in evaluator.loaders.values()))
 
 
 def evaluate_with_trainer(cfg, sets, tokenizer, model, device, label_names) -> tuple[float, dict]:
@@ -98,17 +102,16 @@ def main(argv=None) -> None:
     names = list(sets)
     seconds = {"evaluator": [], "unpooled": [], "trainer": []}
     scores = {}
+    scored = {"trainer": sum(len(examples) for examples in sets.values())}
     for _ in range(args.repeats):
-        elapsed, scores["evaluator"] = evaluate_with_evaluator(cfg, splits, tokenizer, model, device, names)
+        elapsed, scores["evaluator"], scored["evaluator"] = evaluate_with_evaluator(cfg, splits, tokenizer, model,
+                                                                                    device, names)
         seconds["evaluator"].append(elapsed)
-        elapsed, scores["unpooled"] = evaluate_with_evaluator(cfg, splits, tokenizer, model, device, names,
-                                                              UnpooledEvaluator)
+        elapsed, scores["unpooled"], scored["unpooled"] = evaluate_with_evaluator(cfg, splits, tokenizer, model,
+                                                                                  device, names, UnpooledEvaluator)
         seconds["unpooled"].append(elapsed)
         elapsed, scores["trainer"] = evaluate_with_trainer(cfg, sets, tokenizer, model, device, splits.label_names)
         seconds["trainer"].append(elapsed)
-    every = sum(len(examples) for examples in sets.values())
-    scored = {"evaluator": len(splits.val) + len({e.text for n in names[1:] for e in sets[n]}),
-              "unpooled": every, "trainer": every}
     titles = {"evaluator": "common.evaluation.Evaluator (test sets pooled)",
               "unpooled": "common.evaluation.Evaluator, set by set", "trainer": "Trainer.evaluate, set by set"}
     rows = []

@@ -31,7 +31,7 @@ import torch  # noqa: E402
 from benchmarks.phase1_vs_trainer import default_model_dir, model_name  # noqa: E402
 from common.records import read_json, read_jsonl, write_json  # noqa: E402
 from phase5_multimodal_financial_sentiment.config import Phase5Config  # noqa: E402
-from phase5_multimodal_financial_sentiment.data import (ManifestDataset, build_image_transform,  # noqa: E402
+from phase5_multimodal_financial_sentiment.data import (ManifestDataset, ImageTransform,  # noqa: E402
                                                         read_manifest)
 from phase5_multimodal_financial_sentiment.make_synthetic import make_dataset  # noqa: E402
 from phase5_multimodal_financial_sentiment.train import main as train  # noqa: E402
@@ -39,9 +39,9 @@ from phase5_multimodal_financial_sentiment.train import main as train  # noqa: E
 
 def images_per_second(charts: Path, image_size: int, cache: bool, epochs: int) -> float:
     """Items per second of `epochs` passes over every chart (the cache's fill included)."""
-    examples, _ = read_manifest(charts / "manifest.csv", ["negative", "neutral", "positive"])
+    examples, _ = read_manifest(charts / "manifest.csv", Phase5Config().labels)
     started = time.perf_counter()
-    dataset = ManifestDataset(examples, transform=build_image_transform(image_size), cache_images=cache,
+    dataset = ManifestDataset(examples, transform=ImageTransform(image_size), cache_images=cache,
                               progress=False)
     for _ in range(epochs):
         for index in range(len(dataset)):

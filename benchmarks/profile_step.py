@@ -190,8 +190,7 @@ def profile_phase(spec: PhaseRun, args, peaks: dict, folder: Path) -> dict:
     shares = {name: parts[name] / epoch for name in PARTS}
     shares["other"] = max(0.0, 1 - sum(shares.values()))
     (folder / f"phase{spec.phase}_parts.txt").write_text(
-        "\n".join(f"{PART_NAMES[name]:<12} {seconds:9.3f} s  {share:6.1%}" for name, seconds, share in
-                  [(n, parts.get(n, epoch * shares[n]), shares[n]) for n in shares])
+        "\n".join(f"{PART_NAMES[name]:<12} {epoch * share:9.3f} s  {share:6.1%}" for name, share in shares.items())
         + f"\n{'epoch':<12} {epoch:9.3f} s over {row['steps']} steps\n"
           f"{'validation':<12} {parts['fit.validate']:9.3f} s (one pass)\n")
     flops, encoder = model_flops(spec.phase, Path(plain_dir), row)

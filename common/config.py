@@ -77,9 +77,9 @@ class TrainConfig:
     early_stopping_patience: int = option(0, "Stop after this many epochs without a better validation "
                                           "macro-F1; 0 disables early stopping.", at_least=0)
     group_by_length: bool = option(True, "Batch training examples of similar length (less padding).")
-    torch_compile: bool = option(False, "Train and validate through torch.compile (inductor): the first batches "
-                                 "compile (minutes on a CPU), a new shape once more with dynamic shapes, then no "
-                                 "more; the final evaluation runs the reloaded best checkpoint eagerly.")
+    torch_compile: bool = option(False, "Train and validate through torch.compile (inductor): the first batch of "
+                                 "each mode compiles (minutes on a CPU) and a batch of a new shape once more, with "
+                                 "dynamic shapes; the final evaluation runs the reloaded best checkpoint eagerly.")
     evaluate_test: bool = option(True, "Score the test split at the end. Tuning trials set it false: "
                                  "hyperparameters are chosen on validation data alone.")
     max_length: int = option(128, "Maximum tokens per example; longer inputs are truncated.", at_least=4)

@@ -127,16 +127,16 @@ class Evaluator:
         if not self.pools_test_sets or len(names) < 2 or not all(
                 dataclasses.is_dataclass(e) for name in names for e in self.examples[name]):
             return {}, []
-        rows, pool = {}, []
-        indices = {}
+        rows, pool, indices = {}, [], {}
         for name in names:
+            positions = []
             for example in self.examples[name]:
                 key = dataclasses.replace(example, label=None)
                 if key not in rows:
                     rows[key] = len(pool)
                     pool.append(example)
-            indices[name] = np.array([rows[dataclasses.replace(e, label=None)] for e in self.examples[name]],
-                                     dtype=np.int64)
+                positions.append(rows[key])
+            indices[name] = np.array(positions, dtype=np.int64)
         return indices, pool
 
     def run(self, model, name: str) -> tuple[dict, np.ndarray]:

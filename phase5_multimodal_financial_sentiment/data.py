@@ -136,11 +136,6 @@ class ImageTransform:
         return self.normalize(self.load(path))
 
 
-def build_image_transform(image_size: int, mean: Sequence[float] = IMAGENET_MEAN,
-                          std: Sequence[float] = IMAGENET_STD) -> ImageTransform:
-    return ImageTransform(image_size, mean, std)
-
-
 def available_memory_bytes() -> Optional[int]:
     """Memory the system can still give (Linux: MemAvailable), or None where unknown."""
     try:

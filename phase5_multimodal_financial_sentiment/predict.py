@@ -27,7 +27,7 @@ from common.metrics import compute_metrics
 from common.models import load_tokenizer
 from common.records import write_csv
 from common.text_data import SPLIT_ALIASES
-from phase5_multimodal_financial_sentiment.data import (ManifestDataset, build_image_transform, make_loader,
+from phase5_multimodal_financial_sentiment.data import (ManifestDataset, ImageTransform, make_loader,
                                                         manifest_columns, read_manifest)
 from phase5_multimodal_financial_sentiment.models import load_trained_model
 
@@ -52,7 +52,7 @@ def predict_manifest(checkpoint: Path, manifest: Path, split: Optional[str] = No
             raise DataError(f"{manifest}: no rows of split {wanted!r} (the manifest has "
                             f"{', '.join(sorted({s for s in splits if s})) or 'no split column'})")
     tokenizer = load_tokenizer(str(found)) if config.uses_text else None
-    transform = build_image_transform(config.image_size, config.image_mean, config.image_std) if config.uses_image else None
+    transform = ImageTransform(config.image_size, config.image_mean, config.image_std) if config.uses_image else None
     dataset = ManifestDataset(examples, tokenizer, transform, config.text_max_length)
     loader = make_loader(dataset, tokenizer, batch_size, num_workers)
     logits, _ = predict_logits(model, loader, torch_device, amp_dtype=resolve_amp_dtype(torch_device), progress=True,

@@ -26,14 +26,14 @@ from common.finetune import finish_run, open_run
 from common.fit import OnEpochEnd, fit
 from common.seeding import set_seed
 from phase5_multimodal_financial_sentiment.config import PHASE, PRESET_DIR, Phase5Config, check_config
-from phase5_multimodal_financial_sentiment.data import (ManifestDataset, build_image_transform, example_key,
+from phase5_multimodal_financial_sentiment.data import (ManifestDataset, ImageTransform, example_key,
                                                         load_splits, make_loader, manifest_columns)
 from phase5_multimodal_financial_sentiment.models import build_model, load_trained_model
 
 
 def loader_factory(model_config, tokenizer, cfg: Phase5Config):
     """`make(examples, batch_size, seed)`: a loader of exactly what the model reads."""
-    transform = (build_image_transform(model_config.image_size, model_config.image_mean, model_config.image_std)
+    transform = (ImageTransform(model_config.image_size, model_config.image_mean, model_config.image_std)
                  if model_config.uses_image else None)
     text_tokenizer = tokenizer if model_config.uses_text else None
 

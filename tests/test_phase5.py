@@ -200,10 +200,10 @@ def test_predict_reloads_the_model_and_reproduces_test_predictions(fused_run, ch
 
 
 def test_cached_images_are_the_images_decoded_per_item(charts):
-    from phase5_multimodal_financial_sentiment.data import ManifestDataset, build_image_transform, read_manifest
+    from phase5_multimodal_financial_sentiment.data import ManifestDataset, ImageTransform, read_manifest
 
     examples, _ = read_manifest(charts / "manifest.csv", LABELS)
-    transform = build_image_transform(40)
+    transform = ImageTransform(40)
     cached = ManifestDataset(examples[:12], transform=transform, cache_images=True, progress=False)
     decoded = ManifestDataset(examples[:12], transform=transform, cache_images=False)
     assert cached.images is not None and cached.images.dtype == torch.uint8 and decoded.images is None
