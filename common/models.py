@@ -100,8 +100,26 @@ def adopt_head(model: PreTrainedModel, loaded: list[str], label_names: Sequence[
     return f"new head: the checkpoint's trained head was discarded ({reason})"
 
 
-def load_classifier(name_or_path: str, label_names: Sequence[str], pretrained_head: str = "map_by_name"
-                    ) -> PreTrainedModel:
+# Where each architecture keeps the dropout on its attention probabilities: BERT, RoBERTa,
+# XLM-R (attention_probs_dropout_prob); DistilBERT and others (attention_dropout).
+ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
+
+
+def attention_dropout_override(config, value: Optional[float]) -> dict:
+    """The `from_pretrained` keyword that sets the attention-probability dropout of a model
+    with `config` to `value` (nothing when `value` is None). A config with no such key is an
+    error: the value would otherwise be dropped without a word."""
+    if value is None:
+        return {}
+    for key in ATTENTION_DROPOUT_KEYS:
+        if hasattr(config, key):
+            return {key: value}
+    raise ConfigError(f"attention_dropout: a {config.model_type!r} model has no attention dropout in its config "
+                      f"(none of {', '.join(ATTENTION_DROPOUT_KEYS)}); leave attention_dropout unset")
+
+
+def load_classifier(name_or_path: str, label_names: Sequence[str], pretrained_head: str = "map_by_name",
+                    attention_dropout: Optional[float] = None) -> PreTrainedModel:
     """A pretrained encoder with a classification head for `label_names` (saved with the
     model as id2label, so pipelines print label names).
 
@@ -111,13 +129,15 @@ def load_classifier(name_or_path: str, label_names: Sequence[str], pretrained_he
     data's is kept with its rows permuted into the data's order; any other trained head
     (other or generic names, another size, or pretrained_head new) is replaced by a new
     one. What was done is printed and kept in the model's config (`head_origin`), so that
-    every checkpoint's config.json says how its head began."""
+    every checkpoint's config.json says how its head began. `attention_dropout`, when set,
+    replaces the encoder's attention-probability dropout (`attention_dropout_override`)."""
     if pretrained_head not in PRETRAINED_HEADS:
         raise ConfigError(f"pretrained_head: {pretrained_head!r} is not one of {', '.join(PRETRAINED_HEADS)}")
     try:
         source = AutoConfig.from_pretrained(name_or_path)
         model, info = AutoModelForSequenceClassification.from_pretrained(
-            name_or_path, **label_maps(label_names), output_loading_info=True, ignore_mismatched_sizes=True)
+            name_or_path, **label_maps(label_names), **attention_dropout_override(source, attention_dropout),
+            output_loading_info=True, ignore_mismatched_sizes=True)
     except (OSError, ValueError) as exc:
         raise load_error(name_or_path, exc) from None
     head_keys = {key for key in model.state_dict() if not key.startswith(f"{model.base_model_prefix}.")}
@@ -142,14 +162,19 @@ def load_classifier(name_or_path: str, label_names: Sequence[str], pretrained_he
 def build_classifier(cfg, label_names: Sequence[str]) -> PreTrainedModel:
     """The pretrained encoder `cfg.model_name_or_path` with a classification head for
     `label_names`: its own kind of head (`head linear`, `load_classifier`), or mean pooling
-    and an MLP (`head mean_mlp`, common/heads.py), always new."""
+    and an MLP (`head mean_mlp`, common/heads.py), always new; with the attention dropout
+    `cfg.attention_dropout` when that is set."""
     if cfg.head == "mean_mlp":
         try:
+            override = attention_dropout_override(AutoConfig.from_pretrained(cfg.model_name_or_path),
+                                                  cfg.attention_dropout) if cfg.attention_dropout is not None else {}
             return build_mean_pooling_classifier(cfg.model_name_or_path, dict(enumerate(label_names)),
-                                                 cfg.head_hidden_size, cfg.head_dropout)
+                                                 cfg.head_hidden_size, cfg.head_dropout, **override)
+        except ConfigError:
+            raise
         except (OSError, ValueError) as exc:
             raise load_error(cfg.model_name_or_path, exc) from None
-    return load_classifier(cfg.model_name_or_path, label_names, cfg.pretrained_head)
+    return load_classifier(cfg.model_name_or_path, label_names, cfg.pretrained_head, cfg.attention_dropout)
 
 
 def head_origin(model) -> str:

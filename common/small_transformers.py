@@ -128,6 +128,9 @@ def check_scratch_options(cfg) -> None:
                           f"use: set architecture to one of {', '.join(SMALL_ARCHITECTURES)}")
     if cfg.train_tokenizer and cfg.tokenizer_name_or_path:
         raise ConfigError("choose one of train_tokenizer and tokenizer_name_or_path")
+    if getattr(cfg, "attention_dropout", None) is not None and cfg.architecture in SMALL_ARCHITECTURES:
+        raise ConfigError(f"attention_dropout: {cfg.architecture} has one dropout for its whole encoder (its torch "
+                          "TransformerEncoderLayer's); leave attention_dropout unset")
 
 
 def tokenizer_source(cfg) -> Optional[str]:

@@ -48,6 +48,11 @@ class TextDataConfig(TrainConfig):
                        ("linear", "mean_mlp"))
     head_hidden_size: int = option(256, "Hidden width of the mean_mlp head.", at_least=1)
     head_dropout: float = option(0.1, "Dropout of the mean_mlp head.", at_least=0, below=1)
+    attention_dropout: Optional[float] = option(None, "Dropout on the pretrained encoder's attention "
+                                                "probabilities in training, in place of its config's (e.g. 0: no "
+                                                "mask drawn over every head's length x length map, the largest "
+                                                "cost outside the matmuls on a CPU); unset keeps the checkpoint's.",
+                                                at_least=0, below=1)
     pretrained_head: str = option("map_by_name", "A checkpoint that already has a trained classification head: "
                                   "map_by_name keeps it when its label names are the data's (rows put in the "
                                   "data's order), else gives a new head; new: always a new head.", PRETRAINED_HEADS)

@@ -31,18 +31,28 @@ CPU = torch.device("cpu")
 def test_variant_names_fill_defaults_and_reject_bad_ones(bench):
     variant = bench.Variant.parse("loop-grouped", CPU)
     assert variant.name == "loop-grouped-fp32-fused"
-    assert variant.reference == bench.Variant("trainer", "random", "fp32", "fused")
+    trainer = bench.Variant("trainer", "random", "fp32", "fused")
+    assert variant.reference(bench.Variant("trainer", "random")) == trainer
     assert bench.Variant.parse("Trainer-Random-FP32-foreach", CPU).kernel == "foreach"
-    with pytest.raises(SystemExit, match="pipeline-batching"):
-        bench.Variant.parse("loop-sorted", CPU)
+    for bad in ("loop-sorted", "loop-grouped-compiled-compiled", "loop-grouped-fp32-bf16", "loop-grouped-fast"):
+        with pytest.raises(SystemExit, match="pipeline-batching"):
+            bench.Variant.parse(bad, CPU)
     with pytest.raises(SystemExit, match="needs a CUDA device"):
         bench.Variant.parse("loop-grouped-bf16", CPU)
     compiled = bench.Variant.parse("loop-grouped-fp32-fused-compiled", CPU)
-    assert compiled.name == "loop-grouped-fp32-fused-compiled" and compiled.reference == variant.reference
-    assert bench.Variant(*compiled.name.split("-")) == compiled  # saved figures read back as the same variant
-    assert compiled.label(CPU).endswith("torch.compile") and bench.phase1_config(
-        type("Args", (), dict(model_dir="m", data_dir="d", output_dir="o", device="cpu", epochs=1, batch_size=8,
-                              learning_rate=1e-4, max_length=32)), compiled, 42).torch_compile
+    assert compiled.name == "loop-grouped-fp32-fused-compiled" and compiled.reference(trainer) == trainer
+    assert bench.Variant.parse(compiled.name) == compiled  # saved figures read back as the same variant
+    both = bench.Variant.parse("loop-grouped-noattndrop-compiled", CPU)
+    assert both.name == "loop-grouped-fp32-fused-compiled-noattndrop" and bench.Variant.parse(both.name) == both
+    assert both.label(CPU).endswith("torch.compile, no attention dropout")
+    args = type("Args", (), dict(model_dir="m", data_dir="d", output_dir="o", device="cpu", epochs=1, batch_size=8,
+                                 learning_rate=1e-4, max_length=32))
+    cfg = bench.phase1_config(args, both, 42)
+    assert cfg.torch_compile and cfg.attention_dropout == 0.0
+    assert cfg.run_name == "bench_m_grouped_fp32_fused_compiled_noattndrop_seed42"
+    assert bench.phase1_config(args, variant, 42).attention_dropout is None
+    # A reference at another precision is the base at the variant's own.
+    assert bench.Variant("loop", "grouped", "bf16").reference(trainer).precision == "bf16"
 
 
 def test_summary_ratios_are_per_seed_means_against_the_reference(bench):
@@ -50,26 +60,33 @@ def test_summary_ratios_are_per_seed_means_against_the_reference(bench):
                              bench.Variant("loop", "grouped", "fp32", "fused"),
                              bench.Variant("loop", "random", "fp32", "foreach"))
 
-    def figures(samples, f1):
-        return {"s/epoch": 100 / samples, "samples/s": samples, "test accuracy": 0.8, "test macro-F1": f1,
-                "peak memory MB": 1000.0}
+    def figures(samples, f1, steady=None):
+        return {"s/epoch": 100 / samples, "s/epoch after the first": steady, "graphs compiled": None,
+                "samples/s": samples, "test accuracy": 0.8, "test macro-F1": f1, "peak memory MB": 1000.0}
 
     measured = {(trainer, 1): figures(10, 0.80), (trainer, 2): figures(20, 0.82),
-                (loop, 1): figures(30, 0.81), (loop, 2): figures(30, 0.80),
+                (loop, 1): figures(30, 0.81, steady=3.0), (loop, 2): figures(30, 0.80, steady=5.0),
                 (lonely, 3): figures(5, 0.5)}  # a seed its reference never ran
+    del measured[lonely, 3]["s/epoch after the first"]  # figures saved before the column existed
     rows = bench.summarize([trainer, loop, lonely], [1, 2, 3], measured, CPU)
     by_name = {row["pipeline"]: row for row in rows}
     reference = by_name["HF Trainer, random batches"]
-    assert reference["samples/s vs Trainer"] == 1.0 and reference["macro-F1 − Trainer"] == "+0.0000"
+    assert reference["samples/s vs reference"] == 1.0 and reference["macro-F1 − reference"] == "+0.0000"
     grouped = by_name["phase 1 loop, length-grouped batches"]
     assert grouped["seeds"] == 2 and grouped["samples/s"] == pytest.approx(30)
-    assert grouped["samples/s vs Trainer"] == 2.25  # the mean of per-seed ratios (3.0, 1.5), not 30 / 15
-    assert grouped["macro-F1 − Trainer"] == "-0.0050"  # ((0.81 - 0.80) + (0.80 - 0.82)) / 2
+    assert grouped["samples/s vs reference"] == 2.25  # the mean of per-seed ratios (3.0, 1.5), not 30 / 15
+    assert grouped["macro-F1 − reference"] == "-0.0050"  # ((0.81 - 0.80) + (0.80 - 0.82)) / 2
     assert grouped["test macro-F1"] == "0.8050 ± 0.0071"
+    assert grouped["s/epoch after the first"] == 4.0 and grouped["graphs compiled"] is None
     unpaired = by_name["phase 1 loop, random batches, foreach AdamW"]
-    assert unpaired["samples/s vs Trainer"] is None and unpaired["macro-F1 − Trainer"] is None
+    assert unpaired["samples/s vs reference"] is None and unpaired["macro-F1 − reference"] is None
+    assert unpaired["s/epoch after the first"] is None
     table = render_benchmark({"title": "t", "setup": {}, "rows": rows})
     assert "| phase 1 loop, random batches, foreach AdamW | 1 |" in table and "| – | – |" in table
+    # Against another base, the ratios are to that base.
+    against_loop = {row["pipeline"]: row for row in bench.summarize([loop, trainer], [1, 2], measured, CPU, loop)}
+    assert against_loop["phase 1 loop, length-grouped batches"]["samples/s vs reference"] == 1.0
+    assert against_loop["HF Trainer, random batches"]["samples/s vs reference"] == 0.5  # (10/30 + 20/30) / 2
 
 
 def test_step_profile_accounts_for_the_whole_step_and_renders(tmp_path, phrasebank_dir, tiny_model_dir):

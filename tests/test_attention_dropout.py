@@ -1,0 +1,56 @@
+"""`attention_dropout` replaces a pretrained encoder's attention-probability dropout, and
+only that: the other dropouts keep the checkpoint's value, and a model that has no such
+setting is an error, never a value dropped without a word."""
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import GPT2Config
+
+from common.errors import ConfigError
+from common.models import attention_dropout_override, build_classifier
+from common.tiny_models import write_tiny_bert
+from phase1_financial_phrasebank.config import Phase1Config, check_config
+
+LABELS = ["negative", "neutral", "positive"]
+
+
+def dropouts(model: torch.nn.Module) -> tuple[set[float], set[float]]:
+    """(attention-probability dropouts, the encoder's other dropouts) of `model`, as sets of p
+    (the classification head's own dropout, e.g. DistilBERT's seq_classif_dropout, left out)."""
+    attention, other = set(), set()
+    for module in list(model.modules())[1:]:
+        inner = getattr(module, "dropout", None)
+        if isinstance(inner, torch.nn.Dropout):
+            (attention if type(module).__name__.endswith("SelfAttention") else other).add(inner.p)
+    return attention, other
+
+
+@pytest.mark.parametrize("architecture", ["bert", "distilbert"])
+@pytest.mark.parametrize("head", ["linear", "mean_mlp"])
+def test_attention_dropout_replaces_only_the_attention_dropout(tmp_path, architecture, head):
+    model_dir = write_tiny_bert(tmp_path / architecture, {"profit", "loss"}, architecture=architecture,
+                                dropout=0.3)
+    cfg = Phase1Config(model_name_or_path=str(model_dir), head=head, attention_dropout=0.0)
+    model = build_classifier(cfg, LABELS)
+    attention, other = dropouts(model)
+    assert attention == {0.0}
+    assert other == {0.3}  # embeddings, FFN and output dropouts: the checkpoint's
+    # The checkpoint a run saves says how it was trained.
+    model.save_pretrained(tmp_path / "saved")
+    assert '0.0' in (tmp_path / "saved" / "config.json").read_text()
+
+    kept = build_classifier(Phase1Config(model_name_or_path=str(model_dir), head=head), LABELS)
+    assert dropouts(kept) == ({0.3}, {0.3})
+
+
+def test_attention_dropout_on_a_model_without_one_is_an_error():
+    with pytest.raises(ConfigError, match="attention_dropout: a 'gpt2' model has no attention dropout"):
+        attention_dropout_override(GPT2Config(), 0.0)
+    assert attention_dropout_override(GPT2Config(), None) == {}
+
+
+def test_attention_dropout_with_a_small_transformer_is_an_error():
+    with pytest.raises(ConfigError, match="attention_dropout: mini_transformer has one dropout"):
+        check_config(Phase1Config(architecture="mini_transformer", attention_dropout=0.0))
+    check_config(Phase1Config(architecture="mini_transformer"))
