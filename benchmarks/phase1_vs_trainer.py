@@ -32,7 +32,8 @@ Both pipelines use the same model, split, epochs, batch size, learning rate, sch
 (linear, 10% warmup), weight decay (none on biases and norms), clipping and max length.
 Time per epoch counts training steps only (the loop also validates after each epoch; the
 Trainer here does not). Each (variant, seed) runs in a fresh process, seed by seed, so
-that every seed's variants run close together in time on a noisy machine; its figures are
+that every seed's variants run close together in time on a noisy machine, each seed in
+another order (`rotated`); its figures are
 kept in `<output_dir>/benchmarks/phase1_vs_trainer/<device>/`, so an interrupted or
 extended invocation (more seeds, more variants) re-runs only what is missing, and the table
 shows every variant measured for the chosen seeds. The table, mean ± std over seeds, goes
@@ -262,6 +263,14 @@ def measure(args, variant: Variant, seed: int, path: Path) -> dict:
     return figures
 
 
+def rotated(variants: list[Variant], index: int) -> list[Variant]:
+    """The order in which the `index`-th seed runs the variants: shifted by one from seed to
+    seed, so that a drift of the machine within a seed (its clock slows under sustained
+    load) does not always fall on the same variant."""
+    shift = index % len(variants)
+    return variants[shift:] + variants[:shift]
+
+
 def mean_std(values: list[float], fmt: str) -> str:
     if len(values) == 1:
         return fmt.format(values[0])
@@ -351,8 +360,8 @@ def main() -> None:
 
     raw_dir = Path(args.output_dir) / "benchmarks" / "phase1_vs_trainer" / device.type
     figures = {}
-    for seed in seeds:
-        for variant in variants:
+    for index, seed in enumerate(seeds):
+        for variant in rotated(variants, index):
             figures[variant, seed] = measure(args, variant, seed, raw_dir / f"{variant.name}_seed{seed}.json")
     # Variants measured earlier for these seeds under this setup join the table too.
     for path in sorted(raw_dir.glob("*.json")):

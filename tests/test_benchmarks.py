@@ -51,6 +51,10 @@ def test_variant_names_fill_defaults_and_reject_bad_ones(bench):
     assert cfg.torch_compile and cfg.attention_dropout == 0.0
     assert cfg.run_name == "bench_m_grouped_fp32_fused_compiled_noattndrop_seed42"
     assert bench.phase1_config(args, variant, 42).attention_dropout is None
+    # Every seed runs the variants in another order; over as many seeds as variants, each runs once in each place.
+    orders = [bench.rotated(["a", "b", "c"], index) for index in range(3)]
+    assert orders[0] == ["a", "b", "c"] and all(sorted(order) == ["a", "b", "c"] for order in orders)
+    assert all(sorted(order[place] for order in orders) == ["a", "b", "c"] for place in range(3))
     # A reference at another precision is the base at the variant's own.
     assert bench.Variant("loop", "grouped", "bf16").reference(trainer).precision == "bf16"
 
@@ -150,3 +154,19 @@ def test_eval_benchmark_scores_the_shared_sentences_once_and_agrees_with_the_tra
     assert float(result["setup"]["largest macro-F1 difference"]) < 1e-6
     assert {k: v for k, v in pooled.items() if k.endswith("macro-F1")} == \
         {k: v for k, v in trainer.items() if k.endswith("macro-F1")}
+
+
+def test_compile_shapes_times_each_length_against_eager(tmp_path, tiny_model_dir):
+    from benchmarks import compile_shapes
+    from common.records import read_json
+
+    out = tmp_path / "runs"
+    compile_shapes.main(["--model_dir", str(tiny_model_dir), "--lengths", "8,12", "--steps", "2", "--repeats", "1",
+                         "--modes", "eager", "--output_dir", str(out)])
+    result = read_json(out / "benchmarks" / "compile_shapes.json")
+    (row,) = result["rows"]
+    assert row["mode"] == "eager" and row["graphs compiled"] == 0
+    assert row["s/step, length 8"] > 0 and row["s/step, length 12"] > 0
+    assert row["speed-up vs eager, length 8"] == row["speed-up vs eager, length 12"] == 1.0
+    with pytest.raises(SystemExit):
+        compile_shapes.main(["--model_dir", str(tiny_model_dir), "--modes", "eager,fast", "--output_dir", str(out)])
