@@ -168,6 +168,11 @@ def model_flops(phase: str, run_dir: Path, row: dict) -> tuple[float, torch.nn.M
     return text_flops_per_token(model.base_model, sequence_length) * row["tokens"], model.base_model
 
 
+def significant(value: float, digits: int = 4) -> float:
+    """`value` to `digits` significant figures: a tiny model's MFU (0.01%) stays above zero."""
+    return float(f"{value:.{digits}g}")
+
+
 def part_seconds(prof) -> dict[str, float]:
     """Total wall seconds of each named range (a range's CPU time includes its children)."""
     totals = {event.key: event.cpu_time_total / 1e6 for event in prof.key_averages()}
@@ -207,8 +212,8 @@ def profile_phase(spec: PhaseRun, args, peaks: dict, folder: Path) -> dict:
                                                                                         row["padded_tokens"]), 1),
             **{f"{PART_NAMES[name]} %": round(100 * share, 1) for name, share in shares.items()},
             "validation % of epoch": round(100 * validation / (full_epoch + validation), 1),
-            "model GFLOP/s": round(achieved, 1), "MFU % (2048²)": round(100 * achieved / peaks["square"], 1),
-            "FFN-shape peak GFLOP/s": round(ffn_peak, 1), "MFU % (FFN shape)": round(100 * achieved / ffn_peak, 1),
+            "model GFLOP/s": significant(achieved), "MFU % (2048²)": significant(100 * achieved / peaks["square"]),
+            "FFN-shape peak GFLOP/s": round(ffn_peak, 1), "MFU % (FFN shape)": significant(100 * achieved / ffn_peak),
             "profiler overhead x": round(epoch / seconds, 2), "_shares": shares}
 
 
