@@ -138,6 +138,8 @@ def load_classifier(name_or_path: str, label_names: Sequence[str], pretrained_he
         model, info = AutoModelForSequenceClassification.from_pretrained(
             name_or_path, **label_maps(label_names), **attention_dropout_override(source, attention_dropout),
             output_loading_info=True, ignore_mismatched_sizes=True)
+    except ConfigError:  # a ValueError too, but ours: it already names what is wrong
+        raise
     except (OSError, ValueError) as exc:
         raise load_error(name_or_path, exc) from None
     head_keys = {key for key in model.state_dict() if not key.startswith(f"{model.base_model_prefix}.")}
@@ -170,7 +172,7 @@ def build_classifier(cfg, label_names: Sequence[str]) -> PreTrainedModel:
                                                   cfg.attention_dropout) if cfg.attention_dropout is not None else {}
             return build_mean_pooling_classifier(cfg.model_name_or_path, dict(enumerate(label_names)),
                                                  cfg.head_hidden_size, cfg.head_dropout, **override)
-        except ConfigError:
+        except ConfigError:  # as in load_classifier
             raise
         except (OSError, ValueError) as exc:
             raise load_error(cfg.model_name_or_path, exc) from None

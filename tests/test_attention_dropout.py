@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import GPT2Config
+from transformers import GPT2Config, GPT2Model
 
 from common.errors import ConfigError
 from common.models import attention_dropout_override, build_classifier
@@ -44,10 +44,15 @@ def test_attention_dropout_replaces_only_the_attention_dropout(tmp_path, archite
     assert dropouts(kept) == ({0.3}, {0.3})
 
 
-def test_attention_dropout_on_a_model_without_one_is_an_error():
+def test_attention_dropout_on_a_model_without_one_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="attention_dropout: a 'gpt2' model has no attention dropout"):
         attention_dropout_override(GPT2Config(), 0.0)
     assert attention_dropout_override(GPT2Config(), None) == {}
+    # Through the loader, the error is this one, not a failure to load the model.
+    GPT2Model(GPT2Config(vocab_size=50, n_positions=16, n_embd=8, n_layer=1, n_head=2)).save_pretrained(tmp_path)
+    for head in ("linear", "mean_mlp"):
+        with pytest.raises(ConfigError, match="^attention_dropout: a 'gpt2' model"):
+            build_classifier(Phase1Config(model_name_or_path=str(tmp_path), head=head, attention_dropout=0.0), LABELS)
 
 
 def test_attention_dropout_with_a_small_transformer_is_an_error():
