@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from benchmarks.phase1_vs_trainer import default_model_dir, model_name  # noqa: E402
+from benchmarks.phase1_vs_trainer import default_model_dir, dynamo_graphs, model_name  # noqa: E402
 from common.engine import train_one_epoch  # noqa: E402
 from common.models import load_tokenizer  # noqa: E402
 from common.optim import build_optimizer, build_scheduler  # noqa: E402
@@ -77,12 +77,6 @@ class Trainee:
         return time.perf_counter() - started
 
 
-def graphs_so_far() -> int:
-    from torch._dynamo.utils import counters
-
-    return int(counters["stats"]["unique_graphs"])
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model_dir", default=None, help="Local encoder; default: the all-MiniLM-L6-v2 package.")
@@ -112,18 +106,18 @@ def main(argv=None) -> None:
     first: dict[tuple[str, int], float] = {}
     graphs: dict[str, int] = {}
     for mode, trainee in trainees.items():  # compile (or warm up) each mode at each length
-        before = graphs_so_far()
+        before = dynamo_graphs()
         for length in lengths:
             first[mode, length] = trainee.seconds(batches(len(tokenizer), args.batch_size, length, 2, seed=length))
             print(f"{MODES[mode][0]}, length {length}: first 2 steps {first[mode, length]:.1f} s", flush=True)
-        graphs[mode] = graphs_so_far() - before
+        graphs[mode] = dynamo_graphs() - before
     timed: dict[tuple[str, int], list[float]] = {key: [] for key in first}
     for repeat in range(args.repeats):
         for length in lengths:
             for mode, trainee in trainees.items():
                 loader = batches(len(tokenizer), args.batch_size, length, args.steps, seed=repeat * 1000 + length)
                 timed[mode, length].append(trainee.seconds(loader) / args.steps)
-    if graphs_so_far() != sum(graphs.values()):
+    if dynamo_graphs() != sum(graphs.values()):
         print("warning: torch.compile recompiled during the timed steps; their times include compilation")
 
     rows = []

@@ -80,8 +80,10 @@ GPU_VARIANTS = ("trainer-random-fp32,trainer-random-bf16,trainer-random-bf16-for
 SETUP_KEYS = ("model_dir", "data_dir", "epochs", "batch_size", "learning_rate", "max_length")
 
 
-FLAGS = {"compiled": ("compile", "compiled"), "noattndrop": ("attention", "noattndrop")}
-PARTS = {"precision": ("fp32", "bf16"), "kernel": ("fused", "foreach")}
+# Each optional part of a variant's name and the field it sets; a flag is named only when set.
+PART_FIELDS = {"fp32": "precision", "bf16": "precision", "fused": "kernel", "foreach": "kernel",
+               "compiled": "compile", "noattndrop": "attention"}
+FLAGS = ("compiled", "noattndrop")
 
 
 @dataclass(frozen=True)
@@ -99,16 +101,15 @@ class Variant:
         one that this device cannot run is an error."""
         parts = text.strip().lower().split("-")
         error = SystemExit(f"error: variant {text!r} is not pipeline-batching[-precision][-kernel][-flag...] with "
-                           f"pipeline loop or trainer, batching random or grouped, precision in {PARTS['precision']}, "
-                           f"kernel in {PARTS['kernel']}, flags in {tuple(FLAGS)}")
+                           "pipeline loop or trainer, batching random or grouped, precision fp32 or bf16, kernel "
+                           f"fused or foreach, flags {', '.join(FLAGS)}")
         if len(parts) < 2 or parts[0] not in ("loop", "trainer") or parts[1] not in ("random", "grouped"):
             raise error
         chosen: dict[str, str] = {}
         for part in parts[2:]:
-            key = next((k for k, values in PARTS.items() if part in values), None) or FLAGS.get(part, (None,))[0]
-            if key is None or key in chosen:
+            if part not in PART_FIELDS or PART_FIELDS[part] in chosen:  # unknown, or a field given twice
                 raise error
-            chosen[key] = part
+            chosen[PART_FIELDS[part]] = part
         variant = cls(parts[0], parts[1], **chosen)
         if device is not None and variant.precision == "bf16" and device.type != "cuda":
             raise SystemExit(f"error: variant {text!r} needs a CUDA device (bf16 autocast); this run is on {device}")
@@ -116,7 +117,7 @@ class Variant:
 
     @property
     def name(self) -> str:  # an eager variant keeps the four-part name of the figures saved before flags
-        flags = [flag for flag, (key, value) in FLAGS.items() if getattr(self, key) == value]
+        flags = [flag for flag in FLAGS if getattr(self, PART_FIELDS[flag]) == flag]
         return "-".join([self.pipeline, self.batching, self.precision, self.kernel, *flags])
 
     def reference(self, base: "Variant") -> "Variant":
@@ -165,13 +166,16 @@ def phase1_config(args, variant: Variant, seed: int) -> Phase1Config:
                         overwrite=True)
 
 
-def graphs_compiled(variant: Variant) -> Optional[int]:
-    """The graphs torch.compile made in this process (None for an eager variant)."""
-    if variant.compile != "compiled":
-        return None
+def dynamo_graphs() -> int:
+    """The graphs torch.compile has made in this process so far."""
     from torch._dynamo.utils import counters
 
     return int(counters["stats"]["unique_graphs"])
+
+
+def graphs_compiled(variant: Variant) -> Optional[int]:
+    """The graphs torch.compile made in this process (None for an eager variant)."""
+    return dynamo_graphs() if variant.compile == "compiled" else None
 
 
 def after_first(epoch_seconds: list[float]) -> Optional[float]:

@@ -3,12 +3,14 @@ only that: the other dropouts keep the checkpoint's value, and a model that has 
 setting is an error, never a value dropped without a word."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from transformers import GPT2Config, GPT2Model
 
 from common.errors import ConfigError
-from common.models import attention_dropout_override, build_classifier
+from common.models import ATTENTION_DROPOUT_KEYS, attention_dropout_override, build_classifier
 from common.tiny_models import write_tiny_bert
 from phase1_financial_phrasebank.config import Phase1Config, check_config
 
@@ -38,7 +40,9 @@ def test_attention_dropout_replaces_only_the_attention_dropout(tmp_path, archite
     assert other == {0.3}  # embeddings, FFN and output dropouts: the checkpoint's
     # The checkpoint a run saves says how it was trained.
     model.save_pretrained(tmp_path / "saved")
-    assert '0.0' in (tmp_path / "saved" / "config.json").read_text()
+    saved = json.loads((tmp_path / "saved" / "config.json").read_text())
+    encoder = saved.get("encoder", saved)  # the mean_mlp head nests its encoder's config
+    assert [encoder[key] for key in ATTENTION_DROPOUT_KEYS if key in encoder] == [0.0]
 
     kept = build_classifier(Phase1Config(model_name_or_path=str(model_dir), head=head), LABELS)
     assert dropouts(kept) == ({0.3}, {0.3})
