@@ -83,10 +83,16 @@ class TrainConfig:
     evaluate_test: bool = option(True, "Score the test split at the end. Tuning trials set it false: "
                                  "hyperparameters are chosen on validation data alone.")
     max_length: int = option(128, "Maximum tokens per example; longer inputs are truncated.", at_least=4)
-    max_train_samples: Optional[int] = option(None, "Debug: keep only the first N training examples.", at_least=1)
-    max_eval_samples: Optional[int] = option(None, "Debug: keep only the first N examples of each eval split.",
+    max_train_samples: Optional[int] = option(None, "Train on N examples drawn at random, stratified by label and "
+                                              "group (language), with split_seed (the same subset for every "
+                                              "seed); validation and test stay whole. Recorded as data.subset.",
+                                              at_least=1)
+    max_eval_samples: Optional[int] = option(None, "Debug: evaluate on N examples of each eval split, drawn "
+                                              "like max_train_samples.",
                                               at_least=1)
     max_steps: Optional[int] = option(None, "Debug: stop each epoch after N optimizer steps.", at_least=1)
+    evaluate_before_training: bool = option(True, "Score the untrained model on validation and test first (the "
+                                            "'before' columns); false skips that pass.")
     num_workers: int = option(0, "DataLoader worker processes.", at_least=0)
     progress: bool = option(True, "Show progress bars.")
     report_to: list[str] = option(["tensorboard"], "Live logs (common/tracking.py), several comma-separated: "

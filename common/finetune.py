@@ -28,9 +28,10 @@ from common.fit import FitResult, summarize_fit
 from common.known_overlap import check_known_overlap
 from common.model_card import write_model_cards
 from common.models import check_model_source, load_tokenizer, load_trained_classifier
+from common.offline_models import stand_in_of
 from common.records import start_run, write_json
 from common.small_transformers import build_new_classifier
-from common.splits import Splits
+from common.splits import Splits, draw_subsets
 from common.tracking import NO_TRACKERS, Trackers, check_trackers, open_trackers
 
 
@@ -80,6 +81,11 @@ def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] 
     device = init_distributed(cfg.device) or resolve_device(cfg.device)  # under torchrun: LOCAL_RANK's GPU
     amp_dtype = resolve_amp_dtype(device, cfg.precision)
     splits = load_splits(cfg)
+    # Debug and budget subsets are drawn once, here (stratified, seeded by split_seed, so every
+    # seed and every use of a split sees the same examples), never cut from the file's order.
+    subset = draw_subsets(splits, cfg.max_train_samples, cfg.max_eval_samples, getattr(cfg, "split_seed", 42))
+    if subset:
+        splits.info["subset"] = subset
     splits.info["leaks"] = count_leaks(splits, leak_key)
     print_warnings(data_warnings(splits.info))
     name = cfg.model_name_or_path if tokenizer_from == SAME_AS_MODEL else tokenizer_from
@@ -151,6 +157,9 @@ def finish_run(cfg, run: RunStart, model: torch.nn.Module, evaluator: Evaluator,
     metrics = evaluator.final(model, run.run_dir, title=cfg.run_name or phase)
     metrics.update(summarize_fit(result, count_parameters(model)["parameters"], train_examples), **records)
     metrics["labels"] = list(run.splits.label_names)  # what the report's titles count
+    stand_in = stand_in_of(getattr(model, "config", None))
+    if stand_in:  # an offline conversion (common/offline_models.py): tables and cards say what it is
+        metrics["stand_in"] = stand_in
     metrics["warnings"] = diagnose(metrics, run.splits.label_names, run.splits.info)
     write_json(run.run_dir / "metrics.json", metrics)
     write_model_cards(run.run_dir, cfg, metrics, phase, pipeline_tag)

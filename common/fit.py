@@ -35,6 +35,7 @@ from common.distributed import barrier, decide_on_main, gather_objects, is_distr
 from common.engine import EarlyStopping, LossFn, count_parameters, train_one_epoch
 from common.errors import ConfigError
 from common.evaluation import Evaluator
+from common.models import freeze_input_embeddings
 from common.optim import build_optimizer, build_scheduler, count_optimizer_steps
 from common.plots import SCORE_NAMES, plot_learning_curves
 from common.records import write_jsonl
@@ -123,6 +124,8 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
         raise TypeError("fit's train_loader needs a batch sampler with set_epoch (common.batching."
                         f"ShardedBatchSampler); it has {type(train_loader.batch_sampler).__name__}")
     steps_per_epoch = count_optimizer_steps(len(train_loader), cfg.grad_accum_steps, cfg.max_steps)
+    if getattr(cfg, "freeze_embeddings", False):  # here, so that a resumed model is frozen as the first one was
+        freeze_input_embeddings(model)
     # Built over every parameter a stage may train; frozen ones get no gradient and so no update.
     optimizer = build_optimizer(model, cfg.learning_rate, cfg.weight_decay, cfg.optimizer, cfg.momentum,
                                 learning_rates, fused=cfg.fused_adamw)
@@ -142,7 +145,7 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
         write_jsonl(Path(run_dir) / "history.jsonl", history)
         print(f"Resuming {run_dir} after epoch {start_epoch}")
     else:
-        before = evaluator.before_training(model)
+        before = evaluator.before_training(model) if getattr(cfg, "evaluate_before_training", True) else {}
         if is_distributed():  # the same weights everywhere (DDP copies rank 0's); dropout masks of each rank's own
             set_seed(cfg.seed + world().rank)
 

@@ -6,7 +6,7 @@ test scores as `model-index`), then what a reader needs to trust or doubt the mo
 test scores (mean ± std over seeds where runs of the same experiment with other seeds
 sit beside this one), the data and its split, the training config, the code commit and
 environment, the warnings of the run, and a line saying when the model is a stand-in for
-the study's (a local checkpoint, another data set, a debug subset).
+the study's (a local checkpoint, another data set, a drawn subset).
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from typing import Optional
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from common.hub import is_hub_id
+from common.offline_models import describe_stand_in
 from common.phases import StudyData, declared_phase
 from common.records import atomic_write_text, read_json
 
@@ -31,11 +32,15 @@ def study_model(cfg) -> str:
     return field.default
 
 
-def stand_in_notes(cfg, study: Optional[StudyData], source: str) -> list[str]:
-    """Why this model is not the study's: a local checkpoint, other data, a debug subset."""
+def stand_in_notes(cfg, study: Optional[StudyData], source: str, stand_in: Optional[dict] = None) -> list[str]:
+    """Why this model is not the study's: an offline stand-in (`stand_in`, as metrics.json
+    records it) or another local checkpoint, other data, a drawn subset."""
     notes = []
     if getattr(cfg, "architecture", "pretrained") != "pretrained":
         pass  # trained from scratch: the study's own small model, whatever the tokenizer's source
+    elif stand_in:
+        notes.append(f"it was fine-tuned from {describe_stand_in(stand_in)}, converted offline from "
+                     f"`{stand_in.get('package', '?')}` by `python -m common.offline_models`")
     elif not is_hub_id(cfg.model_name_or_path):
         notes.append(f"it was fine-tuned from the local checkpoint `{cfg.model_name_or_path}`, a stand-in for "
                      f"the study's `{study_model(cfg)}`")
@@ -43,7 +48,7 @@ def stand_in_notes(cfg, study: Optional[StudyData], source: str) -> list[str]:
         notes.append(f"it was trained on `{source}`, not on the study's data set ({study.title})")
     debug = [f"{key}={getattr(cfg, key)}" for key in DEBUG_KEYS if getattr(cfg, key, None)]
     if debug:
-        notes.append(f"it was trained on a debug subset ({', '.join(debug)})")
+        notes.append(f"it was trained or scored on a drawn subset ({', '.join(debug)})")
     return notes
 
 
@@ -97,7 +102,7 @@ def render_card(run_dir: Path, cfg, metrics: dict, phase: str, study: Optional[S
     env = read_json(run_dir / "env.json") if (run_dir / "env.json").exists() else {}
     data = metrics.get("data", {})
     source = str(data.get("source", getattr(cfg, "dataset", "?")))
-    notes = stand_in_notes(cfg, study, source)
+    notes = stand_in_notes(cfg, study, source, metrics.get("stand_in"))
     body = [f"# {run_dir.name} ({phase})", ""]
     if notes:
         body += ["**This model is a stand-in, not the study's model:** " + "; ".join(notes) + ".", ""]

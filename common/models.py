@@ -179,6 +179,18 @@ def build_classifier(cfg, label_names: Sequence[str]) -> PreTrainedModel:
     return load_classifier(cfg.model_name_or_path, label_names, cfg.pretrained_head, cfg.attention_dropout)
 
 
+def freeze_input_embeddings(model: nn.Module) -> int:
+    """Stop training the input (token) embedding matrix of `model` (a classifier, or a peft
+    wrapper of one): it gets no gradient, so the optimizer keeps no state for it. Returns its
+    parameter count."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    embeddings = base.get_input_embeddings() if hasattr(base, "get_input_embeddings") else None
+    if embeddings is None:
+        raise ConfigError(f"freeze_embeddings: {type(base).__name__} has no input embeddings to freeze")
+    embeddings.weight.requires_grad_(False)
+    return embeddings.weight.numel()
+
+
 def head_origin(model) -> str:
     """How the classification head of `model` (or of the checkpoint it was loaded from) began."""
     return getattr(model.config, "head_origin", None) or "new head"

@@ -35,6 +35,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from common.cli import exit_on_bad_input
 from common.errors import DataError, describe
+from common.offline_models import describe_stand_in
 from common.phases import discover_phases
 from common.records import REPO_ROOT, atomic_write_text, read_json
 
@@ -117,7 +118,7 @@ class TableSpec:
     reported: list[dict] = field(default_factory=list)  # {"source", "model", "data", <header>: value}
     study_data: Optional[str] = None  # config.dataset of the study's data; None: each data set a part of its own
     other_data: bool = True  # False: runs on other data sets are left out (every column is study_only)
-    describe_model: Callable[["Run"], str] = lambda run: describe_model(run.config)
+    describe_model: Callable[["Run"], str] = lambda run: describe_model(run.config, run.metrics.get("stand_in"))
 
 
 @dataclass
@@ -202,10 +203,14 @@ def model_label(path: str) -> str:
     return str(path) if len(parts) <= 2 else "/".join(parts[-2:])
 
 
-def describe_model(config: dict) -> str:
-    """A run's model, from its config: the pretrained checkpoint's name, or the small
-    architecture trained from scratch (common/small_transformers.py) and its tokenizer."""
+def describe_model(config: dict, stand_in: Optional[dict] = None) -> str:
+    """A run's model, from its config: the pretrained checkpoint's name (for an offline
+    stand-in, `stand_in` as metrics.json records it: what it is and for which model it
+    stands), or the small architecture trained from scratch (common/small_transformers.py)
+    and its tokenizer."""
     architecture = config.get("architecture") or "pretrained"
+    if architecture == "pretrained" and stand_in:
+        return describe_stand_in(stand_in)
     if architecture == "pretrained":
         return model_label(config.get("model_name_or_path"))
     if config.get("train_tokenizer"):
@@ -232,7 +237,7 @@ def row_label(members: Sequence[Run]) -> str:
     label = f"{stems.pop()}_seed*" if len(members) > 1 and seeded and len(stems) == 1 else ", ".join(names)
     first = members[0]
     if any(first.config.get(k) for k in DEBUG_KEYS):  # never let a debug run pass for a full one
-        label += " (debug subset: " + ", ".join(f"{k}={first.config[k]}" for k in DEBUG_KEYS
+        label += " (subset: " + ", ".join(f"{k}={first.config[k]}" for k in DEBUG_KEYS
                                                  if first.config.get(k)) + ")"
     return label
 
@@ -355,21 +360,32 @@ def publish_figure(source: Path, out: Path, name: str, caption: str) -> str:
 
 
 def build_report(runs_root: Path, out: Path, specs: Optional[Sequence[TableSpec]] = None,
-                 figures: Optional[Sequence[FigureSpec]] = None) -> str:
+                 figures: Optional[Sequence[FigureSpec]] = None, only: Optional[Sequence[str]] = None) -> str:
     """Rewrite the generated blocks of `out` from the runs under `runs_root`; with no run
-    and no benchmark there, an error that leaves `out` as it was."""
+    and no benchmark there, an error that leaves `out` as it was. `only` names the blocks to
+    rewrite (tables, other blocks, figures as `figure:<name>`, benchmarks as
+    `benchmark:<name>`), leaving the others as they are: a machine that holds some runs
+    updates their tables without emptying the rest; a name nobody declares is an error."""
     runs = collect_runs(runs_root)
     if not runs and not list((Path(runs_root) / "benchmarks").glob("*.json")):
         raise DataError(f"no finished runs (no */*/metrics.json) under {runs_root}: {out} is left as it was")
     text = out.read_text(encoding="utf-8") if out.exists() else "# Experiments\n"
+    benches = sorted((Path(runs_root) / "benchmarks").glob("*.json"))
+    renderers = {}
     for spec in specs if specs is not None else declared_specs("tables"):
-        text = replace_block(text, spec.name, render_table(spec, runs))
+        renderers[spec.name] = lambda spec=spec: render_table(spec, runs)
     for figure in figures if figures is not None else declared_specs("figures"):
-        text = replace_block(text, f"figure:{figure.name}", render_figure(figure, runs, out))
+        renderers[f"figure:{figure.name}"] = lambda figure=figure: render_figure(figure, runs, out)
     for block in declared_specs("blocks") if specs is None else []:
-        text = replace_block(text, block.name, block.render(Path(runs_root), Path(out)))
-    for bench in sorted((Path(runs_root) / "benchmarks").glob("*.json")):
-        text = replace_block(text, f"benchmark:{bench.stem}", render_benchmark(read_json(bench)))
+        renderers[block.name] = lambda block=block: block.render(Path(runs_root), Path(out))
+    for bench in benches:
+        renderers[f"benchmark:{bench.stem}"] = lambda bench=bench: render_benchmark(read_json(bench))
+    unknown = sorted(set(only or ()) - set(renderers))
+    if unknown:
+        raise DataError(f"--only: no block named {', '.join(unknown)}; known: {', '.join(sorted(renderers))}")
+    for name, render in renderers.items():
+        if only is None or name in only:
+            text = replace_block(text, name, render())
     atomic_write_text(out, text)
     return text
 
@@ -379,11 +395,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                                      description="Rebuild the results tables in experiments.md from runs/.")
     parser.add_argument("--runs", default="runs", help="Root of the run directories.")
     parser.add_argument("--out", default=str(REPO_ROOT / "experiments.md"), help="Markdown file to update.")
+    parser.add_argument("--only", default=None, help="Rewrite only these blocks (comma-separated: table names, "
+                        "figure:<name>, benchmark:<name>); the others stay as they are.")
     args = parser.parse_args(argv)
 
     def entry() -> None:
         runs = collect_runs(Path(args.runs))
-        build_report(Path(args.runs), Path(args.out))
+        build_report(Path(args.runs), Path(args.out), only=args.only.split(",") if args.only else None)
         print(f"{len(runs)} finished runs from {args.runs} -> {args.out}")
 
     exit_on_bad_input(entry)

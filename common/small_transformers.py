@@ -131,6 +131,9 @@ def check_scratch_options(cfg) -> None:
     if getattr(cfg, "attention_dropout", None) is not None and cfg.architecture in SMALL_ARCHITECTURES:
         raise ConfigError(f"attention_dropout: {cfg.architecture} has one dropout for its whole encoder (its torch "
                           "TransformerEncoderLayer's); leave attention_dropout unset")
+    if getattr(cfg, "freeze_embeddings", False) and cfg.architecture in SMALL_ARCHITECTURES:
+        raise ConfigError(f"freeze_embeddings keeps pretrained embeddings; {cfg.architecture} is trained from "
+                          "scratch, so its embeddings would stay random: leave freeze_embeddings false")
 
 
 def tokenizer_source(cfg) -> Optional[str]:
@@ -150,7 +153,7 @@ def run_tokenizer(cfg, run) -> tuple[PreTrainedTokenizerBase, dict]:
     if run.tokenizer is not None:
         tokenizer, record = run.tokenizer, {}
     else:
-        examples = run.splits.train[:cfg.max_train_samples]
+        examples = run.splits.train
         texts = [e.text for e in examples] + [e.pair for e in examples if e.pair]
         if run.resume_from:
             tokenizer = load_tokenizer(str(run.resume_from))

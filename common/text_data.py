@@ -53,6 +53,9 @@ class TextDataConfig(TrainConfig):
                                                 "mask drawn over every head's length x length map, the largest "
                                                 "cost outside the matmuls on a CPU); unset keeps the checkpoint's.",
                                                 at_least=0, below=1)
+    freeze_embeddings: bool = option(False, "Keep the pretrained encoder's input (token) embedding matrix as it "
+                                     "is: no gradient, no optimizer state (for multilingual-e5-small 96M of its "
+                                     "118M parameters, its 250k-piece vocabulary).")
     pretrained_head: str = option("map_by_name", "A checkpoint that already has a trained classification head: "
                                   "map_by_name keeps it when its label names are the data's (rows put in the "
                                   "data's order), else gives a new head; new: always a new head.", PRETRAINED_HEADS)

@@ -89,6 +89,9 @@ def check_config(cfg: Phase1Config) -> None:
                           "head 'linear' (it already mean-pools) and no LoRA")
     if cfg.lora and cfg.regime != "full":
         raise ConfigError("lora already decides what trains (adapters + head); use regime 'full' with it")
+    if cfg.freeze_embeddings and (cfg.lora or cfg.regime != "full"):
+        raise ConfigError("freeze_embeddings is for regime 'full' without lora: lora freezes the whole encoder "
+                          "already, and the other regimes decide themselves when the embeddings train")
     if cfg.merge and not cfg.lora:
         raise ConfigError("merge folds LoRA adapters into the weights; it needs lora true")
     if cfg.oversample and cfg.class_weighting != "none":

@@ -44,7 +44,7 @@ from phase1_financial_phrasebank.regimes import apply_regime
 def training_examples_and_loss(cfg: Phase1Config, splits, device: torch.device) -> tuple[list, Callable, dict]:
     """The training examples (oversampled, if asked), the loss (cross-entropy, class-weighted
     if asked; MSE for the score regression) and what metrics.json records of them."""
-    examples = splits.train[:cfg.max_train_samples]
+    examples = splits.train
     if is_regression(cfg):
         return examples, mse_loss, {}
     labels = [e.label for e in examples]

@@ -49,7 +49,7 @@ def main(cfg: TargetConfig, provenance: Optional[dict] = None, on_epoch_end: Opt
     tokens = report_tokens(tokenizer, run.splits, cfg)
     # The base model's own extractions are the "before" scores: flan-t5 already answers the prompt.
     evaluator = TargetEvaluator(run.splits, tokenizer, cfg, run.device, run.amp_dtype, model)
-    train_examples = run.splits.train[:cfg.max_train_samples]
+    train_examples = run.splits.train
     train_loader = make_target_train_loader(cfg, tokenizer, model, train_examples)
 
     result = fit(cfg, model, tokenizer, None, evaluator, run.run_dir, run.device, run.amp_dtype,

@@ -8,11 +8,14 @@ sweep's best trial. Runs on another data set
 (`--dataset x.csv --group_column lang`) get parts of their own, with a column per group
 they recorded.
 """
+import math
 import statistics
+from pathlib import Path
 
 from common.plots import plot_group_scores
-from common.report import (Column, FigureSpec, GroupColumns, IntervalColumn, TableSpec, data_of, model_label,
-                           row_label)
+from common.report import (BlockSpec, Column, FigureSpec, GroupColumns, IntervalColumn, TableSpec, collect_runs,
+                           data_of, group_runs, markdown_rows, model_label, row_label)
+from common.study_figures import original_row
 from phase2_multilingual_sentiment.config import PHASE, TWEET_DATASET, TWEET_LANGUAGES
 
 
@@ -27,6 +30,7 @@ REPORTED = [
      **{lang: f"{score / 100:.3f}" for lang, score in _MONO.items()}, "mean over languages": "0.648"},
     {"source": _XLMT, "model": "XLM-R base", "data": "UMSAB, their splits", "trained on": "all 8 languages",
      **{lang: f"{score / 100:.3f}" for lang, score in _MULTI.items()}, "mean over languages": "0.668"},
+    original_row(PHASE, **{"trained on": "not published"}),
 ]
 
 
@@ -51,6 +55,12 @@ def is_sweep_rerun(run) -> bool:
     return run.path.name.startswith("sweep_")
 
 
+def on_train_subset(run) -> bool:
+    """A run on a drawn subset of the training tweets (`max_train_samples`): the tables of what
+    pretraining buys, where every row trains on the same subset, hold these."""
+    return bool(run.config.get("max_train_samples"))
+
+
 def from_scratch(run) -> bool:
     """A small encoder trained from scratch (its own table: another kind of model than XLM-R)."""
     return (run.config.get("architecture") or "pretrained") != "pretrained"
@@ -59,16 +69,26 @@ def from_scratch(run) -> bool:
 TABLES = [
     TableSpec(name="phase2_languages", phase=PHASE,
               title="Phase 2: test macro-F1 per language (rows: model and setup; '–': language not evaluated)",
-              select=lambda run: not is_sweep_rerun(run) and not from_scratch(run),
+              select=lambda run: not is_sweep_rerun(run) and not from_scratch(run) and not on_train_subset(run),
               columns=[*setup_columns(), language_columns(), *score_columns()], reported=REPORTED,
               study_data=TWEET_DATASET),
     TableSpec(name="phase2_scratch", phase=PHASE,
               title="Phase 2: small encoders trained from scratch on the tweets, with a byte-level BPE tokenizer "
                     "trained on their train split; test macro-F1 per language",
-              select=lambda run: not is_sweep_rerun(run) and from_scratch(run),
+              select=lambda run: not is_sweep_rerun(run) and from_scratch(run) and not on_train_subset(run),
               columns=[*setup_columns(), Column("vocabulary", "metrics.data.tokenizer.vocab_size", "{:,.0f}"),
                        Column("parameters", "metrics.trainable_parameters", "{:,.0f}"), language_columns(),
                        *score_columns()], reported=REPORTED, study_data=TWEET_DATASET),
+    TableSpec(name="phase2_pretraining", phase=PHASE,
+              title="Phase 2: what multilingual pretraining buys per language: a multilingual encoder, an English "
+                    "one and a small encoder from scratch, each trained on the same drawn subset of the training "
+                    "tweets (all eight languages, or English alone: zero-shot), tested on every language's whole "
+                    "test split",
+              select=lambda run: not is_sweep_rerun(run) and on_train_subset(run),
+              columns=[*setup_columns(), Column("train tweets", "metrics.train_examples", "{:,.0f}"),
+                       Column("embeddings", "config.freeze_embeddings", "{}",
+                              applies=lambda run: not from_scratch(run)),
+                       language_columns(), *score_columns()], reported=REPORTED, study_data=TWEET_DATASET),
     TableSpec(name="phase2_tuning", phase=PHASE,
               title="Phase 2: best trial of each sweep, re-run with the test split",
               select=is_sweep_rerun,
@@ -100,5 +120,68 @@ def draw_language_bars(groups, path, title) -> bool:
 
 FIGURES = [
     FigureSpec(name="phase2_languages", phase=PHASE, title="Phase 2: test macro-F1 per language (XLM-T tweets)",
-               draw=draw_language_bars, select=lambda run: on_tweets(run) and not is_sweep_rerun(run)),
+               draw=draw_language_bars,
+               select=lambda run: on_tweets(run) and not is_sweep_rerun(run) and not on_train_subset(run)),
+    FigureSpec(name="phase2_pretraining", phase=PHASE,
+               title="Phase 2: test macro-F1 per language, every model on the same training subset",
+               draw=draw_language_bars,
+               select=lambda run: on_tweets(run) and not is_sweep_rerun(run) and on_train_subset(run)),
 ]
+
+
+def language_means(members) -> dict[str, list[float]]:
+    """Each language's test macro-F1 over a row's seeds, and their mean over languages."""
+    values: dict[str, list[float]] = {}
+    for run in members:
+        groups = (run.metrics.get("groups") or {}).get("test") or {}
+        for language, scores in groups.items():
+            values.setdefault(language, []).append(scores["f1_macro"])
+        if groups:
+            values.setdefault("mean over languages", []).append(statistics.mean(s["f1_macro"] for s in groups.values()))
+    return values
+
+
+def gap_cell(multilingual: list[float], zero_shot: list[float]) -> str:
+    """Mean of the multilingual runs minus mean of the zero-shot runs, ± the standard error of
+    that difference over seeds (Welch: each setup's own spread)."""
+    if not multilingual or not zero_shot:
+        return "–"
+    gap = statistics.mean(multilingual) - statistics.mean(zero_shot)
+    spread = [statistics.variance(v) / len(v) for v in (multilingual, zero_shot) if len(v) > 1]
+    return f"{gap:+.3f}" + (f" ± {math.sqrt(sum(spread)):.3f}" if len(spread) == 2 else "")
+
+
+def render_transfer_gap(runs_root: Path, out: Path) -> str:
+    """Per model of the subset table: how much lower each language scores when the model saw
+    English alone (zero-shot) than when it trained on every language, same subset, same settings."""
+    runs = [run for run in collect_runs(runs_root) if on_tweets(run) and on_train_subset(run)
+            and not is_sweep_rerun(run)]
+    rows_by_model: dict[str, dict[str, list]] = {}
+    for members in group_runs(PHASE, lambda run: True, runs):
+        config = members[0].config
+        setup = "zero_shot" if config.get("train_languages") == ["english"] else "multilingual" \
+            if not config.get("train_languages") and not config.get("languages") else None
+        if setup is None:
+            continue
+        model = TABLES[0].describe_model(members[0])
+        if not from_scratch(members[0]) and config.get("freeze_embeddings"):
+            model += ", embeddings frozen"
+        rows_by_model.setdefault(model, {})[setup] = members
+    languages = [lang for lang in TWEET_LANGUAGES if any(
+        lang in language_means(m) for setups in rows_by_model.values() for m in setups.values())]
+    headers = ["model", "seeds (multilingual / zero-shot)", *languages, "mean over languages"]
+    rows = []
+    for model, setups in sorted(rows_by_model.items()):
+        if set(setups) != {"multilingual", "zero_shot"}:
+            continue
+        multi, zero = language_means(setups["multilingual"]), language_means(setups["zero_shot"])
+        rows.append([model, f"{len(setups['multilingual'])} / {len(setups['zero_shot'])}",
+                     *(gap_cell(multi.get(k, []), zero.get(k, [])) for k in [*languages, "mean over languages"])])
+    if not rows:
+        return "_Transfer gap: no model has both a multilingual and a zero-shot row on the training subset yet_"
+    return "\n".join(["**Phase 2: the transfer gap, test macro-F1 trained on all eight languages minus trained on "
+                      "English alone (zero-shot), per language; ± the standard error over seeds** (runs made here, "
+                      "the rows of the table above)", "", *markdown_rows(headers, rows)])
+
+
+BLOCKS = [BlockSpec(name="phase2_transfer_gap", render=render_transfer_gap)]

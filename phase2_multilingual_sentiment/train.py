@@ -29,13 +29,15 @@ from phase2_multilingual_sentiment.config import PHASE, PRESET_DIR, Phase2Config
 from phase2_multilingual_sentiment.data import load_splits
 
 
-def main(cfg: Phase2Config, provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None) -> Path:
+def main(cfg: Phase2Config, provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None,
+         phase: str = PHASE) -> Path:
     """Train on the training languages, keep the best epoch by their validation macro-F1,
-    evaluate it on every evaluated language; return the run directory."""
+    evaluate it on every evaluated language; return the run directory (under `phase`: phase 3
+    runs this same experiment, recorded as its own)."""
     # train/val from cfg.train_languages, test from cfg.languages: zero-shot when they differ
     check_scratch_options(cfg)
     scratch = cfg.architecture != "pretrained"
-    run = open_run(cfg, PHASE, load_splits, provenance, check_model=not scratch, tokenizer_from=tokenizer_source(cfg))
+    run = open_run(cfg, phase, load_splits, provenance, check_model=not scratch, tokenizer_from=tokenizer_source(cfg))
     # The model's own tokenizer (checked with the data before the run directory was made), or
     # one trained on the training languages' train split.
     tokenizer, tokenizer_record = run_tokenizer(cfg, run)
@@ -43,13 +45,13 @@ def main(cfg: Phase2Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     model = load_run_classifier(cfg, run, tokenizer)
     tokens = report_tokens(tokenizer, run.splits, cfg)
     evaluator = Evaluator(run.splits, tokenizer, cfg, run.device, run.amp_dtype)  # scores each language too
-    train_set = encode_examples(tokenizer, run.splits.train[:cfg.max_train_samples], cfg.max_length)
+    train_set = encode_examples(tokenizer, run.splits.train, cfg.max_length)
 
     result = fit(cfg, model, tokenizer, train_set, evaluator, run.run_dir, run.device, run.amp_dtype,
                  resume_from=run.resume_from, on_epoch_end=on_epoch_end, trackers=run.trackers)
 
     model = load_trained_classifier(run.best_checkpoint()).to(run.device)
-    finish_run(cfg, run, model, evaluator, result, len(train_set), PHASE, head=head_origin(model),
+    finish_run(cfg, run, model, evaluator, result, len(train_set), phase, head=head_origin(model),
                data={**run.splits.info, **tokens, **tokenizer_record})
     return run.run_dir
 

@@ -41,7 +41,7 @@ def main(cfg: Phase4Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     # part of the result.
     tokens = report_tokens(tokenizer, run.splits, cfg)
     long_inputs = describe_long_inputs(tokenizer, run.splits, cfg, list(tokens["truncated"]))
-    train_examples = run.splits.train[:cfg.max_train_samples]
+    train_examples = run.splits.train
     windowed = cfg.long_inputs != "head"
     if windowed:  # every text as its windows, scored through the pooled logits
         collate = collate_windows(tokenizer)

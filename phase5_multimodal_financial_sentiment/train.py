@@ -58,7 +58,7 @@ def main(cfg: Phase5Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     make = loader_factory(model.config, tokenizer, cfg)
     evaluator = Evaluator(run.splits, tokenizer, cfg, run.device, run.amp_dtype, make_loader=make,
                           columns=manifest_columns)
-    train_loader = make(run.splits.train[:cfg.max_train_samples], cfg.batch_size, seed=cfg.seed)
+    train_loader = make(run.splits.train, cfg.batch_size, seed=cfg.seed)
 
     # Pretrained text encoder: a small step; ResNet and head (new or from scratch): larger ones.
     rates = {"text_encoder.": cfg.learning_rate, "image_encoder.": cfg.image_learning_rate,

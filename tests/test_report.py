@@ -111,7 +111,7 @@ def test_group_columns_come_from_the_groups_the_runs_recorded(tmp_path):
 def test_debug_runs_are_marked(tmp_path):
     fake_run(tmp_path, "dbg", 1, 0.4, max_train_samples=10)
     text = build_report(tmp_path, tmp_path / "e.md", specs=[SPEC])
-    assert "(debug subset: max_train_samples=10)" in text
+    assert "(subset: max_train_samples=10)" in text
 
 
 def test_unfinished_runs_are_ignored(tmp_path):
@@ -176,3 +176,37 @@ def test_the_command_line_renders_every_phase_table(tmp_path):
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "e.md").read_text()
     assert "data: `translated.csv`, 2 labels: a, b" in text and "| 0.8000 | 0.3000 |" in text
+
+
+def test_only_rewrites_the_named_blocks_and_refuses_unknown_names(tmp_path):
+    import pytest
+
+    from common.errors import DataError
+
+    fake_run(tmp_path, "one", 1, 0.7)
+    out = tmp_path / "experiments.md"
+    out.write_text("<!-- START TABLE t1 -->\nold t1\n<!-- END TABLE t1 -->\n"
+                   "<!-- START TABLE t2 -->\nold t2\n<!-- END TABLE t2 -->\n")
+    other = TableSpec(name="t2", phase="phase1_financial_phrasebank", title="Other", columns=[])
+    text = build_report(tmp_path, out, specs=[SPEC, other], figures=[], only=["t1"])
+    assert "old t1" not in text and "| one |" in text and "old t2" in text
+    with pytest.raises(DataError, match="no block named t3"):
+        build_report(tmp_path, out, specs=[SPEC, other], figures=[], only=["t3"])
+
+
+def test_phase2_transfer_gap_is_multilingual_minus_zero_shot_per_language(tmp_path):
+    from phase2_multilingual_sentiment.tables import render_transfer_gap
+
+    phase = "phase2_multilingual_sentiment"
+    scores = {"multilingual": {42: (0.60, 0.50), 43: (0.62, 0.54)}, "zero_shot": {42: (0.58, 0.30), 43: (0.60, 0.34)}}
+    for setup, by_seed in scores.items():
+        train = ["english"] if setup == "zero_shot" else []
+        for seed, (english, arabic) in by_seed.items():
+            fake_run(tmp_path, f"m_{setup}_seed{seed}", seed, 0.5,
+                     {"groups": {"test": {"english": {"f1_macro": english}, "arabic": {"f1_macro": arabic}}}},
+                     phase=phase, preset=setup, train_languages=train, languages=[], max_train_samples=400,
+                     model_name_or_path="/models/e5", dataset="tweet_sentiment_multilingual")
+    text = render_transfer_gap(tmp_path, tmp_path / "experiments.md")
+    row = next(line for line in text.splitlines() if line.startswith("| models/e5"))
+    # arabic: mean(0.50, 0.54) - mean(0.30, 0.34) = +0.200, SE sqrt(0.0008/2 + 0.0008/2) = 0.028
+    assert "| +0.200 ± 0.028 | +0.020 ± 0.014 |" in row and "| 2 / 2 |" in row
