@@ -15,6 +15,8 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from common.load_report import describe_loading, folded_load_report
+
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Average of the hidden states over real (non-padding) tokens."""
@@ -71,7 +73,11 @@ def build_mean_pooling_classifier(encoder_name_or_path: str, id2label: dict, hid
                                   dropout: float, **encoder_config) -> MeanPoolingClassifier:
     """A new head over the pretrained encoder at `encoder_name_or_path`, whose config takes
     the values `encoder_config` gives (e.g. its attention dropout)."""
-    encoder = AutoModel.from_pretrained(encoder_name_or_path, **encoder_config)
+    with folded_load_report():
+        encoder, info = AutoModel.from_pretrained(encoder_name_or_path, output_loading_info=True, **encoder_config)
+    loading = describe_loading(encoder_name_or_path, info)
+    if loading:  # e.g. a pooler the checkpoint lacks: unused by mean pooling, but said
+        print(loading)
     config = MeanPoolingClassifierConfig(encoder=encoder.config.to_dict(), head_hidden_size=hidden_size,
                                          head_dropout=dropout, num_labels=len(id2label), id2label=id2label,
                                          label2id={v: k for k, v in id2label.items()})

@@ -19,6 +19,7 @@ from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTo
 
 from common.errors import ConfigError
 from common.heads import build_mean_pooling_classifier  # also registers its model type with the Auto classes
+from common.load_report import describe_loading, folded_load_report
 
 PRETRAINED_HEADS = ("map_by_name", "new")
 GENERIC_LABEL = re.compile(r"LABEL_\d+")
@@ -135,14 +136,18 @@ def load_classifier(name_or_path: str, label_names: Sequence[str], pretrained_he
         raise ConfigError(f"pretrained_head: {pretrained_head!r} is not one of {', '.join(PRETRAINED_HEADS)}")
     try:
         source = AutoConfig.from_pretrained(name_or_path)
-        model, info = AutoModelForSequenceClassification.from_pretrained(
-            name_or_path, **label_maps(label_names), **attention_dropout_override(source, attention_dropout),
-            output_loading_info=True, ignore_mismatched_sizes=True)
+        with folded_load_report():
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                name_or_path, **label_maps(label_names), **attention_dropout_override(source, attention_dropout),
+                output_loading_info=True, ignore_mismatched_sizes=True)
     except ConfigError:  # a ValueError too, but ours: it already names what is wrong
         raise
     except (OSError, ValueError) as exc:
         raise load_error(name_or_path, exc) from None
     head_keys = {key for key in model.state_dict() if not key.startswith(f"{model.base_model_prefix}.")}
+    loading = describe_loading(name_or_path, info, head_keys)
+    if loading:
+        print(loading)
     not_loaded = set(info["missing_keys"]) | {entry[0] for entry in info["mismatched_keys"]}
     if head_keys & not_loaded:
         reinitialise(head_modules(model).values(), model)  # all of it, also a part that did load

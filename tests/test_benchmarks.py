@@ -170,3 +170,26 @@ def test_compile_shapes_times_each_length_against_eager(tmp_path, tiny_model_dir
     assert row["speed-up vs eager, length 8"] == row["speed-up vs eager, length 12"] == 1.0
     with pytest.raises(SystemExit):
         compile_shapes.main(["--model_dir", str(tiny_model_dir), "--modes", "eager,fast", "--output_dir", str(out)])
+
+
+def test_freeze_embeddings_benchmark_runs_end_to_end(tiny_multilingual_model_dir, tweets_dir, tmp_path):
+    import json
+
+    from safetensors.torch import load_file
+
+    spec = importlib.util.spec_from_file_location("freeze_embeddings", SCRIPT.parent / "freeze_embeddings.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--model_dir", str(tiny_multilingual_model_dir), "--data_dir", str(tweets_dir), "--steps", "2",
+                 "--languages", "english,french,german", "--repeats", "2", "--batch_size", "8", "--max_length", "16", "--output_dir", str(tmp_path)])
+    result = json.loads((tmp_path / "benchmarks" / "freeze_embeddings.json").read_text())
+    trained, frozen = result["rows"]
+    embedding = next(v for k, v in load_file(tiny_multilingual_model_dir / "model.safetensors").items()
+                     if k.endswith("word_embeddings.weight")).numel()
+    count = lambda row: int(row["trainable parameters"].replace(",", ""))  # noqa: E731
+    assert count(trained) - count(frozen) == embedding
+    # AdamW keeps two fp32 moments per trained parameter: the frozen mode holds the embedding's less
+    saved = trained["gradients + optimizer state, MB"] - frozen["gradients + optimizer state, MB"]
+    assert saved == pytest.approx(2 * 4 * embedding / 2**20, abs=1)
+    assert trained["speed-up vs trained"] == 1.0 and frozen["s/step"] > 0
+    assert "embeddings frozen" in render_benchmark(result)
