@@ -1,6 +1,7 @@
 """Entry-point wrappers: parse the config, run, and turn input errors into one clear line."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -27,7 +28,6 @@ def exit_on_bad_input(entry: Callable[[], Any]) -> Any:
 def run_cli(main: Callable, config_cls: type, preset_dir: Path, argv: Sequence[str] | None = None,
             description: str | None = None) -> None:
     """`main(cfg, provenance)` with the config from presets and `--key value` overrides."""
-    @record  # under torchrun: a failing rank's traceback goes into torchrun's summary of the job
     def entry() -> None:
         cfg, provenance = parse_config(config_cls, argv, preset_dir, description)
         try:
@@ -35,4 +35,7 @@ def run_cli(main: Callable, config_cls: type, preset_dir: Path, argv: Sequence[s
         finally:
             close_distributed()  # the process group of a torchrun job, if the run joined one
 
-    exit_on_bad_input(entry)
+    # Under torchrun (which names an error file) a failing rank's traceback goes into its summary
+    # of the job. Elsewhere `record` has nowhere to write and only turns on a fault handler, which
+    # warns wherever stderr is not a file (under pytest's capture, say).
+    exit_on_bad_input(record(entry) if "TORCHELASTIC_ERROR_FILE" in os.environ else entry)

@@ -100,7 +100,7 @@ class TrainConfig:
                                   "else <output_dir>/mlflow.db), wandb, or none.", ("none", "tensorboard",
                                                                                   "mlflow", "wandb"))
     logging_steps: int = option(50, "Log the training loss and learning rate to the trackers every N optimizer "
-                                "steps.", at_least=1)
+                                "steps, and at least four times an epoch.", at_least=1)
     allow_known_overlap: bool = option(False, "Run a checkpoint on a data set it is known to have been trained "
                                        "on (common/known_overlap.py); its test scores then measure memory, not "
                                        "generalisation.")

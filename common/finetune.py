@@ -29,7 +29,7 @@ from common.known_overlap import check_known_overlap
 from common.model_card import write_model_cards
 from common.models import check_model_source, load_tokenizer, load_trained_classifier
 from common.offline_models import stand_in_of
-from common.records import start_run, write_json
+from common.records import run_dir_for, start_run, write_json
 from common.small_transformers import build_new_classifier
 from common.splits import Splits, draw_subsets
 from common.tracking import NO_TRACKERS, Trackers, check_trackers, open_trackers
@@ -95,10 +95,11 @@ def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] 
     if check_model:
         check_model_source(cfg.model_name_or_path)
     check_trackers(cfg.report_to)
+    existed = run_dir_for(cfg, phase).exists()  # a fresh run asked to resume (as reproduce asks) just starts
     run_dir = decide_on_main(lambda: start_run(cfg, phase, device, provenance))  # rank 0 makes it, once
     # Rank 0 decides whether the run resumes; every rank must then find that checkpoint.
     last = decide_on_main(lambda: find_checkpoint(run_dir / "checkpoints" / "last")) if cfg.resume else None
-    if cfg.resume and last is None:
+    if cfg.resume and last is None and existed:
         print(f"--resume: no checkpoint in {run_dir / 'checkpoints'}, starting from scratch")
     elif last is not None:
         require_checkpoint(last, last)

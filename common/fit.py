@@ -112,7 +112,7 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
     sampler must have `set_epoch`) instead of `train_set`; `learning_rates` gives parts of
     the model their own peak learning rate (see `common.optim.parameter_groups`).
     `trackers` (the run's, common/tracking.py) get the training loss and learning rate every
-    `cfg.logging_steps` optimizer steps and each epoch's history row.
+    `cfg.logging_steps` optimizer steps (at least four times an epoch) and each epoch's history row.
     Under DDP `train_loader`'s batch sampler must deal out global batches to the ranks
     (`common.batching.ShardedBatchSampler`), and each rank passes its own `model`.
     """
@@ -164,6 +164,7 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
         return compiled[id(module)]
 
     logs_steps = bool(chosen_trackers(cfg.report_to))  # the same on every rank: the window's loss is a collective
+    log_every = min(cfg.logging_steps, max(1, steps_per_epoch // 4))  # a short epoch still draws a loss curve
     for epoch in range(start_epoch, cfg.epochs):
         if stopper.should_stop:
             break
@@ -177,7 +178,7 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
                 run_as_configured(parallel.current()), train_loader, optimizer, scheduler, device, amp_dtype=amp_dtype,
                 scaler=scaler, grad_accum_steps=cfg.grad_accum_steps, max_grad_norm=cfg.max_grad_norm,
                 max_steps=cfg.max_steps, loss_fn=loss_fn, progress=cfg.progress, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                on_step=log_step if logs_steps else None, log_every=cfg.logging_steps, first_step=steps_before)
+                on_step=log_step if logs_steps else None, log_every=log_every, first_step=steps_before)
         epoch_seconds = time.perf_counter() - started
         train_seconds += epoch_seconds
         with record_function("fit.validate"):

@@ -94,7 +94,8 @@ def test_wandb_offline_run_lives_in_the_run_directory(tiny_config, monkeypatch):
             break
         time.sleep(0.5)
         content = record.read_bytes()
-    assert b"val/f1_macro" in content and b"train/loss" not in content  # logging_steps 50 > this run's steps
+    # logging_steps 50 is more than an epoch's steps: the loss is still logged four times an epoch
+    assert b"val/f1_macro" in content and b"train/loss" in content
     assert b"final/test_f1_macro" in content
 
 

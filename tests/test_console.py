@@ -1,5 +1,7 @@
-"""transformers' load report is folded into one line: what a load left new or unused outside
-the head, nothing when the encoder loaded whole; no table, no colour codes, no progress bar."""
+"""A quiet, honest console: transformers' load report folded into one line (what a load left
+new or unused outside the head, nothing when the encoder loaded whole; no table, no colour
+codes, no progress bar); no resume message for a run nobody resumed; no fault-handler
+warning outside torchrun."""
 from __future__ import annotations
 
 import pytest
@@ -40,3 +42,27 @@ def test_a_whole_encoder_is_not_mentioned_and_long_lists_are_cut():
     assert describe_loading("m", {"missing_keys": ["classifier.weight"]}, {"classifier.weight"}) is None
     line = describe_loading("m", {"missing_keys": [], "unexpected_keys": [f"lm_head.{i}" for i in range(6)]})
     assert line == "loaded m: 6 checkpoint weights unused: lm_head.0, lm_head.1, lm_head.2, lm_head.3 and 2 more"
+
+
+def test_resume_of_a_run_that_never_started_says_nothing(tiny_config, capsys):
+    from phase1_financial_phrasebank.train import main
+
+    main(tiny_config(run_name="fresh", epochs=1, resume=True))  # what `common.reproduce` passes every step
+    assert "--resume: no checkpoint" not in capsys.readouterr().out
+
+
+def test_the_cli_turns_on_no_fault_handler_outside_torchrun(tiny_config, monkeypatch, tmp_path, capsys):
+    # capsys: stderr is then a stream without a file descriptor, as wherever output is captured
+    import warnings
+
+    from common.cli import run_cli
+    from phase1_financial_phrasebank.config import PRESET_DIR, Phase1Config
+
+    monkeypatch.delenv("TORCHELASTIC_ERROR_FILE", raising=False)
+    cfg = tiny_config(epochs=1)
+    argv = ["--model_name_or_path", cfg.model_name_or_path, "--data_dir", cfg.data_dir, "--output_dir",
+            str(tmp_path / "cli"), "--device", "cpu", "--epochs", "1", "--max_steps", "1", "--progress", "false"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_cli(lambda cfg, provenance: None, Phase1Config, PRESET_DIR, argv)
+    assert not [w for w in caught if "fault handler" in str(w.message)]
