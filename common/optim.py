@@ -22,8 +22,6 @@ import math
 from typing import Optional
 
 import torch
-from transformers import get_scheduler
-from transformers.optimization import Adafactor, AdafactorSchedule
 
 from common.errors import ConfigError
 
@@ -81,8 +79,12 @@ def build_optimizer(model: torch.nn.Module, learning_rate: Optional[float], weig
                 pass
         return torch.optim.AdamW(groups, lr=learning_rate, foreach=True)
     if name == "adafactor":
+        from transformers.optimization import Adafactor  # here: transformers.optimization imports peft (seconds)
+
         return Adafactor(groups, lr=learning_rate, scale_parameter=False, relative_step=False, warmup_init=False)
     if name == "adafactor_relative":
+        from transformers.optimization import Adafactor
+
         return Adafactor(groups, lr=None, scale_parameter=True, relative_step=True, warmup_init=False)
     if name == "sgd":
         return torch.optim.SGD(groups, lr=learning_rate, momentum=momentum)
@@ -98,6 +100,9 @@ def build_scheduler(optimizer: torch.optim.Optimizer, name: str, total_steps: in
                     polynomial_power: float = 2.0):
     """The schedule of `name` after a linear warmup; for Adafactor's relative step, a proxy
     that only reports the step size Adafactor chose (for the history and the logs)."""
+    from transformers import get_scheduler
+    from transformers.optimization import Adafactor, AdafactorSchedule
+
     if isinstance(optimizer, Adafactor) and optimizer.defaults["relative_step"]:
         return AdafactorSchedule(optimizer)
     hf_name = {"constant": "constant_with_warmup"}.get(name, name)
