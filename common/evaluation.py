@@ -104,6 +104,7 @@ class Evaluator:
         sampler) and `columns(examples)` describes examples in predictions.csv; the
         defaults are for text examples."""
         self.splits, self.cfg, self.device, self.amp_dtype, self.columns = splits, cfg, device, amp_dtype, columns
+        self.best_results: dict[str, tuple[dict, np.ndarray]] = {}  # see keep_best
         self.test_splits = ("test",) if cfg.evaluate_test else ()
         sets = {"val": splits.val}
         if cfg.evaluate_test:
@@ -166,13 +167,21 @@ class Evaluator:
             scores.update({f"before_{name}_{key}": metrics[key] for key in self.history_metrics})
         return scores
 
+    def keep_best(self, name: str, result: tuple[dict, np.ndarray]) -> None:
+        """`run`'s result on set `name` for the epoch `fit` keeps as best: `final` takes it
+        instead of scoring the reloaded best checkpoint on that set again (same weights, same
+        examples, same scores)."""
+        self.best_results[name] = result
+
     def final(self, model, run_dir: Path, title: str) -> dict:
         """Evaluate the selected model; write predictions, error analysis and plots; return metrics
-        (with the 95% bootstrap intervals of the test accuracy and macro-F1, common/uncertainty.py)."""
+        (with the 95% bootstrap intervals of the test accuracy and macro-F1, common/uncertainty.py).
+        Validation scores kept by `keep_best` during training are reused, not recomputed."""
         label_names = self.splits.label_names
         metrics, group_scores = {}, {}
         extras = [name for name in self.splits.extra_tests if name not in self.same_as_test] if self.test_splits else []
-        results = self.run_all(model, ["val", *self.test_splits, *extras])
+        wanted = ["val", *self.test_splits, *extras]
+        results = {**self.best_results, **self.run_all(model, [n for n in wanted if n not in self.best_results])}
         for name in ("val", *self.test_splits):
             split_metrics, logits = results[name]
             metrics.update(prefix_metrics(split_metrics, name))

@@ -182,7 +182,7 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
         epoch_seconds = time.perf_counter() - started
         train_seconds += epoch_seconds
         with record_function("fit.validate"):
-            val_metrics, _ = evaluator.run(run_as_configured(model), "val")
+            val_metrics, val_outputs = evaluator.run(run_as_configured(model), "val")
         row = {"epoch": epoch + 1, **extra, "trainable_parameters": trainable, **train_stats,
                "epoch_seconds": round(epoch_seconds, 3),
                "samples_per_second": round(train_stats["examples"] / epoch_seconds, 2),
@@ -200,6 +200,8 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
         write_jsonl(Path(run_dir) / "history.jsonl", history)
         if stopper.update(val_metrics[evaluator.selection_metric], epoch + 1):
             save_checkpoint(checkpoints / "best", model, tokenizer)
+            if not cfg.torch_compile:  # the final evaluation runs eagerly: compiled kernels round otherwise
+                evaluator.keep_best("val", (val_metrics, val_outputs))
         rng_ranks = gather_objects(get_rng_state())  # every rank's, saved by rank 0
         ranks = {"world_size": len(rng_ranks), **({"rng_ranks": rng_ranks} if len(rng_ranks) > 1 else {})}
         save_checkpoint(checkpoints / "last", model, tokenizer, collect_training_state(

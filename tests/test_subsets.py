@@ -1,7 +1,8 @@
 """Subsets are drawn, not cut (`max_train_samples`, `max_eval_samples`): stratified by label
 and group, seeded, the same for every seed and for a group whatever groups are drawn beside
 it, and recorded; plus the keys that decide what trains (freeze_embeddings) and what is
-scored (evaluate_before_training), and phase 3 running phase 2's experiment."""
+scored (evaluate_before_training, and the best epoch's validation reused, not scored again),
+and phase 3 running phase 2's experiment."""
 from __future__ import annotations
 
 import json
@@ -142,3 +143,30 @@ def test_phase3_runs_phase2s_experiment_key_for_key(phase2_config, tmp_path):
     assert records[0] == records[1]
     assert records[1]["data"]["tokenizer"]["vocab_size"] <= 300  # its own BPE, as in phase 2
     assert json.loads((three / "checkpoints" / "best" / "config.json").read_text())["model_type"] != "bert"
+
+
+def test_the_best_epochs_validation_is_not_scored_again(tiny_config, monkeypatch):
+    import common.evaluation
+    from common.evaluation import Evaluator
+    from common.models import load_tokenizer, load_trained_classifier
+    from phase1_financial_phrasebank.data import load_splits
+    from phase1_financial_phrasebank.train import main
+
+    calls = Counter()
+    real = common.evaluation.evaluate
+
+    def counting(model, loader, *args, desc="", **kwargs):
+        calls[desc] += 1
+        return real(model, loader, *args, desc=desc, **kwargs)
+
+    monkeypatch.setattr(common.evaluation, "evaluate", counting)
+    run_dir = main(tiny_config(epochs=3, evaluate_before_training=False))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+    assert calls["val"] == 3  # once per epoch, none at the end
+    assert metrics["val_f1_macro"] == history[metrics["best_epoch"] - 1]["val_f1_macro"]
+    # and the reused scores are the reloaded best checkpoint's own
+    cfg = tiny_config(epochs=3)
+    best = load_trained_classifier(run_dir / "checkpoints" / "best")
+    fresh = Evaluator(load_splits(cfg), load_tokenizer(cfg.model_name_or_path), cfg, torch.device("cpu"), None)
+    assert fresh.run(best, "val")[0]["f1_macro"] == metrics["val_f1_macro"]
