@@ -32,6 +32,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Callable, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -63,11 +64,16 @@ def batches(vocab_size: int, batch_size: int, length: int, steps: int, seed: int
 
 
 class Trainee:
-    """One mode's model, optimizer and schedule, trained step by step."""
+    """One mode's model, optimizer and schedule, trained step by step: a copy of `base`,
+    changed by `prepare` (e.g. parameters frozen) before its optimizer is built, and run
+    through torch.compile unless `dynamic` is None."""
 
-    def __init__(self, base: torch.nn.Module, dynamic, total_steps: int):
+    def __init__(self, base: torch.nn.Module, dynamic, total_steps: int,
+                 prepare: Optional[Callable[[torch.nn.Module], object]] = None, learning_rate: float = 5e-5):
         self.model = copy.deepcopy(base)
-        self.optimizer = build_optimizer(self.model, 5e-5, 0.01)
+        if prepare:
+            prepare(self.model)
+        self.optimizer = build_optimizer(self.model, learning_rate, 0.01)
         self.scheduler = build_scheduler(self.optimizer, "linear", total_steps, 0.1)
         self.run = self.model if dynamic is None else torch.compile(self.model, dynamic=dynamic)
 

@@ -19,7 +19,6 @@ renders). What freezing costs in macro-F1 is phase 2's table (`sub400_e5*` rows)
 from __future__ import annotations
 
 import argparse
-import copy
 import itertools
 import statistics
 import sys
@@ -31,12 +30,11 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from benchmarks.compile_shapes import Trainee  # noqa: E402
 from common.batching import make_train_loader  # noqa: E402
-from common.engine import train_one_epoch  # noqa: E402
 from common.evaluation import encode_examples  # noqa: E402
 from common.heads import build_mean_pooling_classifier  # noqa: E402
 from common.models import freeze_input_embeddings, load_tokenizer  # noqa: E402
-from common.optim import build_optimizer, build_scheduler  # noqa: E402
 from common.records import collect_env, write_json  # noqa: E402
 from common.seeding import set_seed  # noqa: E402
 from common.splits import draw_subset  # noqa: E402
@@ -50,20 +48,6 @@ def held_bytes(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
     states = sum(t.numel() * t.element_size() for state in optimizer.state.values() for t in state.values()
                  if torch.is_tensor(t))
     return grads + states
-
-
-class Trainee:
-    def __init__(self, base: torch.nn.Module, frozen: bool, total_steps: int):
-        self.model = copy.deepcopy(base)
-        if frozen:
-            freeze_input_embeddings(self.model)
-        self.optimizer = build_optimizer(self.model, 1e-4, 0.01)
-        self.scheduler = build_scheduler(self.optimizer, "linear", total_steps, 0.1)
-
-    def seconds(self, batches: list[dict]) -> float:
-        started = time.perf_counter()
-        train_one_epoch(self.model, batches, self.optimizer, self.scheduler, torch.device("cpu"), progress=False)
-        return time.perf_counter() - started
 
 
 def main(argv=None) -> None:
@@ -90,7 +74,8 @@ def main(argv=None) -> None:
     set_seed(42)
     base = build_mean_pooling_classifier(args.model_dir, dict(enumerate(splits.label_names)), 256, 0.1)
     total = 2 + args.steps * args.repeats
-    trainees = {"embeddings trained": Trainee(base, False, total), "embeddings frozen": Trainee(base, True, total)}
+    trainees = {"embeddings trained": Trainee(base, None, total, learning_rate=1e-4),
+                "embeddings frozen": Trainee(base, None, total, prepare=freeze_input_embeddings, learning_rate=1e-4)}
     chunks = [batches[:2]] + [batches[2 + i * args.steps:2 + (i + 1) * args.steps] for i in range(args.repeats)]
     timed = {mode: [] for mode in trainees}
     for mode, trainee in trainees.items():
