@@ -49,7 +49,8 @@ class TrainConfig:
     model_name_or_path: str = option("distilbert/distilbert-base-uncased", "Hub id or local directory of the model.")
     data_dir: Optional[str] = option(None, "Local data directory; unset means download from the Hugging Face hub.")
     output_dir: str = option("runs", "Root of run directories: <output_dir>/<phase>/<run_name>/.")
-    run_name: Optional[str] = option(None, "Run directory name; default '<preset>_seed<seed>'.")
+    run_name: Optional[str] = option(None, "Run directory name; default '<preset>_seed<seed>', with the model's name "
+                                     "first when model_name_or_path is given on the command line.")
     device: str = option("auto", "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'.")
     precision: str = option("auto", "Autocast dtype: auto = bf16 on GPUs that support it, else fp16 "
                             "with a gradient scaler; fp32 on CPU.", ("auto", "fp32", "bf16", "fp16"))
@@ -332,8 +333,23 @@ def parse_config(cls: type, argv: Sequence[str] | None, preset_dir: Path, descri
     cfg = build_config(cls, values)
     if cfg.run_name is None:
         stems = "+".join(Path(name.strip()).stem for name in preset.split(",")) if preset else "default"
-        cfg.run_name = f"{stems}_seed{cfg.seed}"
+        # A model given on the command line names the run, so that its runs are not filed under
+        # the name of the preset's model (`distilbert_seed42` for a run of another encoder).
+        model = model_stem(overrides["model_name_or_path"]) if "model_name_or_path" in overrides else None
+        cfg.run_name = f"{model + '_' if model else ''}{stems}_seed{cfg.seed}"
     return cfg, {"preset": preset, "argv": argv}
+
+
+GENERIC_FOLDERS = {"model", "models", "best", "last", "merged", "checkpoint", "checkpoints", "final"}
+
+
+def model_stem(name_or_path: str) -> str:
+    """A short, path-safe name of a model: a hub id's name, or a local folder's (its parent's
+    when the folder has a generic name such as `model` or `best`)."""
+    parts = [part for part in Path(str(name_or_path).rstrip("/")).parts if part not in ("/", ".", "..")]
+    named = [part for part in parts if part.lower() not in GENERIC_FOLDERS]
+    stem = named[-1] if named else (parts[-1] if parts else "model")
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in stem)
 
 
 def check_config_value(cls: type, key: str, value: Any, where: str) -> Any:

@@ -96,6 +96,41 @@ def card_metadata(cfg, metrics: dict, study: Optional[StudyData], run_name: str,
         **{k: v for k, v in licence.items() if v})
 
 
+def readable(value, depth: int = 0) -> str:
+    """A record as a line of text: `train 3,200 (arabic 400, english 400); val 2,592`."""
+    if isinstance(value, dict):
+        if not value:
+            return "none"
+        parts = [f"{key} ({readable(item, depth + 1)})" if isinstance(item, dict) else
+                 f"{key} {readable(item, depth + 1)}" for key, item in value.items()]
+        return ("; " if depth == 0 else ", ").join(parts)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(readable(item, depth + 1) for item in value) or "none"
+    if isinstance(value, bool) or value is None:
+        return str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def usage(phase: str, pipeline_tag: Optional[str], head: str, architecture: str) -> list[str]:
+    """The lines of a card's "How to use": a `pipeline` snippet for a text classifier (with the
+    import that registers this repository's model types, where one is needed), else a pointer
+    to the phase's own loading code."""
+    if pipeline_tag != "text-classification":
+        return [f"This model is loaded by the code of `{phase}` in this repository (see its README)."]
+    registers = ["import common.heads  # registers the mean-pooling classifier with transformers"] \
+        if head == "mean_mlp" else []
+    if architecture != "pretrained":
+        registers = ["import common.small_transformers  # registers the small encoders with transformers"]
+    return ["```python", *registers, "from transformers import pipeline", "",
+            'classify = pipeline("text-classification", model="path/to/this/folder")',
+            'classify("Operating profit rose to EUR 13.1 mn from EUR 8.7 mn.", top_k=None)  # every label\'s score',
+            "```"]
+
+
 def render_card(run_dir: Path, cfg, metrics: dict, phase: str, study: Optional[StudyData],
                 pipeline_tag: Optional[str]) -> ModelCard:
     run_dir = Path(run_dir)
@@ -121,14 +156,19 @@ def render_card(run_dir: Path, cfg, metrics: dict, phase: str, study: Optional[S
                  "the model type with `transformers`) before loading it.", ""]
     body += [ "## Scores (test split of the run's data)", "",
              *describe_scores(run_dir, metrics), ""]
+    body += ["## How to use", "", *usage(phase, pipeline_tag, getattr(cfg, "head", "linear"),
+                                         getattr(cfg, "architecture", "pretrained")), ""]
     if metrics.get("warnings"):
         body += ["## Warnings of the run", "", *[f"- {w}" for w in metrics["warnings"]], ""]
     body += ["## Data", "", f"- source: `{source}`" + (f" ({study.title})" if study and source != study.name and
                                                        getattr(cfg, "dataset", None) == study.name else ""),
              f"- split: {data.get('split', 'as the data set publishes it')}",
-             f"- sizes: {json.dumps(data.get('sizes', {}))}",
-             f"- cleaning: {json.dumps(data.get('cleaning', {}))}",
-             f"- validation/test inputs also in train: {json.dumps(data.get('leaks', {}))}", ""]
+             f"- examples per split: {readable(data.get('sizes', {}))}",
+             *([f"- drawn subsets (stratified, seed {data['subset'].get('seed')}): "
+                f"{readable({k: v for k, v in data['subset'].items() if k not in ('seed', 'stratified_by')})}"]
+               if data.get("subset") else []),
+             f"- cleaning: {readable(data.get('cleaning', {}))}",
+             f"- validation/test inputs also in train: {readable(data.get('leaks', {}))}", ""]
     if study and getattr(cfg, "dataset", study.name) == study.name and study.license:
         body += [f"The data's licence ({study.license_name or study.license}) applies to this model.", ""]
     else:

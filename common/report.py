@@ -61,6 +61,24 @@ class Column:
         return format_cell(values, self.fmt)
 
 
+def format_seconds(value: float) -> str:
+    """Seconds to three significant figures (whole seconds from 100 on): 0.512, 50.2, 142, 1,234."""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+@dataclass
+class SecondsColumn(Column):
+    """A duration: one run's, or mean ± std over seeds, each to three significant figures."""
+
+    def format(self, values: Sequence[Any]) -> str:
+        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if not numbers:
+            return "–"
+        if len(set(numbers)) == 1:
+            return format_seconds(numbers[0])
+        return f"{format_seconds(statistics.mean(numbers))} ± {format_seconds(statistics.stdev(numbers))}"
+
+
 @dataclass
 class IntervalColumn(Column):
     """A 95% interval ([low, high] in metrics.json): one run's, or for several seeds the
@@ -284,8 +302,8 @@ def render_part(spec: TableSpec, groups: Sequence[list[Run]], title: str, study:
                      ", ".join(sorted({describe_device(run.env) for run in members})),
                      f"{len(seeds)} ({', '.join(map(str, seeds))})", ", ".join(dates)]
                     + [c.format([c.value(run) for run in members]) for c in columns])
-    if not rows:
-        rows.append(["_no finished runs yet_"] + [""] * (len(headers) - 1))
+    if not rows:  # one line, not a table of empty columns
+        return [f"{title}: _no finished runs yet_"]
     return [title, "", *markdown_rows(headers, rows)]
 
 

@@ -6,7 +6,7 @@ README (runs made without a preset appear in the main table). Runs on another da
 """
 from dataclasses import dataclass
 
-from common.report import Column, GroupColumns, IntervalColumn, TableSpec
+from common.report import Column, GroupColumns, IntervalColumn, SecondsColumn, TableSpec
 from phase1_financial_phrasebank.config import PHASE
 
 LEVELS = ("50Agree", "66Agree", "75Agree", "AllAgree")
@@ -37,7 +37,7 @@ def columns(*extra: Column) -> list[Column]:
             IntervalColumn("macro-F1 95% CI", "metrics.test_f1_macro_ci"),
             Column("negative recall", "metrics.test_recall_negative"),
             Column("trainable params", "metrics.trainable_parameters", "{:,.0f}"),
-            Column("train s/epoch", "metrics.seconds_per_epoch", "{:.1f}")]
+            SecondsColumn("train s/epoch", "metrics.seconds_per_epoch")]
 
 
 FIQA = "fiqa_2018"  # the `dataset` key of the FiQA runs
@@ -75,7 +75,7 @@ def fiqa_table(**spec) -> TableSpec:
 CONTEXT = ContextColumn("context", "config.context_columns")
 LORA = Column("LoRA", "config.lora", "{}")
 COST = [Column("trainable share", "metrics.trainable_share", "{:.2%}"),
-        Column("train s/epoch", "metrics.seconds_per_epoch", "{:.1f}")]
+        SecondsColumn("train s/epoch", "metrics.seconds_per_epoch")]
 
 FIQA_TABLES = [
     fiqa_table(name="phase1_fiqa_sentiment",
@@ -162,7 +162,7 @@ TABLES = [
                           Column("negative recall", "metrics.test_recall_negative"),
                           *[Column(f"test {level}", f"metrics.test_{level.lower()}_f1_macro") for level in LEVELS],
                           Column("trainable params", "metrics.trainable_parameters", "{:,.0f}"),
-                          Column("train s/epoch", "metrics.seconds_per_epoch", "{:.1f}")]),
+                          SecondsColumn("train s/epoch", "metrics.seconds_per_epoch")]),
     phase1_table(name="phase1_agreement",
                  title="Phase 1: test macro-F1 on the test split of each agreement level (rows: training level; "
                        "one split shared by all levels, so no test sentence was trained on)",

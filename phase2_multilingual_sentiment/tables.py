@@ -13,8 +13,8 @@ import statistics
 from pathlib import Path
 
 from common.plots import plot_group_scores
-from common.report import (BlockSpec, Column, FigureSpec, GroupColumns, IntervalColumn, TableSpec, collect_runs,
-                           data_of, group_runs, markdown_rows, model_label, row_label)
+from common.report import (BlockSpec, Column, FigureSpec, GroupColumns, IntervalColumn, SecondsColumn, TableSpec,
+                           collect_runs, data_of, group_runs, markdown_rows, model_label, row_label)
 from common.study_figures import original_row
 from phase2_multilingual_sentiment.config import PHASE, TWEET_DATASET, TWEET_LANGUAGES
 
@@ -48,7 +48,7 @@ def score_columns() -> list[Column]:
     return [Column("all: test macro-F1", "metrics.test_f1_macro"),
             IntervalColumn("macro-F1 95% CI", "metrics.test_f1_macro_ci"),
             Column("mean over languages", "metrics.test_f1_macro_group_mean"),
-            Column("train s/epoch", "metrics.seconds_per_epoch", "{:.1f}")]
+            SecondsColumn("train s/epoch", "metrics.seconds_per_epoch")]
 
 
 def is_sweep_rerun(run) -> bool:

@@ -35,6 +35,26 @@ def format_trials(frame: pd.DataFrame, metric: str) -> str:
     return "\n".join(lines)
 
 
+def describe_confirmation(comparison: dict, seeds) -> str:
+    """Best vs default over seeds in words: the difference, its standard error, Welch's p, and
+    what the two criteria (two standard errors; p < 0.05) say, apart when they disagree."""
+    p_value = comparison["welch_p_value"]
+    beyond_noise = comparison["gain_exceeds_two_standard_errors"]
+    significant = p_value is not None and p_value < 0.05
+    if p_value is None:
+        verdict = f"the gain is {'' if beyond_noise else 'not '}larger than two standard errors (no p-value)"
+    elif beyond_noise == significant:
+        verdict = ("both criteria call the gain real (more than two standard errors, p < 0.05)" if significant else
+                   "both criteria call it seed noise (less than two standard errors, p >= 0.05)")
+    else:
+        verdict = (f"the criteria disagree: the gain is {'more' if beyond_noise else 'less'} than two standard "
+                   f"errors, but p {'>=' if beyond_noise else '<'} 0.05 (Welch's test has few degrees of freedom "
+                   "with so few seeds); more seeds would decide")
+    return (f"Best vs default on the test split over seeds {seeds}: difference {comparison['difference']:+.4f} "
+            f"macro-F1, standard error {comparison['standard_error']:.4f}, Welch p = "
+            f"{'–' if p_value is None else f'{p_value:.3f}'}: {verdict}.")
+
+
 def render_trials(runs_root: Path, out: Path) -> str:
     """Each study: its trials table (best first), its confirmation verdict, its plots."""
     parts = []
@@ -44,19 +64,14 @@ def render_trials(runs_root: Path, out: Path) -> str:
         report = read_json(directory / "study_report.json")
         frame = pd.read_csv(directory / "trials.csv")
         base = read_json(directory / "best_preset.json") if (directory / "best_preset.json").exists() else {}
-        parts.append(f"**Study `{report['study']}`** ({report['space']}; model {model_label(base.get('model_name_or_path', '?'))}, "
+        model = model_label(base.get("model_name_or_path", "?"))
+        parts.append(f"**Study `{report['study']}`** ({report['space']}; model {model}, "
                      f"languages {', '.join(base.get('languages') or ['all'])}; objective {report['metric']}, "
                      "validation split; runs made here)")
         parts += ["", format_trials(frame, report["metric"]), ""]
         comparison = report.get("confirmation", {}).get("comparison")
         if comparison:
-            parts.append(f"Best vs default on the test split over seeds "
-                         f"{report['confirmation']['best']['seeds']}: difference "
-                         f"{comparison['difference']:+.4f} macro-F1, standard error {comparison['standard_error']:.4f}, "
-                         f"Welch p = {comparison['welch_p_value'] if comparison['welch_p_value'] is None else round(comparison['welch_p_value'], 3)}: "
-                         f"the gain is {'larger' if comparison['gain_exceeds_two_standard_errors'] else 'not larger'} "
-                         "than two standard errors.")
-            parts.append("")
+            parts += [describe_confirmation(comparison, report["confirmation"]["best"]["seeds"]), ""]
         for name in PLOTS:
             if (directory / name).exists():
                 parts.append(publish_figure(directory / name, out, f"{PHASE}_{report['study']}_{name}",

