@@ -22,13 +22,14 @@ from common.device import resolve_amp_dtype, resolve_device
 from common.diagnostics import count_leaks, data_warnings, diagnose, print_warnings, text_key
 from common.distributed import decide_on_main, init_distributed, world
 from common.engine import count_parameters
-from common.errors import ConfigError
+from common.errors import ConfigError, describe
 from common.evaluation import Evaluator, summarize_scores
 from common.fit import FitResult, summarize_fit
 from common.known_overlap import check_known_overlap
 from common.model_card import write_model_cards
 from common.models import check_model_source, load_tokenizer, load_trained_classifier
 from common.offline_models import stand_in_of
+from common.plots import drain_figure_failures
 from common.records import run_dir_for, start_run, write_json
 from common.small_transformers import build_new_classifier
 from common.splits import Splits, draw_subsets
@@ -161,14 +162,21 @@ def finish_run(cfg, run: RunStart, model: torch.nn.Module, evaluator: Evaluator,
     stand_in = stand_in_of(getattr(model, "config", None))
     if stand_in:  # an offline conversion (common/offline_models.py): tables and cards say what it is
         metrics["stand_in"] = stand_in
-    metrics["warnings"] = diagnose(metrics, run.splits.label_names, run.splits.info)
-    write_json(run.run_dir / "metrics.json", metrics)
-    write_model_cards(run.run_dir, cfg, metrics, phase, pipeline_tag)
+    metrics["warnings"] = diagnose(metrics, run.splits.label_names, run.splits.info) + drain_figure_failures()
     final = {key: value for key, value in metrics.items() if key.startswith(("val_", "test_", "before_"))}
     steps = sum(row["steps"] for row in result.history)
-    run.trackers.log_metrics({f"final/{key}": value for key, value in final.items()}, steps)
-    run.trackers.log_images(sorted(run.run_dir.glob("*.png")), steps)
-    run.trackers.close(final)
+    try:  # the live logs are extras: their failure is a warning, never the loss of the run's records
+        run.trackers.log_metrics({f"final/{key}": value for key, value in final.items()}, steps)
+        run.trackers.log_images(sorted(run.run_dir.glob("*.png")), steps)
+    except Exception as exc:
+        metrics["warnings"].append(f"the trackers ({', '.join(cfg.report_to)}) did not take the final scores and "
+                                   f"plots ({describe(exc)}); metrics.json has them")
+    write_json(run.run_dir / "metrics.json", metrics)
+    write_model_cards(run.run_dir, cfg, metrics, phase, pipeline_tag)
+    try:
+        run.trackers.close(final)
+    except Exception as exc:
+        print(f"WARNING: the trackers did not close cleanly ({describe(exc)})")
     for split, scores in metrics.get("groups", {}).items():
         print(f"{split} macro-F1 per group: " + ", ".join(f"{g} {s['f1_macro']:.3f}" for g, s in scores.items()))
     print(f"{summarize_scores(metrics, evaluator.headline)}; run directory {run.run_dir}")

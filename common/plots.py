@@ -1,8 +1,17 @@
-"""Run plots: confusion matrices and learning curves (matplotlib, headless Agg backend)."""
+"""Run plots: confusion matrices and learning curves (matplotlib, headless Agg backend).
+
+A run's figures are extras: one that fails to draw or save (a full disk, a degenerate input)
+never costs a finished run its records. `guarded` turns the failure into a warning line and
+keeps it in `FIGURE_FAILURES`, which the run's end (`common.finetune.finish_run`) moves into
+metrics.json's warnings. Figures have a bounded size whatever the number of classes.
+"""
 from __future__ import annotations
 
+import functools
+import inspect
+import textwrap
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import matplotlib
 
@@ -12,6 +21,39 @@ import numpy as np  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
 from common.distributed import is_main_process  # noqa: E402
+
+
+FIGURE_FAILURES: list[str] = []  # figures that could not be made since the last `drain_figure_failures`
+MAX_FIGURE_INCHES = 14.0  # at dpi 120: at most 1,680 pixels a side
+LABELLED_CELLS = 12  # confusion matrices up to this many classes show counts in their cells
+
+
+def guarded(plot: Callable) -> Callable:
+    """`plot`, whose failure prints a warning and is kept in FIGURE_FAILURES instead of raising."""
+    @functools.wraps(plot)
+    def draw(*args, **kwargs):
+        try:
+            return plot(*args, **kwargs)
+        except Exception as exc:  # any failure of a figure: the run's records come first
+            plt.close("all")
+            path = inspect.signature(plot).bind(*args, **kwargs).arguments.get("path", "?")
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            message = f"figure {Path(str(path)).name} was not drawn ({type(exc).__name__}: {reason})"
+            print(f"WARNING: {message}")
+            FIGURE_FAILURES.append(message)
+            return None
+    return draw
+
+
+def drain_figure_failures() -> list[str]:
+    failures = list(FIGURE_FAILURES)
+    FIGURE_FAILURES.clear()
+    return failures
+
+
+def wrap_label(name: str, width: int = 18) -> str:
+    """A long class name on several lines, so that tick labels do not run into each other."""
+    return "\n".join(textwrap.wrap(str(name), width)) or str(name)
 
 
 def save_figure(fig, path: Path) -> None:
@@ -28,18 +70,35 @@ def save_figure(fig, path: Path) -> None:
     tmp.replace(path)
 
 
+@guarded
 def plot_confusion_matrix(matrix: Sequence[Sequence[int]], label_names: Sequence[str], path: Path,
                           title: str = "Confusion matrix") -> None:
-    """Counts, with each row's recall share in brackets (rows are true labels)."""
+    """Counts, with each row's recall share in brackets (rows are true labels), for up to
+    LABELLED_CELLS classes; beyond, a heat map of the shares alone (no cell text) whose tick
+    labels thin out, at a bounded size (131 FiQA aspect paths fit in 14 inches)."""
     counts = np.asarray(matrix)
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(label_names), 1.2 + 1.2 * len(label_names)))
-    ConfusionMatrixDisplay(shares, display_labels=list(label_names)).plot(
-        ax=ax, cmap="Blues", colorbar=False, include_values=False, im_kw={"vmin": 0, "vmax": 1})
-    for i in range(counts.shape[0]):
-        for j in range(counts.shape[1]):
-            ax.text(j, i, f"{counts[i, j]}\n({shares[i, j]:.0%})", ha="center", va="center",
-                    color="white" if shares[i, j] > 0.5 else "black", fontsize=9)
+    n = len(label_names)
+    labelled = n <= LABELLED_CELLS
+    side = min(MAX_FIGURE_INCHES, 2.0 + 1.1 * n) if labelled else MAX_FIGURE_INCHES
+    fig, ax = plt.subplots(figsize=(side + 1.0, side))
+    names = [wrap_label(name) for name in label_names] if labelled else list(label_names)
+    ConfusionMatrixDisplay(shares, display_labels=names).plot(
+        ax=ax, cmap="Blues", colorbar=not labelled, include_values=False, im_kw={"vmin": 0, "vmax": 1},
+        xticks_rotation=45 if labelled else 90)
+    if labelled:
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+        for i in range(counts.shape[0]):
+            for j in range(counts.shape[1]):
+                ax.text(j, i, f"{counts[i, j]}\n({shares[i, j]:.0%})", ha="center", va="center",
+                        color="white" if shares[i, j] > 0.5 else "black", fontsize=9)
+    else:  # every k-th class named, in small type: the rows and columns stay in order
+        step = max(1, int(np.ceil(n / 60)))
+        ticks = list(range(0, n, step))
+        ax.set_xticks(ticks, [str(label_names[i])[:30] for i in ticks], fontsize=5, rotation=90)
+        ax.set_yticks(ticks, [str(label_names[i])[:30] for i in ticks], fontsize=5)
+        title += f" ({n} classes: share of each true class, no counts)"
     ax.set_title(title)
     ax.set_xlabel("Predicted label")
     ax.set_ylabel("True label")
@@ -50,6 +109,7 @@ SCORE_NAMES = {"accuracy": "accuracy", "f1_macro": "macro-F1", "mse": "MSE", "r2
                "exact_match": "exact match", "token_f1": "token F1"}
 
 
+@guarded
 def plot_learning_curves(history: Sequence[dict], path: Path, title: str = "Learning curves") -> None:
     """Training and validation loss, and each validation score the history keeps (accuracy
     and macro-F1 for a classifier), per epoch."""
@@ -75,6 +135,7 @@ def plot_learning_curves(history: Sequence[dict], path: Path, title: str = "Lear
     save_figure(fig, path)
 
 
+@guarded
 def plot_group_scores(scores: dict[str, dict[str, dict]], path: Path, title: str = "Macro-F1 per group") -> None:
     """Grouped bars: one group of bars per group (e.g. language), one bar per split or run.
 
@@ -98,6 +159,7 @@ def plot_group_scores(scores: dict[str, dict[str, dict]], path: Path, title: str
     save_figure(fig, path)
 
 
+@guarded
 def plot_predicted_scores(gold: Sequence[float], predicted: Sequence[float], path: Path,
                           title: str = "Predicted vs gold scores") -> None:
     """One point per example, with the diagonal of perfect predictions."""
