@@ -1,15 +1,34 @@
 """HTML pages of explanations: one per example (the text as a heat map per method, side by
-side) and an index with the faithfulness summary. Plain HTML and inline CSS, no scripts,
+side) and an index that says first how good the explained model is (its test scores, its
+warnings, and a plain line when its predictions are near chance: explanations of a model
+that has learned little explain little), then the faithfulness of each method against the
+random ranking, each measure defined on the page. Plain HTML and inline CSS, no scripts,
 so the pages open from disk in any browser.
 """
 from __future__ import annotations
 
 import html
+import math
 from pathlib import Path
 from typing import Sequence
 
-from common.records import atomic_write_text
+import numpy as np
+
+from common.records import atomic_write_text, read_json
 from phase4_medical_text_xai.faithfulness import HIGHER_IS_BETTER, METRICS
+
+# Each measure in words, on the index page (faithfulness.py computes them).
+DEFINITIONS = {
+    "comprehensiveness": "how much the explained class's probability falls when the tokens the method ranks highest "
+                         "are masked (the mean over growing fractions of the tokens); higher: the ranked tokens "
+                         "mattered",
+    "sufficiency": "how much the probability falls when only the top-ranked tokens are left and every other is "
+                   "masked; lower: the ranked tokens alone carry the prediction",
+    "deletion_auc": "area under the probability as ever more top-ranked tokens are masked; lower: it falls fast",
+    "insertion_auc": "area under the probability as ever more top-ranked tokens are revealed in a fully masked "
+                     "text; higher: it rises fast",
+}
+NEAR_CHANCE = 1.5  # a macro-F1 or a mean confidence under 1.5 / classes counts as near chance
 
 METHOD_TITLES = {"attention": "Attention rollout", "ig": "Integrated Gradients", "lrp": "LRP (conservative)",
                  "random": "Random"}
@@ -24,6 +43,8 @@ table { border-collapse: collapse; margin: 0.6em 0; }
 td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; font-size: 0.9em; }
 .wrong { color: #b00020; font-weight: bold; } .right { color: #0a7d2c; font-weight: bold; }
 .legend span { padding: 2px 8px; margin-right: 6px; border-radius: 3px; }
+.warn { background: #fff4e5; border-left: 4px solid #e67e00; padding: 0.4em 0.8em; }
+dd { margin: 0 0 0.5em 1.2em; }
 img { max-width: 100%; border: 1px solid #ddd; }
 """
 
@@ -113,17 +134,93 @@ def summary_table(summary: dict, seconds: dict) -> str:
     return f"<table><tr><th>method</th>{head}<th>s / example</th></tr>{''.join(rows)}</table>"
 
 
+def model_quality(run_dir: Path, records: Sequence[dict]) -> str:
+    """The explained model's test scores and warnings (its metrics.json), and a line when it
+    or the explained predictions are near chance."""
+    metrics_path = Path(run_dir) / "metrics.json"
+    metrics = read_json(metrics_path) if metrics_path.is_file() else {}
+    classes = len(metrics.get("labels") or (records[0]["probs"] if records else {})) or 1
+    parts = ["<h2>How good the explained model is</h2>"]
+    f1, ci = metrics.get("test_f1_macro"), metrics.get("test_f1_macro_ci")
+    if f1 is not None:
+        interval = f" (95% interval {ci[0]:.3f} to {ci[1]:.3f})" if ci else ""
+        accuracy = metrics.get("test_accuracy", math.nan)
+        parts.append(f"<p>Test macro-F1 <b>{f1:.3f}</b>{interval}, accuracy {accuracy:.3f}, over {classes} "
+                     "classes: a model guessing uniformly at random scores about "
+                     f"{1 / classes:.2f}.</p>")
+    else:
+        parts.append(f"<p>No test scores found in {html.escape(str(metrics_path))}.</p>")
+    confidence = float(np.mean([max(r["probs"].values()) for r in records])) if records else math.nan
+    near = [f"its test macro-F1 is under {NEAR_CHANCE:g} times chance" if f1 is not None and
+            f1 < NEAR_CHANCE / classes else "",
+            f"its mean probability for the class it predicts is {confidence:.2f}, close to the uniform "
+            f"{1 / classes:.2f}" if confidence < NEAR_CHANCE / classes else ""]
+    near = [reason for reason in near if reason]
+    if near:
+        parts.append(f'<p class="warn">Near chance: {"; ".join(near)}. Its explanations show what a model that has '
+                     "learned little attends to, not evidence for the classes.</p>")
+    if metrics.get("warnings"):
+        parts.append("<p>Warnings of the run:</p><ul>" + "".join(f"<li>{html.escape(w)}</li>"
+                                                                 for w in metrics["warnings"]) + "</ul>")
+    return "".join(parts)
+
+
+def against_random(records: Sequence[dict], methods: Sequence[str]) -> str:
+    """Each method's faithfulness minus the random ranking's on the same examples (paired), with
+    two standard errors, and a sentence per method: better than random, or not distinguishable."""
+    head = "".join(f"<th>{m.replace('_', ' ')}</th>" for m in METRICS)
+    rows, sentences = [], []
+    for method in (m for m in methods if m != "random"):
+        cells, better, worse = [], [], []
+        for metric in METRICS:
+            diffs = np.array([r["faithfulness"][method][metric] - r["faithfulness"]["random"][metric] for r in records])
+            mean = float(diffs.mean()) if len(diffs) else math.nan
+            margin = 2 * float(diffs.std(ddof=1)) / math.sqrt(len(diffs)) if len(diffs) > 1 else math.nan
+            cells.append(f"<td>{mean:+.3f} &plusmn; {margin:.3f}</td>")
+            gain = mean if HIGHER_IS_BETTER[metric] else -mean
+            if gain > margin:
+                better.append(metric.replace("_", " "))
+            elif gain < -margin:
+                worse.append(metric.replace("_", " "))
+        rows.append(f"<tr><td>{METHOD_TITLES.get(method, method)}</td>{''.join(cells)}</tr>")
+        title = METHOD_TITLES.get(method, method)
+        if better and not worse:
+            sentences.append(f"{title} ranks tokens better than chance on {', '.join(better)}.")
+        elif worse:
+            sentences.append(f"{title} ranks tokens worse than random on {', '.join(worse)}"
+                             + (f" and better on {', '.join(better)}." if better else "."))
+        else:
+            sentences.append(f"{title} cannot be told apart from a random ranking on these {len(records)} examples: "
+                             "its highlights are no evidence of what the model used.")
+    return (f"<p>Each method minus the random ranking on the same examples (mean &plusmn; two standard errors of "
+            f"the paired difference):</p><table><tr><th>method</th>{head}</tr>{''.join(rows)}</table>"
+            f"<p>{' '.join(sentences)}</p>")
+
+
+def definitions() -> str:
+    return ("<h2>What the measures mean</h2><dl>" + "".join(
+        f"<dt><b>{m.replace('_', ' ')}</b> ({'higher' if HIGHER_IS_BETTER[m] else 'lower'} is better)</dt>"
+        f"<dd>{html.escape(text)}.</dd>" for m, text in DEFINITIONS.items())
+        + "<dt><b>random</b></dt><dd>the same measures for a random order of the tokens: what any method must "
+          "beat.</dd></dl>")
+
+
 def write_index(records: Sequence[dict], result: dict, out_dir: Path) -> Path:
     rows = "".join(
         f'<tr><td><a href="{example_name(r["index"])}.html">{r["index"]}</a></td><td>{html.escape(r["label"])}</td>'
         f'<td class="{"right" if r["label"] == r["prediction"] else "wrong"}">{html.escape(r["prediction"])}</td>'
         f'<td>{max(r["probs"].values()):.3f}</td><td>{html.escape(r["text"][:110])}&hellip;</td></tr>'
         for r in records)
+    device = html.escape(result["device"])
     body = (f"<h1>Explanations: {html.escape(result['run'])}</h1>"
-            f"<p>Model {html.escape(result['model'])}; {result['n']} test examples; device {html.escape(result['device'])}."
-            f" Faithfulness (mean &plusmn; std over examples; masking with {html.escape(result['replacement'])}):</p>"
+            f"<p>Model {html.escape(result['model'])}; {result['n']} test examples explained; device {device}.</p>"
+            f"{model_quality(Path(result.get('run_dir', '')), records)}"
+            f"<h2>Faithfulness</h2><p>Mean &plusmn; std over the explained examples; tokens masked with "
+            f"{html.escape(str(result['replacement']))}:</p>"
             f"{summary_table(result['summary'], result['seconds_per_example'])}"
+            f"{against_random(records, result['methods']) if 'random' in result['methods'] else ''}"
             '<img src="faithfulness.png" alt="deletion and insertion curves">'
+            f"{definitions()}"
             "<h2>Examples</h2><table><tr><th>#</th><th>true</th><th>predicted</th><th>confidence</th><th>text</th></tr>"
             f"{rows}</table>")
     path = out_dir / "index.html"

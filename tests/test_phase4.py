@@ -297,6 +297,11 @@ def test_explain_writes_pages_figures_and_faithfulness(tiny_run, monkeypatch):
         assert (out / name).stat().st_size > 500, name
     page = (out / "example_0001.html").read_text()
     assert page.count('class="method"') == 3 and "rgba(" in page
+    index = (out / "index.html").read_text()
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert index.index("How good the explained model is") < index.index("<h2>Faithfulness</h2>")
+    assert f"Test macro-F1 <b>{metrics['test_f1_macro']:.3f}</b>" in index and "What the measures mean" in index
+    assert "minus the random ranking" in index
     records = [json.loads(line) for line in (out / "examples.jsonl").read_text().splitlines()]
     assert [r["index"] for r in records] == [0, 1, 2]
     for record in records:
@@ -360,3 +365,37 @@ def test_report_renders_the_classification_and_faithfulness_tables(tiny_run, tmp
     row = next(line for line in text.splitlines() if line.startswith("| Integrated Gradients"))
     assert f"{result['summary']['ig']['comprehensiveness']['mean']:.3f}" in row
     assert "| Random |" in text and (tmp_path / "figures" / "phase4_medical_text_xai_tiny_faithfulness.png").exists()
+
+
+def explained(method_gain: float, n: int = 12, confidence: float = 0.9) -> list[dict]:
+    """Records as explain writes them: `ig` beats the random ranking by `method_gain` on every
+    measure's better side, with noise."""
+    rng = np.random.default_rng(0)
+    records = []
+    for i in range(n):
+        base = {"comprehensiveness": 0.2, "sufficiency": 0.3, "deletion_auc": 0.5, "insertion_auc": 0.5}
+        noise = rng.normal(0, 0.01)
+        ig = {k: v + (method_gain if k in ("comprehensiveness", "insertion_auc") else -method_gain) + noise
+              for k, v in base.items()}
+        probs = {"a": confidence, **{c: (1 - confidence) / 4 for c in "bcde"}}
+        records.append({"faithfulness": {"ig": ig, "random": base}, "probs": probs})
+    return records
+
+
+def test_the_index_says_how_good_the_model_is_and_flags_near_chance(tmp_path):
+    from phase4_medical_text_xai.html_report import against_random, model_quality
+
+    (tmp_path / "metrics.json").write_text(json.dumps({"test_f1_macro": 0.24, "test_f1_macro_ci": [0.2, 0.28],
+                                                       "test_accuracy": 0.3, "labels": list("abcde"),
+                                                       "warnings": ["the model never predicts 'b', 'c'"]}))
+    weak = model_quality(tmp_path, explained(0.0, confidence=0.21))
+    assert "Test macro-F1 <b>0.240</b> (95% interval 0.200 to 0.280)" in weak and "about 0.20" in weak
+    assert "Near chance: its test macro-F1 is under 1.5 times chance; its mean probability" in weak
+    assert "never predicts &#x27;b&#x27;" in weak
+    (tmp_path / "metrics.json").write_text(json.dumps({"test_f1_macro": 0.8, "test_accuracy": 0.8,
+                                                       "labels": list("abcde")}))
+    assert "Near chance" not in model_quality(tmp_path, explained(0.0, confidence=0.9))
+    assert "Integrated Gradients ranks tokens better than chance on comprehensiveness, sufficiency, deletion auc, " \
+           "insertion auc" in against_random(explained(0.1), ["ig", "random"])
+    assert "cannot be told apart from a random ranking on these 12 examples" in \
+        against_random(explained(0.0), ["ig", "random"])
