@@ -208,7 +208,7 @@ def fit(cfg, model: torch.nn.Module, tokenizer, train_set: Optional[EncodedDatas
             epoch=epoch + 1, optimizer=optimizer, scheduler=scheduler, scaler=scaler, stopper=stopper,
             history=history, rng_state=rng_ranks[0], extra={"train_seconds": train_seconds, "before": before,
                                                             **ranks}))
-        plot_learning_curves(history, Path(run_dir) / "learning_curves.png", title=title)
+        plot_learning_curves(history, Path(run_dir) / "learning_curves.png", title=title, before=before)
         trackers.log_metrics(epoch_metrics(row), steps_before + row["steps"])
         if on_epoch_end:  # e.g. a sweep's pruner: decided once, by rank 0
             decide_on_main(lambda: on_epoch_end(epoch + 1, row))

@@ -11,7 +11,7 @@ import functools
 import inspect
 import textwrap
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import matplotlib
 
@@ -54,6 +54,18 @@ def drain_figure_failures() -> list[str]:
 def wrap_label(name: str, width: int = 18) -> str:
     """A long class name on several lines, so that tick labels do not run into each other."""
     return "\n".join(textwrap.wrap(str(name), width)) or str(name)
+
+
+def legend_below(ax, columns: int = 2) -> None:
+    """The legend under the axes (below its x label): it can hide no plotted point."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=columns, fontsize=8, frameon=False)
+
+
+def legend_beside(ax) -> None:
+    """The legend right of the axes, for many series."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8, frameon=False)
 
 
 def save_figure(fig, path: Path) -> None:
@@ -110,24 +122,32 @@ SCORE_NAMES = {"accuracy": "accuracy", "f1_macro": "macro-F1", "mse": "MSE", "r2
 
 
 @guarded
-def plot_learning_curves(history: Sequence[dict], path: Path, title: str = "Learning curves") -> None:
+def plot_learning_curves(history: Sequence[dict], path: Path, title: str = "Learning curves",
+                         before: Optional[dict] = None) -> None:
     """Training and validation loss, and each validation score the history keeps (accuracy
-    and macro-F1 for a classifier), per epoch."""
+    and macro-F1 for a classifier), per epoch; the untrained model's scores (`before`:
+    `before_val_<score>`, where the run measured them) at epoch 0, so that even a one-epoch
+    run draws a line. Legends sit under the panels."""
     epochs = [row["epoch"] for row in history]
+    before = before or {}
     fig, (loss_ax, score_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
     loss_ax.plot(epochs, [row["train_loss"] for row in history], "o-", label="train loss")
     loss_ax.plot(epochs, [row["val_loss"] for row in history], "o-", label="validation loss")
     loss_ax.set_xlabel("epoch")
     loss_ax.set_ylabel("loss")
-    loss_ax.legend()
     scores = [key for key in history[0] if key.startswith("val_") and key[4:] in SCORE_NAMES] if history else []
+    values = []
     for key in scores:
-        score_ax.plot(epochs, [row[key] for row in history], "o-", label=f"validation {SCORE_NAMES[key[4:]]}")
+        start = [(0, before[f"before_{key}"])] if f"before_{key}" in before else []
+        points = start + [(row["epoch"], row[key]) for row in history]
+        score_ax.plot(*zip(*points), "o-", label=f"validation {SCORE_NAMES[key[4:]]}"
+                      + (" (epoch 0: before training)" if start else ""))
+        values += [value for _, value in points]
     score_ax.set_xlabel("epoch")
-    values = [row[key] for row in history for key in scores]
     if values and 0 <= min(values) and max(values) <= 1:
         score_ax.set_ylim(0, 1)
-    score_ax.legend(loc="lower right")
+    legend_below(loss_ax)
+    legend_below(score_ax, columns=1)
     for ax in (loss_ax, score_ax):
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
@@ -154,7 +174,7 @@ def plot_group_scores(scores: dict[str, dict[str, dict]], path: Path, title: str
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("macro-F1")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="upper right", fontsize=8)
+    legend_beside(ax)
     ax.set_title(title)
     save_figure(fig, path)
 
@@ -170,6 +190,6 @@ def plot_predicted_scores(gold: Sequence[float], predicted: Sequence[float], pat
     ax.set_xlabel("gold score")
     ax.set_ylabel("predicted score")
     ax.set_title(title)
-    ax.legend(loc="upper left")
+    legend_below(ax)
     ax.grid(alpha=0.3)
     save_figure(fig, path)

@@ -9,6 +9,9 @@ Attention weights need the eager attention implementation (SDPA does not return 
 """
 from __future__ import annotations
 
+import math
+from typing import Optional, Sequence
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -39,22 +42,31 @@ def attention_rollout(attentions: torch.Tensor) -> torch.Tensor:
     return rollout
 
 
-def plot_attention(attentions: torch.Tensor, rollout_row: np.ndarray, tokens: list[str], path, title: str) -> None:
-    """One panel per layer (heads x tokens: the first token's attention) and the rollout."""
+def plot_attention(attentions: torch.Tensor, rollout_row: np.ndarray, tokens: list[str], path, title: str,
+                   special: Optional[Sequence[bool]] = None) -> None:
+    """One panel per layer (heads x tokens: the first token's attention) and the rollout, over
+    the text's own tokens: the columns of `special` tokens (<s>, </s>, padding) are left out,
+    since the first token's attention to itself and to the separators would take the whole
+    colour scale (the title says so). Every token is labelled up to 150 of them (beyond,
+    every k-th, said in the title), at a bounded width."""
     layers, heads, length = attentions.size(0), attentions.size(1), attentions.size(-1)
-    width = min(24, max(8, 0.12 * length))
+    keep = np.flatnonzero(~np.asarray(special, dtype=bool)) if special is not None else np.arange(length)
+    shown = [tokens[i] for i in keep]
+    step = max(1, math.ceil(len(keep) / 150))
+    width = min(30.0, max(8.0, 0.13 * len(keep) / step))
     fig, axes = plt.subplots(layers + 1, 1, figsize=(width, 0.3 * heads * layers + 2.5), squeeze=False)
-    step = max(1, length // 60)  # label at most ~60 tokens so the axis stays readable
     for index, ax in enumerate(axes[:, 0]):
         if index < layers:
-            image = ax.imshow(attentions[index, :, 0, :].cpu().numpy(), aspect="auto", cmap="viridis")
+            image = ax.imshow(attentions[index, :, 0, :].cpu().numpy()[:, keep], aspect="auto", cmap="viridis")
             ax.set_ylabel(f"layer {index + 1}\nhead", fontsize=7)
         else:
-            image = ax.imshow(rollout_row[None, :], aspect="auto", cmap="magma")
+            image = ax.imshow(np.asarray(rollout_row)[None, keep], aspect="auto", cmap="magma")
             ax.set_ylabel("rollout", fontsize=7)
             ax.set_yticks([])
         fig.colorbar(image, ax=ax, pad=0.01, fraction=0.02)
-        ax.set_xticks(range(0, length, step))
-        ax.set_xticklabels(tokens[::step] if index == layers else [], rotation=90, fontsize=6)
-    axes[0, 0].set_title(title)
+        ax.set_xticks(range(0, len(keep), step))
+        ax.set_xticklabels(shown[::step] if index == layers else [], rotation=90, fontsize=7)
+    notes = [f"{length - len(keep)} special tokens left out"] if len(keep) < length else []
+    notes += [f"every {step}th token labelled"] if step > 1 else []
+    axes[0, 0].set_title(title + (f" ({'; '.join(notes)})" if notes else ""))
     save_figure(fig, path)

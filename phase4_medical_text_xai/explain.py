@@ -213,9 +213,11 @@ def explain_example(model, tokenizer, row, index: int, methods: Sequence[str], s
         attributions["attention"] = gather_scores(rollouts, positions, weights, n_tokens)
         seconds["attention"] = time.perf_counter() - start
         of = f" (window {shown + 1} of {len(read)})" if len(read) > 1 else ""
-        plot_attention(read[shown][1], rollouts[shown], tokenizer.convert_ids_to_tokens(windows[shown][0]),
+        ids = windows[shown][0]
+        plot_attention(read[shown][1], rollouts[shown], tokenizer.convert_ids_to_tokens(ids),
                        attention_dir / f"{example_name(index)}.png",
-                       title=f"Example {index}: attention of the first token{of} (predicted {label_names[target]})")
+                       title=f"Example {index}: attention of the first token{of} (predicted {label_names[target]})",
+                       special=[token in tokenizer.all_special_ids for token in ids])
     if "ig" in methods:
         start = time.perf_counter()
         results = [adaptive_integrated_gradients(model, tokenizer, batch, target, settings.ig_steps,

@@ -29,6 +29,7 @@ DEFINITIONS = {
                      "text; higher: it rises fast",
 }
 NEAR_CHANCE = 1.5  # a macro-F1 or a mean confidence under 1.5 / classes counts as near chance
+MIN_EFFECT = 0.005  # a difference of probability smaller than this is no difference, however tight its spread
 
 METHOD_TITLES = {"attention": "Attention rollout", "ig": "Integrated Gradients", "lrp": "LRP (conservative)",
                  "random": "Random"}
@@ -167,7 +168,8 @@ def model_quality(run_dir: Path, records: Sequence[dict]) -> str:
 
 def against_random(records: Sequence[dict], methods: Sequence[str]) -> str:
     """Each method's faithfulness minus the random ranking's on the same examples (paired), with
-    two standard errors, and a sentence per method: better than random, or not distinguishable."""
+    two standard errors, and a sentence per method: better (or worse) than random where the
+    difference exceeds both two standard errors and MIN_EFFECT, else not distinguishable."""
     head = "".join(f"<th>{m.replace('_', ' ')}</th>" for m in METRICS)
     rows, sentences = [], []
     for method in (m for m in methods if m != "random"):
@@ -177,10 +179,10 @@ def against_random(records: Sequence[dict], methods: Sequence[str]) -> str:
             mean = float(diffs.mean()) if len(diffs) else math.nan
             margin = 2 * float(diffs.std(ddof=1)) / math.sqrt(len(diffs)) if len(diffs) > 1 else math.nan
             cells.append(f"<td>{mean:+.3f} &plusmn; {margin:.3f}</td>")
-            gain = mean if HIGHER_IS_BETTER[metric] else -mean
-            if gain > margin:
+            gain, threshold = (mean if HIGHER_IS_BETTER[metric] else -mean), max(margin, MIN_EFFECT)
+            if gain > threshold:
                 better.append(metric.replace("_", " "))
-            elif gain < -margin:
+            elif gain < -threshold:
                 worse.append(metric.replace("_", " "))
         rows.append(f"<tr><td>{METHOD_TITLES.get(method, method)}</td>{''.join(cells)}</tr>")
         title = METHOD_TITLES.get(method, method)

@@ -24,6 +24,8 @@ def plot_faithfulness_curves(result: dict, path: Path, title: str = "") -> None:
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.set_ylim(0, 1.02)
-    axes[1].legend(loc="lower right", fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()  # under both panels: it hides no curve
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(labels), fontsize=8,
+               frameon=False)
     fig.suptitle(title or f"{result['run']}: faithfulness over {result['n']} test examples")
     save_figure(fig, path)
