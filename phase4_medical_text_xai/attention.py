@@ -42,6 +42,13 @@ def attention_rollout(attentions: torch.Tensor) -> torch.Tensor:
     return rollout
 
 
+def display_token(token: str) -> str:
+    """A token as a reader knows it: without the word-start marker of byte-level BPE (Ġ) or
+    SentencePiece (▁); a token that is only the marker is shown as ␣."""
+    text = token.lstrip("Ġ▁")
+    return text or "␣"
+
+
 def plot_attention(attentions: torch.Tensor, rollout_row: np.ndarray, tokens: list[str], path, title: str,
                    special: Optional[Sequence[bool]] = None) -> None:
     """One panel per layer (heads x tokens: the first token's attention) and the rollout, over
@@ -51,7 +58,7 @@ def plot_attention(attentions: torch.Tensor, rollout_row: np.ndarray, tokens: li
     every k-th, said in the title), at a bounded width."""
     layers, heads, length = attentions.size(0), attentions.size(1), attentions.size(-1)
     keep = np.flatnonzero(~np.asarray(special, dtype=bool)) if special is not None else np.arange(length)
-    shown = [tokens[i] for i in keep]
+    shown = [display_token(tokens[i]) for i in keep]
     step = max(1, math.ceil(len(keep) / 150))
     width = min(30.0, max(8.0, 0.13 * len(keep) / step))
     fig, axes = plt.subplots(layers + 1, 1, figsize=(width, 0.3 * heads * layers + 2.5), squeeze=False)

@@ -106,7 +106,7 @@ def test_attention_maps_leave_out_special_tokens_and_label_every_token(monkeypat
     import phase4_medical_text_xai.attention as attention
 
     figures = capture(monkeypatch, attention)
-    tokens = ["<s>", *[f"word{i}" for i in range(40)], "</s>"]
+    tokens = ["<s>", *[f"Ġword{i}" for i in range(40)], "</s>"]  # byte-level BPE's word-start marker
     special = [True] + [False] * 40 + [True]
     attentions = torch.rand(2, 2, len(tokens), len(tokens))
     attention.plot_attention(attentions, np.random.rand(len(tokens)), tokens, "a.png", "Example 0", special=special)
