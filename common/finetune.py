@@ -94,7 +94,7 @@ def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] 
     if check_tokenizer and tokenizer is not None:
         check_tokenizer(tokenizer)
     if check_model:
-        check_model_source(cfg.model_name_or_path)
+        check_model_source(cfg.model_name_or_path, getattr(cfg, "max_length", None))
     check_trackers(cfg.report_to)
     existed = run_dir_for(cfg, phase).exists()  # a fresh run asked to resume (as reproduce asks) just starts
     run_dir = decide_on_main(lambda: start_run(cfg, phase, device, provenance))  # rank 0 makes it, once

@@ -38,13 +38,34 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
                           f"and the hub could not provide it ({str(exc).splitlines()[0]})") from None
 
 
-def check_model_source(name_or_path: str) -> None:
-    """Fail now, with a clear error, if the model's config cannot be had (a typo, offline):
-    before a run directory exists. Weights are not read."""
+# Models whose position ids start after the padding index (RoBERTa's scheme): their table
+# holds pad_token_id + 1 positions no input token reads.
+OFFSET_POSITIONS = ("roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2vec-text")
+
+
+def model_positions(config) -> Optional[int]:
+    """How many tokens a model reads at most (its position table), or None where its config
+    does not say (an encoder-decoder, a model with relative positions)."""
+    positions = getattr(config, "max_position_embeddings", None)
+    if not isinstance(positions, int) or getattr(config, "position_embedding_type", "absolute") != "absolute":
+        return None
+    if config.model_type in OFFSET_POSITIONS:
+        positions -= (config.pad_token_id if config.pad_token_id is not None else 1) + 1
+    return positions
+
+
+def check_model_source(name_or_path: str, max_length: Optional[int] = None) -> None:
+    """Fail now, with a clear error, if the model's config cannot be had (a typo, offline) or
+    `max_length` is more tokens than the model has positions for (training would otherwise stop
+    at the first long text): before a run directory exists. Weights are not read."""
     try:
-        AutoConfig.from_pretrained(name_or_path)
+        config = AutoConfig.from_pretrained(name_or_path)
     except (OSError, ValueError) as exc:
         raise load_error(name_or_path, exc) from None
+    positions = model_positions(config)
+    if max_length is not None and positions is not None and max_length > positions:
+        raise ConfigError(f"max_length {max_length}: {name_or_path!r} reads at most {positions} tokens (its "
+                          f"position embeddings); set --max_length {positions} or less")
 
 
 def label_maps(label_names: Sequence[str]) -> dict:

@@ -38,6 +38,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from common.errors import ConfigError
+from common.records import readable_as_umask_allows
 
 QK = 32  # weights per Q4_0 block (e5.c)
 Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (QK // 2,))])
@@ -319,6 +320,9 @@ def convert(name: str, out_dir: Path, force: bool = False) -> dict:
         checks["checksum_known"] = version == spec.version and spec.checksum is not None
         record = {"model": name, "stand_in": spec.stand_in(), "checks": checks}
         (work / "offline_model.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        for item in work.iterdir():  # mkdtemp and safetensors make them owner-only
+            readable_as_umask_allows(item)
+        readable_as_umask_allows(work, directory=True)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         work.rename(out_dir)

@@ -31,6 +31,18 @@ PACKAGES = ("torch", "torchvision", "transformers", "tokenizers", "datasets", "s
             "numpy", "pandas", "peft", "optuna", "captum", "accelerate")
 
 
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def readable_as_umask_allows(path: Path, directory: bool = False) -> None:
+    """The mode an ordinary `open` would have given: temporary files are made owner-only
+    (0600), which would keep a teammate on a shared folder out of metrics.json."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     if not is_main_process():  # under torch.distributed, rank 0 alone writes (common/distributed.py)
         return
@@ -40,6 +52,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        readable_as_umask_allows(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

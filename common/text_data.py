@@ -32,6 +32,7 @@ from common.models import PRETRAINED_HEADS
 from common.splits import Splits
 
 SPLITS = ("train", "val", "test")
+CSV_FIELD_LIMIT = 2**31 - 1  # a field of any length a C long can count
 LOCAL_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
 SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                  "dev": "val", "test": "test", "testing": "test"}
@@ -123,6 +124,7 @@ def read_table(path: Path) -> list[dict]:
                     raise DataError(f"{path}, line {number}: expected a JSON object per line")
                 rows.append(row)
     elif path.suffix.lower() in (".csv", ".tsv"):
+        csv.field_size_limit(CSV_FIELD_LIMIT)  # the module's default, 131,072 characters, is one long note
         rows = list(csv.DictReader(io.StringIO(read_text(path), newline=""),
                                    delimiter="\t" if path.suffix.lower() == ".tsv" else ","))
     else:
