@@ -57,6 +57,8 @@ CLI_CASES = [
     ("missing data dir", ["--data_dir", "/no/such/dir"], "data directory /no/such/dir does not exist"),
     ("missing model", ["--model_name_or_path", "/no/such/model"], "could not load a tokenizer from '/no/such/model'"),
     ("missing device", ["--device", "cuda:7"], "device 'cuda:7'"),
+    ("max_length beyond the model's positions", ["--max_length", "1024"],
+     "max_length 1024: '{model}' reads at most 128 tokens (its position embeddings); set --max_length 128 or less"),
 ]
 
 
@@ -66,7 +68,7 @@ def test_bad_command_line_is_a_clear_error_and_creates_nothing(case, extra, mess
     argv = ["--data_dir", str(phrasebank_dir), "--model_name_or_path", str(tiny_model_dir),
             "--output_dir", str(tmp_path / "runs"), "--device", "cpu", "--progress", "false", "--epochs", "1", *extra]
     code, err = run_phase1(argv, capsys)
-    assert code == 2 and message in err and "Traceback" not in err, err
+    assert code == 2 and message.format(model=tiny_model_dir) in err and "Traceback" not in err, err
     assert not (tmp_path / "runs").exists()  # nothing was created
     assert not Path("/tmp/elsewhere").exists()
 
@@ -343,3 +345,31 @@ def test_predict_takes_validation_for_val(tmp_path):
     assert len(by_alias) == len(by_name) > 0
     with pytest.raises(DataError, match="--split 'holdout': not a split name"):
         predict_manifest(run_dir / "checkpoints" / "best", manifest, "holdout", "cpu")
+
+
+# --- inputs past the command line: long fields, shared folders ------------------------------------------
+
+def test_a_csv_field_longer_than_the_csv_modules_limit_is_read(tiny_config, tmp_path):
+    import csv
+
+    rows = [{"text": ("clinical note " * 12000 if i == 0 else f"short note {i} rose"), "label": ["up", "down"][i % 2]}
+            for i in range(60)]
+    with open(tmp_path / "notes.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["text", "label"])
+        writer.writeheader()
+        writer.writerows(rows)
+    assert len(rows[0]["text"]) > 131072  # the csv module's default field limit
+    run_dir = phase1_main(tiny_config(data_dir=str(tmp_path), dataset="notes.csv", epochs=1))
+    assert json.loads((run_dir / "metrics.json").read_text())["data"]["sizes"]["train"] >= 40
+
+
+def test_records_are_readable_as_the_umask_allows(tiny_config):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        run_dir = phase1_main(tiny_config(epochs=1))
+    finally:
+        os.umask(mask)
+    for name in ("metrics.json", "config.json", "history.jsonl", "predictions.csv"):
+        assert (run_dir / name).stat().st_mode & 0o777 == 0o644, name
