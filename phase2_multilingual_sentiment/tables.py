@@ -51,6 +51,15 @@ def score_columns() -> list[Column]:
             SecondsColumn("train s/epoch", "metrics.seconds_per_epoch")]
 
 
+class EmbeddingsColumn(Column):
+    """Whether the pretrained input embeddings trained (`freeze_embeddings`), in words."""
+
+    def value(self, run):
+        if self.applies and not self.applies(run):
+            return None
+        return "frozen" if run.value(self.key) else "trained"
+
+
 def is_sweep_rerun(run) -> bool:
     return run.path.name.startswith("sweep_")
 
@@ -86,8 +95,8 @@ TABLES = [
                     "test split",
               select=lambda run: not is_sweep_rerun(run) and on_train_subset(run),
               columns=[*setup_columns(), Column("train tweets", "metrics.train_examples", "{:,.0f}"),
-                       Column("embeddings", "config.freeze_embeddings", "{}",
-                              applies=lambda run: not from_scratch(run)),
+                       EmbeddingsColumn("embeddings", "config.freeze_embeddings",
+                                        applies=lambda run: not from_scratch(run)),
                        language_columns(), *score_columns()], reported=REPORTED, study_data=TWEET_DATASET),
     TableSpec(name="phase2_tuning", phase=PHASE,
               title="Phase 2: best trial of each sweep, re-run with the test split",
