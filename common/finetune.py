@@ -22,7 +22,7 @@ from common.device import resolve_amp_dtype, resolve_device
 from common.diagnostics import count_leaks, data_warnings, diagnose, print_warnings, text_key
 from common.distributed import decide_on_main, init_distributed, world
 from common.engine import count_parameters
-from common.errors import ConfigError, describe
+from common.errors import ConfigError, DataError, describe
 from common.evaluation import Evaluator, summarize_scores
 from common.fit import FitResult, summarize_fit
 from common.known_overlap import check_known_overlap
@@ -78,6 +78,10 @@ def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] 
     --resume; by rank 0 under torchrun, which joins the process group here) and the
     checkpoint to resume from is found. How many val/test examples also
     occur in train (by `leak_key`) goes into the data's info, with a warning."""
+    output = Path(cfg.output_dir)
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f"output_dir {cfg.output_dir!r} is a file, not a folder: runs are written to "
+                          "<output_dir>/<phase>/<run_name>/")
     check_known_overlap(cfg.model_name_or_path, getattr(cfg, "dataset", None), cfg.allow_known_overlap)
     device = init_distributed(cfg.device) or resolve_device(cfg.device)  # under torchrun: LOCAL_RANK's GPU
     amp_dtype = resolve_amp_dtype(device, cfg.precision)
@@ -87,6 +91,7 @@ def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] 
     subset = draw_subsets(splits, cfg.max_train_samples, cfg.max_eval_samples, getattr(cfg, "split_seed", 42))
     if subset:
         splits.info["subset"] = subset
+    check_classes(splits)
     splits.info["leaks"] = count_leaks(splits, leak_key)
     print_warnings(data_warnings(splits.info))
     name = cfg.model_name_or_path if tokenizer_from == SAME_AS_MODEL else tokenizer_from
@@ -106,6 +111,16 @@ def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] 
         require_checkpoint(last, last)
     trackers = open_trackers(cfg, run_dir, phase, provenance)
     return RunStart(device, amp_dtype, splits, tokenizer, run_dir, last, trackers)
+
+
+def check_classes(splits: Splits) -> None:
+    """A classifier's training split needs two classes at least: with one, every prediction is
+    that class and every score is perfect, which measures nothing."""
+    labels = {example.label for example in splits.train}
+    if labels and all(isinstance(label, int) for label in labels) and len(labels) < 2:
+        (only,) = labels
+        raise DataError(f"the training split holds one class only ({splits.label_names[only]!r}, "
+                        f"{len(splits.train)} examples): there is nothing to tell apart; check the label column")
 
 
 def load_run_classifier(cfg, run: RunStart, tokenizer=None) -> PreTrainedModel:

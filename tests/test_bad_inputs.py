@@ -373,3 +373,20 @@ def test_records_are_readable_as_the_umask_allows(tiny_config):
         os.umask(mask)
     for name in ("metrics.json", "config.json", "history.jsonl", "predictions.csv"):
         assert (run_dir / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_an_output_dir_that_is_a_file_is_a_clear_error(capsys, tmp_path, phrasebank_dir, tiny_model_dir):
+    (tmp_path / "runs").write_text("not a folder")
+    argv = ["--data_dir", str(phrasebank_dir), "--model_name_or_path", str(tiny_model_dir), "--output_dir",
+            str(tmp_path / "runs"), "--device", "cpu", "--progress", "false", "--epochs", "1"]
+    code, err = run_phase1(argv, capsys)
+    assert code == 2 and "is a file, not a folder" in err and "Traceback" not in err
+    assert (tmp_path / "runs").read_text() == "not a folder"
+
+
+def test_a_training_split_of_one_class_is_refused(tiny_config, tmp_path):
+    rows = "text,label\n" + "".join(f"note {i} about shares,up\n" for i in range(40))
+    (tmp_path / "one.csv").write_text(rows)
+    with pytest.raises(DataError, match=r"the training split holds one class only \('up', \d+ examples\)"):
+        phase1_main(tiny_config(data_dir=str(tmp_path), dataset="one.csv", output_dir=str(tmp_path / "runs")))
+    assert not (tmp_path / "runs").exists()
