@@ -32,6 +32,17 @@ def test_tensorboard_events_match_history_and_metrics(tiny_config):
     assert len(events.Scalars("train/loss")) == steps[-1]  # logging_steps 1: every step
     assert events.Scalars("final/test_f1_macro")[0].value == pytest.approx(metrics["test_f1_macro"])
     assert "plots/confusion_matrix" in events.Tags()["images"]
+    # the CUSTOM SCALARS layout: loss and scores first, and every chart shows tags the run logged
+    import re
+
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    (config,) = events.Tensors("custom_scalars__config__")
+    layout = layout_pb2.Layout.FromString(config.tensor_proto.string_val[0])
+    assert [category.title for category in layout.category] == ["1. loss and scores", "2. bookkeeping"]
+    tags = events.Tags()["scalars"]
+    for chart in (chart for category in layout.category for chart in category.chart):
+        assert any(re.fullmatch(pattern, tag) for pattern in chart.multiline.tag for tag in tags), chart.title
     # the HPARAMS view: this run's config beside its final scores
     from tensorboard.plugins.hparams import plugin_data_pb2
 
