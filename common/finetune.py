@@ -76,8 +76,10 @@ def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] 
     checks of the config with that tokenizer (`check_tokenizer(tokenizer)`). Bad input fails here,
     before a run directory exists; then the directory is created (or reopened with
     --resume; by rank 0 under torchrun, which joins the process group here) and the
-    checkpoint to resume from is found. How many val/test examples also
-    occur in train (by `leak_key`) goes into the data's info, with a warning."""
+    checkpoint to resume from is found. `max_train_samples` / `max_eval_samples` subsets are
+    drawn here (common.splits.draw_subsets; recorded as `data.subset`), a training split of one
+    class is an error, and how many val/test examples also occur in train (by `leak_key`) goes
+    into the data's info, with a warning."""
     output = Path(cfg.output_dir)
     if output.exists() and not output.is_dir():
         raise ConfigError(f"output_dir {cfg.output_dir!r} is a file, not a folder: runs are written to "
@@ -166,11 +168,11 @@ def report_tokens(tokenizer, splits: Splits, cfg) -> dict:
 def finish_run(cfg, run: RunStart, model: torch.nn.Module, evaluator: Evaluator, result: FitResult,
                train_examples: int, phase: str, pipeline_tag: Optional[str] = None, **records) -> dict:
     """Evaluate the best checkpoint's `model`, write metrics.json (scores, training figures,
-    `records`, the label names and the warnings of common.diagnostics) with the predictions
-    and plots, a model card beside every saved model (common/model_card.py; `pipeline_tag`: its
-    task, where not the phase's), give the final
-    scores and plots to the run's trackers and close them, and print the summary, warnings
-    last; return the metrics."""
+    `records`, the label names, what an offline stand-in model is, and the warnings of
+    common.diagnostics, of figures that could not be drawn and of trackers that failed) with
+    the predictions and plots, a model card beside every saved model (common/model_card.py;
+    `pipeline_tag`: its task, where not the phase's), give the final scores and plots to the
+    run's trackers and close them, and print the summary, warnings last; return the metrics."""
     metrics = evaluator.final(model, run.run_dir, title=cfg.run_name or phase)
     metrics.update(summarize_fit(result, count_parameters(model)["parameters"], train_examples), **records)
     metrics["labels"] = list(run.splits.label_names)  # what the report's titles count
