@@ -164,12 +164,14 @@ def plot_group_scores(scores: dict[str, dict[str, dict]], path: Path, title: str
     series = list(scores)
     groups = list(dict.fromkeys(g for name in series for g in scores[name]))
     width = 0.8 / max(len(series), 1)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(groups) * max(1, len(series) / 2)), 3.8))
+    bars_drawn = len(groups) * max(len(series), 1)
+    fig, ax = plt.subplots(figsize=(min(MAX_FIGURE_INCHES, max(5.0, 0.32 * bars_drawn)), 3.8))
     for i, name in enumerate(series):
         xs = [j + (i - (len(series) - 1) / 2) * width for j, g in enumerate(groups) if g in scores[name]]
         values = [scores[name][g]["f1_macro"] for g in groups if g in scores[name]]
         bars = ax.bar(xs, values, width=width, label=name)
-        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+        if bars_drawn <= 40:  # beyond, the numbers would run into each other: the bars and the table say them
+            ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
     ax.set_xticks(range(len(groups)), groups, rotation=20)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("macro-F1")

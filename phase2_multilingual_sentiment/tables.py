@@ -111,6 +111,15 @@ def on_tweets(run) -> bool:
     return data_of(run, TWEET_DATASET) == TWEET_DATASET
 
 
+def short_model(run) -> str:
+    """A bar's model in a few words: the small architecture, the offline stand-in's name, or
+    the checkpoint's."""
+    if from_scratch(run):
+        return f"{run.config.get('architecture')} from scratch"
+    stand_in = run.metrics.get("stand_in")
+    return stand_in["model"] if stand_in else model_label(run.config.get("model_name_or_path"))
+
+
 def draw_language_bars(groups, path, title) -> bool:
     """One bar per row (model and setup, mean over seeds) in each language's group."""
     scores = {}
@@ -121,7 +130,7 @@ def draw_language_bars(groups, path, title) -> bool:
             if values:
                 per_language[column.group] = {"f1_macro": statistics.mean(values)}
         if per_language:
-            scores[f"{model_label(members[0].config.get('model_name_or_path'))}: {row_label(members)}"] = per_language
+            scores[f"{short_model(members[0])}: {row_label(members)}"] = per_language
     if scores:
         plot_group_scores(scores, path, title=title)
     return bool(scores)
