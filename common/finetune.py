@@ -118,7 +118,7 @@ def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] 
 def check_classes(splits: Splits) -> None:
     """A classifier's training split needs two classes at least: with one, every prediction is
     that class and every score is perfect, which measures nothing."""
-    labels = {example.label for example in splits.train}
+    labels = {getattr(example, "label", None) for example in splits.train}  # a target extractor's have none
     if labels and all(isinstance(label, int) for label in labels) and len(labels) < 2:
         (only,) = labels
         raise DataError(f"the training split holds one class only ({splits.label_names[only]!r}, "

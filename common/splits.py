@@ -31,7 +31,8 @@ class Splits:
 def stratum(example: Any) -> tuple:
     """What a subset keeps in proportion: the example's group (its language) and, for a
     classifier, its label (a regression's float score is not a class)."""
-    label = example.label if isinstance(example.label, (int, str)) else None
+    label = getattr(example, "label", None)  # none for a target extractor's examples
+    label = label if isinstance(label, (int, str)) else None
     return getattr(example, "group", None), label
 
 
@@ -72,11 +73,13 @@ def draw_subset(examples: list[Any], n: int, seed: int) -> list[Any]:
 
 
 def count_by(examples: list[Any], label_names: list[str]) -> dict:
-    """Training examples per label name, and per group where examples have groups."""
+    """Training examples per label name (`score` for a regression's, `target` for a target
+    extractor's examples, which have no class), and per group where examples have groups."""
     labels: dict[str, int] = {}
     groups: dict[str, int] = {}
     for example in examples:
-        name = label_names[example.label] if isinstance(example.label, int) else "score"
+        label = getattr(example, "label", None)
+        name = label_names[label] if isinstance(label, int) else "score" if isinstance(label, float) else "target"
         labels[name] = labels.get(name, 0) + 1
         if getattr(example, "group", None) is not None:
             groups[example.group] = groups.get(example.group, 0) + 1

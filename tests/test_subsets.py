@@ -170,3 +170,14 @@ def test_the_best_epochs_validation_is_not_scored_again(tiny_config, monkeypatch
     best = load_trained_classifier(run_dir / "checkpoints" / "best")
     fresh = Evaluator(load_splits(cfg), load_tokenizer(cfg.model_name_or_path), cfg, torch.device("cpu"), None)
     assert fresh.run(best, "val")[0]["f1_macro"] == metrics["val_f1_macro"]
+
+
+def test_examples_without_a_class_are_drawn_too():
+    """A target extractor's examples (phase 1's FiQA targets) carry a target, not a label."""
+    from types import SimpleNamespace
+
+    from common.splits import count_by
+
+    targets = [SimpleNamespace(text=f"sentence {i}", target=f"company {i}") for i in range(30)]
+    drawn = draw_subset(targets, 12, seed=0)
+    assert len(drawn) == 12 and count_by(drawn, []) == {"labels": {"target": 12}}
