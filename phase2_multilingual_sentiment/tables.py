@@ -202,4 +202,38 @@ def render_transfer_gap(runs_root: Path, out: Path) -> str:
                       "the rows of the table above)", "", *markdown_rows(headers, rows)])
 
 
-BLOCKS = [BlockSpec(name="phase2_transfer_gap", render=render_transfer_gap)]
+# The subset table's designed comparisons, seed by seed on the same test tweets: run names
+# (without `_seed<N>`) of the phase 2 README's commands.
+PAIRED = (("multilingual encoder vs English encoder, all eight languages", "sub400_e5_multilingual",
+           "sub400_minilm_multilingual"),
+          ("multilingual encoder vs English encoder, zero-shot from English", "sub400_e5_zero_shot",
+           "sub400_minilm_zero_shot"),
+          ("e5 with its embeddings trained vs frozen", "sub400_e5full_multilingual", "sub400_e5_multilingual"))
+
+
+def render_paired(runs_root: Path, out: Path) -> str:
+    """`common.compare` of each PAIRED comparison for every seed both runs have: the difference
+    of test macro-F1, its paired bootstrap interval and the permutation test's p-value."""
+    from common.compare import compare_runs
+
+    root = Path(runs_root) / PHASE
+    rows = []
+    for title, stem_a, stem_b in PAIRED:
+        for run_a in sorted(root.glob(f"{stem_a}_seed*")):
+            run_b = root / run_a.name.replace(stem_a, stem_b, 1)
+            if (run_a / "predictions.csv").exists() and (run_b / "predictions.csv").exists():
+                result = compare_runs(run_a, run_b)
+                low, high = result["interval"]
+                rows.append([title, run_a.name.rsplit("_seed", 1)[1], f"{result['a']:.4f}", f"{result['b']:.4f}",
+                             f"{result['difference']:+.4f}", f"[{low:+.4f}, {high:+.4f}]",
+                             f"{result['p_value']:.4f}"])
+    if not rows:
+        return "_Paired comparisons: no pair of subset runs with predictions yet_"
+    return "\n".join(["**Phase 2: the subset table's comparisons, paired on the same test tweets, seed by seed** "
+                      "(`python -m common.compare A B`: test macro-F1 of A and B, A - B, its 95% paired bootstrap "
+                      "interval and the paired permutation test's p-value; runs made here)", "",
+                      *markdown_rows(["comparison (A vs B)", "seed", "A", "B", "A - B", "95% interval", "p"], rows)])
+
+
+BLOCKS = [BlockSpec(name="phase2_transfer_gap", render=render_transfer_gap),
+          BlockSpec(name="phase2_paired", render=render_paired)]

@@ -222,3 +222,24 @@ def test_seconds_keep_three_significant_figures_and_an_empty_table_is_one_line(t
                       study_data="financial_phrasebank")
     assert render_table(empty, []).splitlines()[0].endswith(": _no finished runs yet_")
     assert "|" not in render_table(empty, [])
+
+
+def test_phase2_paired_comparisons_are_common_compares_seed_by_seed(tmp_path):
+    import pandas as pd
+
+    from common.compare import compare_runs
+    from phase2_multilingual_sentiment.tables import render_paired
+
+    root = tmp_path / "phase2_multilingual_sentiment"
+    labels = ["negative", "neutral", "positive"] * 20
+    for name, hits in (("sub400_e5_multilingual_seed42", 50), ("sub400_minilm_multilingual_seed42", 35),
+                       ("sub400_e5_zero_shot_seed42", 40)):  # the last has no partner: no row
+        predictions = [label if i < hits else "neutral" for i, label in enumerate(labels)]
+        (root / name).mkdir(parents=True)
+        pd.DataFrame({"text": [f"t{i}" for i in range(60)], "label": labels, "prediction": predictions}).to_csv(
+            root / name / "predictions.csv", index=False)
+    text = render_paired(tmp_path, tmp_path / "experiments.md")
+    expected = compare_runs(root / "sub400_e5_multilingual_seed42", root / "sub400_minilm_multilingual_seed42")
+    rows = [line for line in text.splitlines() if line.startswith("| multilingual")]
+    assert len(rows) == 1 and f"| 42 | {expected['a']:.4f} | {expected['b']:.4f} | {expected['difference']:+.4f} |" \
+        in rows[0] and "zero-shot" not in text.split("\n\n", 1)[1]
