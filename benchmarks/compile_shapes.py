@@ -8,7 +8,7 @@ Usage:
     python benchmarks/compile_shapes.py --lengths 32,64 --steps 10 --repeats 2 --modes eager,dynamic
 
 Phase 1's model (all-MiniLM-L6-v2 by default, linear head) trains through
-`common.engine.train_one_epoch` (forward, loss, backward, clipping, fused AdamW, the
+`common.training_steps.train_one_epoch` (forward, loss, backward, clipping, fused AdamW, the
 schedule) on batches of `--batch_size` random token ids of each length, with full
 attention masks. Each mode gets its own copy of the same seeded model. The first two
 steps of each (mode, length) are timed apart (for compiled modes they include the
@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from benchmarks.phase1_vs_trainer import default_model_dir, dynamo_graphs, model_name  # noqa: E402
-from common.engine import train_one_epoch  # noqa: E402
+from common.training_steps import StepSettings, train_one_epoch  # noqa: E402
 from common.models import load_tokenizer  # noqa: E402
 from common.optim import build_optimizer, build_scheduler  # noqa: E402
 from common.records import collect_env, write_json  # noqa: E402
@@ -79,7 +79,8 @@ class Trainee:
 
     def seconds(self, loader: list[dict]) -> float:
         started = time.perf_counter()
-        train_one_epoch(self.run, loader, self.optimizer, self.scheduler, torch.device("cpu"), progress=False)
+        train_one_epoch(self.run, loader, self.optimizer, self.scheduler, torch.device("cpu"),
+                        StepSettings(progress=False))
         return time.perf_counter() - started
 
 

@@ -7,7 +7,7 @@ Usage:
     python benchmarks/freeze_embeddings.py --model_dir /path/to/multilingual-e5-small \
         --data_dir ../shared/data/tweet_sentiment_multilingual
 
-Both modes start from the same seeded model and train through `common.engine.train_one_epoch`
+Both modes start from the same seeded model and train through `common.training_steps.train_one_epoch`
 (forward, loss, backward, clipping, fused AdamW, the schedule) on the same length-grouped
 batches of real tweets (`--batch_size`, `--max_length`). After two warm-up steps each, the
 modes take turns for `--repeats` rounds of `--steps` steps, so that the machine's drift

@@ -323,7 +323,8 @@ def print_table(rows: list[dict]) -> None:
           f"{'test macro-F1':>16s} {'peak MB':>8s} {'vs ref':>7s} {'ΔF1':>8s}")
     for row in rows:
         ratio = f"{row['samples/s vs reference']:.2f}x" if row["samples/s vs reference"] is not None else "–"
-        steady = f"{row['s/epoch after the first']:9.1f}" if row["s/epoch after the first"] is not None else f"{'–':>9s}"
+        after_first = row["s/epoch after the first"]
+        steady = f"{after_first:9.1f}" if after_first is not None else f"{'–':>9s}"
         graphs = f"{row['graphs compiled']:6.0f}" if row["graphs compiled"] is not None else f"{'–':>6s}"
         print(f"{row['pipeline']:72s} {row['seeds']:5d} {row['s/epoch']:8.1f} {steady} {graphs} "
               f"{row['samples/s']:10.1f} {row['test macro-F1']:>16s} {row['peak memory MB']:8.0f} {ratio:>7s} "

@@ -10,7 +10,7 @@ ResNet-18 trained from scratch on synthetic charts at 96 px) the phase's own `tr
 runs one epoch cut short after `--steps` optimizer steps, three times: a few steps to warm
 up (first-call allocations, kernel selection), plain, for the time per step, and under
 torch.profiler, for the share of each named part of a step
-(`common/engine.py`): waiting for the batch (loading, collation), the copy to the device,
+(`common/training_steps.py`): waiting for the batch (loading, collation), the copy to the device,
 forward with the loss, backward, and the optimizer (clipping, the update, the schedule,
 zeroing); what is left is the loop itself. The validation pass each epoch makes is
 timed too (`fit.validate`, scaled by the profiler's own overhead on the steps) and set

@@ -2,7 +2,8 @@
 
 Usage:
     python benchmarks/sweep_workers.py --data_dir ../shared/data/tweet_sentiment_multilingual
-    python benchmarks/sweep_workers.py --workers 4 --devices cuda:0,cuda:1,cuda:2,cuda:3 --model_dir FacebookAI/xlm-roberta-base
+    python benchmarks/sweep_workers.py --workers 4 --devices cuda:0,cuda:1,cuda:2,cuda:3 \
+        --model_dir FacebookAI/xlm-roberta-base
 
 The grid is 4 points (learning rate x batch size) of one epoch each on English tweets;
 each sweep gets a fresh study and output directory, and runs in its own command, one after
@@ -91,7 +92,8 @@ def main() -> None:
     env = collect_env(resolve_device(args.device))
     setup = {"model": Path(args.model_dir).parent.name if Path(args.model_dir).exists() else args.model_dir,
              "data": f"XLM-T English, first {args.max_train_samples} training tweets, 1 epoch per trial",
-             "device": env.get("gpu_name") or f"CPU, {env['cpu_count']} cores", "grid": "lr {3e-5, 1e-4} x batch {16, 32}",
+             "device": env.get("gpu_name") or f"CPU, {env['cpu_count']} cores",
+             "grid": "lr {3e-5, 1e-4} x batch {16, 32}",
              "identical scores across worker counts": same, "date": env["started_at"][:10]}
     write_json(Path(args.output_dir) / "benchmarks" / "sweep_workers.json",
                {"title": f"Sweep wall time, 1 vs {args.workers} workers ({setup['device']})", "setup": setup,

@@ -29,7 +29,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from common.cli import exit_on_bad_input
 from common.errors import ConfigError
 from common.evaluation import Evaluator
-from common.finetune import finish_run, open_run
+from common.run_lifecycle import finish_run, open_run
 from common.fit import FitResult
 from common.phases import choose_phases
 

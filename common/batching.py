@@ -8,7 +8,7 @@ Under torch.distributed (common/distributed.py) the order is drawn for the globa
 (per-device batch x world size) from (seed, epoch) alone, and each rank takes its slice
 of every global batch: a seed and a world size fix the global batches, and they are the
 batches one process would see with the global batch size. Evaluation examples are dealt
-out to the ranks in turn, and `engine.predict` gathers them back, each once, in order.
+out to the ranks in turn, and `training_steps.predict` gathers them back, each once, in order.
 """
 from __future__ import annotations
 
@@ -155,7 +155,7 @@ def make_train_loader(dataset: EncodedDataset, tokenizer: PreTrainedTokenizerBas
 class ShardedEvalSampler(torch.utils.data.Sampler):
     """This rank's evaluation examples: every world-size-th of `order`, from the rank's own
     offset, so every example is evaluated once and the ranks get equal shares of long and
-    short ones. No padding: `engine.predict` gathers the shares by their indices."""
+    short ones. No padding: `training_steps.predict` gathers the shares by their indices."""
 
     def __init__(self, order: Sequence[int]):
         current = world()
@@ -170,7 +170,7 @@ class ShardedEvalSampler(torch.utils.data.Sampler):
 
 class LengthSortedSampler(ShardedEvalSampler):
     """Evaluation order from longest to shortest: batches of near-equal length, so almost
-    no padding. `engine.predict` puts the outputs back into dataset order."""
+    no padding. `training_steps.predict` puts the outputs back into dataset order."""
 
     def __init__(self, lengths: list[int]):
         super().__init__(sorted(range(len(lengths)), key=lambda i: -lengths[i]))

@@ -8,6 +8,7 @@ plain values only, loaded without unpickling any object.
 """
 from __future__ import annotations
 
+import errno
 import pickle
 import shutil
 from pathlib import Path
@@ -18,6 +19,7 @@ from transformers.utils import logging as hf_logging
 
 from common.distributed import is_main_process
 from common.errors import ConfigError, describe
+from common.records import no_space
 
 TRAINING_STATE = "training_state.pt"
 
@@ -48,14 +50,39 @@ def save_checkpoint(directory: Path, model, tokenizer=None, training_state: Opti
     hf_logging.disable_progress_bar()  # one "Writing model shards" bar per save only clutters the log
     try:
         model.save_pretrained(tmp)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        if training_state is not None:
+            torch.save(training_state, tmp / TRAINING_STATE)
+    except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as a RuntimeError
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC or "No space left" in str(exc):
+            raise no_space(directory) from None
+        raise
     finally:
         if bars_were_on:
             hf_logging.enable_progress_bar()
-    if tokenizer is not None:
-        tokenizer.save_pretrained(tmp)
-    if training_state is not None:
-        torch.save(training_state, tmp / TRAINING_STATE)
     _swap_into_place(tmp, directory)
+
+
+def checkpoint_bytes(model: torch.nn.Module) -> int:
+    """A rough bound on what a run's checkpoints take at their largest: `best` and `last`, a
+    temporary copy while one is swapped in, and `last`'s optimizer state (AdamW: two moments
+    per trained parameter)."""
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    trained = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    return 3 * weights + 2 * trained
+
+
+def check_free_space(directory: Path, model: torch.nn.Module) -> None:
+    """Refuse to train when the run directory's device cannot hold the checkpoints: better
+    before the first epoch than after it, when the first save fails."""
+    if not is_main_process():
+        return
+    needed, free = checkpoint_bytes(model), shutil.disk_usage(directory).free
+    if free < needed:
+        raise ConfigError(f"{directory} has {free / 2**20:,.0f} MB free and the checkpoints of this model take about "
+                          f"{needed / 2**20:,.0f} MB: free some space or choose another --output_dir")
 
 
 def find_checkpoint(directory: Path) -> Optional[Path]:
@@ -64,6 +91,21 @@ def find_checkpoint(directory: Path) -> Optional[Path]:
         if (candidate / "config.json").exists() or (candidate / "adapter_config.json").exists():  # model or LoRA
             return candidate
     return None
+
+
+def check_checkpoint(directory: Path) -> None:
+    """Read the header of every weights file in `directory` (which also checks the file holds
+    all the tensors it lists): a damaged checkpoint (an interrupted copy, a full disk) is an
+    error naming the file before anything loads from it."""
+    from safetensors import SafetensorError, safe_open
+
+    for path in sorted(Path(directory).glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt") as weights:
+                weights.keys()
+        except (SafetensorError, OSError) as exc:
+            raise ConfigError(f"{path} is damaged ({describe(exc)}): the run cannot continue from this checkpoint; "
+                              "start it anew with --overwrite (or restore the file)") from None
 
 
 def load_training_state(directory: Path) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -11,6 +13,12 @@ from torch.distributed.elastic.multiprocessing.errors import record
 from common.config import parse_config
 from common.distributed import close_distributed, launched_world
 from common.errors import ConfigError, DataError
+from common.run_lock import last_run
+
+
+def stop_on_signal(signum: int, frame: Any) -> None:
+    """SIGTERM as Ctrl-C: the run stops between two statements and says where."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def exit_on_bad_input(entry: Callable[[], Any]) -> Any:
@@ -25,15 +33,41 @@ def exit_on_bad_input(entry: Callable[[], Any]) -> Any:
         raise SystemExit(2) from None
 
 
+def interrupted_message(cfg: Any, argv: Sequence[str], signal_name: str) -> str:
+    """Where an interrupted run stopped (its finished epochs, from history.jsonl) and the command that continues it."""
+    run_dir = last_run()
+    if run_dir is None or (run_dir / "metrics.json").exists():
+        return (f"interrupted ({signal_name}) while no run was training (before its directory was made, or after "
+                "its records were written): nothing to resume")
+    history = run_dir / "history.jsonl"
+    epochs = sum(1 for line in history.read_text(encoding="utf-8").splitlines() if line.strip()) \
+        if history.exists() else 0
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    command = f"python -m {spec.name}" if spec else f"python {sys.argv[0]}"
+    args = [a for a in argv if a not in ("--resume", "--overwrite")]
+    return (f"interrupted ({signal_name}): {run_dir} has {epochs} of {cfg.epochs} epoch(s) finished; continue it "
+            f"with: {command} {' '.join(shlex.quote(a) for a in args)} --resume".replace("  ", " "))
+
+
 def run_cli(main: Callable, config_cls: type, preset_dir: Path, argv: Sequence[str] | None = None,
             description: str | None = None) -> None:
-    """`main(cfg, provenance)` with the config from presets and `--key value` overrides."""
+    """`main(cfg, provenance)` with the config from presets and `--key value` overrides.
+    Ctrl-C (and, outside torchrun, SIGTERM) ends the run with one line saying where it
+    stopped and the `--resume` command, exit status 130."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+
     def entry() -> None:
         cfg, provenance = parse_config(config_cls, argv, preset_dir, description)
         try:
             main(cfg, provenance)
+        except KeyboardInterrupt as exc:
+            print(interrupted_message(cfg, argv, str(exc) or "SIGINT"), file=sys.stderr)
+            raise SystemExit(130) from None
         finally:
             close_distributed()  # the process group of a torchrun job, if the run joined one
+
+    if launched_world().size == 1:  # torchrun stops its ranks with SIGTERM itself: leave its handling alone
+        signal.signal(signal.SIGTERM, stop_on_signal)
 
     # Under torchrun (which names an error file) a failing rank's traceback goes into its summary
     # of the job. Elsewhere `record` has nowhere to write and only turns on a fault handler, which

@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 import pandas as pd
 
 from common.cli import exit_on_bad_input
-from common.errors import DataError
+from common.errors import DataError, describe
 from common.records import read_json
 from common.uncertainty import compare_predictions
 
@@ -30,7 +30,15 @@ def read_predictions(run_dir: Path) -> pd.DataFrame:
     path = Path(run_dir) / "predictions.csv"
     if not path.is_file():
         raise DataError(f"{run_dir}: no predictions.csv (a finished run scored on its test split has one)")
-    return pd.read_csv(path, keep_default_na=False)
+    try:
+        frame = pd.read_csv(path, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path} cannot be read as a table ({describe(exc)})") from None
+    missing = [column for column in ("label", "prediction") if column not in frame.columns]
+    if missing or frame.empty:
+        raise DataError(f"{path}: " + (f"no {' or '.join(repr(c) for c in missing)} column (it has "
+                                       f"{', '.join(map(str, frame.columns)) or 'none'})" if missing else "no rows"))
+    return frame
 
 
 def check_same_examples(a: pd.DataFrame, b: pd.DataFrame, name_a: str, name_b: str) -> None:
@@ -73,6 +81,28 @@ def compare_runs(run_a: Path, run_b: Path, metric: str = "f1_macro", n_resamples
     result = compare_predictions(codes(a["label"]), codes(a["prediction"]), codes(b["prediction"]), len(names),
                                  metric=metric, n_resamples=n_resamples, seed=seed)
     return {"run_a": str(run_a), "run_b": str(run_b), **result}
+
+
+def compare_seeds(root: Path, stem_a: str, stem_b: str) -> list[dict]:
+    """`compare_runs` of `<stem_a>_seed<N>` against `<stem_b>_seed<N>` under `root`, for every
+    seed N both have finished (with predictions), each with that seed as `run_seed`."""
+    results = []
+    for run_a in sorted(Path(root).glob(f"{stem_a}_seed*")):
+        seed = run_a.name.rsplit("_seed", 1)[1]
+        run_b = Path(root) / f"{stem_b}_seed{seed}"
+        if (run_a / "predictions.csv").exists() and (run_b / "predictions.csv").exists():
+            results.append({**compare_runs(run_a, run_b), "run_seed": seed})
+    return results
+
+
+def paired_row(title: str, result: dict) -> list[str]:
+    """One comparison as a table row: title, seed, A, B, A - B, its 95% interval, p."""
+    low, high = result["interval"]
+    return [title, result["run_seed"], f"{result['a']:.4f}", f"{result['b']:.4f}", f"{result['difference']:+.4f}",
+            f"[{low:+.4f}, {high:+.4f}]", f"{result['p_value']:.4f}"]
+
+
+PAIRED_HEADERS = ["comparison (A vs B)", "seed", "A", "B", "A - B", "95% interval", "p"]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from common.errors import ConfigError
+from common.paths import check_relative_name
 from common.optim import OPTIMIZERS, SCHEDULES, check_optimizer_config
 from common.tracking import chosen_trackers
 
@@ -139,13 +140,8 @@ def check_run_name(run_name: Optional[str]) -> None:
     """A run name is a relative folder path of plain names (a sweep's trials use
     `sweep_<study>/trials/<key>`): no absolute path, '..', '.', '~' or backslash, so that
     nothing is ever written or deleted outside <output_dir>/<phase>/."""
-    if run_name is None:
-        return
-    parts = run_name.split("/")
-    if (not run_name.strip() or run_name.startswith(("/", "~")) or "\\" in run_name
-            or any(part in ("", ".", "..") or part != part.strip() for part in parts)):
-        raise ConfigError(f"run_name: {run_name!r} is not a relative folder name (no leading '/' or '~', no '..', "
-                          "'.', '\\' or empty parts); runs always live in <output_dir>/<phase>/<run_name>")
+    if run_name is not None:
+        check_relative_name(run_name, "run_name", "runs always live in <output_dir>/<phase>/<run_name>")
 
 
 def config_keys(cls: type) -> list[str]:

@@ -26,8 +26,9 @@ def resolve_device(spec: str) -> torch.device:
                               "use --device cpu or --device auto")
         index = spec.partition(":")[2]
         if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+            count = torch.cuda.device_count()
             raise ConfigError(f"device {spec!r} does not exist: this machine has "
-                              f"{torch.cuda.device_count()} CUDA device(s), cuda:0..cuda:{torch.cuda.device_count() - 1}")
+                              f"{count} CUDA device(s), cuda:0..cuda:{count - 1}")
         return torch.device(spec)
     raise ConfigError(f"unknown device {spec!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
 

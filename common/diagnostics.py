@@ -13,7 +13,7 @@ import re
 from typing import Callable, Optional, Sequence
 
 from common.regression import regression_warnings
-from common.splits import Splits
+from common.splits import Splits, text_key
 
 COLLAPSE_SHARE = 0.95  # one class predicted for at least this share of a split's examples
 MIN_CLASS_EXAMPLES = 10  # fewer test examples of a class than this: its scores are noise
@@ -22,12 +22,6 @@ MIN_CLASS_EXAMPLES = 10  # fewer test examples of a class than this: its scores 
 def normalize_text(text: str) -> str:
     """Case and runs of white space ignored: 'Sales  rose.' and 'sales rose.' are one text."""
     return re.sub(r"\s+", " ", text).strip().casefold()
-
-
-def text_key(example) -> str:
-    """What makes two examples the same input: the text, and its pair where there is one."""
-    pair = getattr(example, "pair", None)
-    return example.text if not pair else f"{example.text}\n{pair}"
 
 
 def count_leaks(splits: Splits, key: Callable = text_key) -> dict[str, dict[str, int]]:
@@ -53,8 +47,15 @@ def count_leaks(splits: Splits, key: Callable = text_key) -> dict[str, dict[str,
 
 def data_warnings(info: dict) -> list[str]:
     """Warnings about a data set from its loader's record (`Splits.info`): its leak counts,
-    and columns that look like the id of rows that belong together but were split apart."""
+    cleaning that removed half the rows or more, and columns that look like the id of rows
+    that belong together but were split apart."""
     warnings = leak_warnings(info.get("leaks") or {})
+    cleaning = info.get("cleaning") or {}
+    if cleaning.get("raw") and cleaning.get("clean") is not None and cleaning["clean"] <= cleaning["raw"] / 2:
+        warnings.append(f"cleaning kept {cleaning['clean']} of {cleaning['raw']} rows "
+                        f"({cleaning.get('duplicates_removed')} repeated an earlier row, "
+                        f"{cleaning.get('conflicting_texts_dropped')} texts were filed under "
+                        "more than one label): check text_column and label_column (--deduplicate false keeps them)")
     for split, counts in (info.get("unseen_labels") or {}).items():
         if counts["examples"]:
             warnings.append(f"{counts['examples']} {split} examples ({counts['share']:.1%}) carry {counts['labels']} "

@@ -27,14 +27,14 @@ from scipy.special import softmax
 from torch.utils.data import DataLoader
 
 from common.batching import EncodedDataset, encode_texts, make_eval_loader
-from common.engine import evaluate, predict, score_logits
+from common.training_steps import evaluate, predict, score_logits
 from common.metrics import compute_metrics, prefix_metrics
 from common.plots import plot_confusion_matrix, plot_group_scores, plot_predicted_scores
 from common.records import write_csv
 from common.regression import evaluate_regression
 from common.splits import Splits
 from common.uncertainty import bootstrap_intervals, regression_intervals
-from common.text_data import Example
+from common.splits import Example
 
 
 def encode_examples(tokenizer, examples: Sequence[Example], max_length: int) -> EncodedDataset:

@@ -54,7 +54,7 @@ def stand_in_notes(cfg, study: Optional[StudyData], source: str, stand_in: Optio
 
 def seed_scores(run_dir: Path, key: str) -> dict[int, float]:
     """`key` of this run and of its finished siblings that differ from it only in the seed."""
-    from common.report import collect_runs, group_key  # the report's notion of one experiment
+    from common.tables import collect_runs, group_key# the report's notion of one experiment
 
     runs = [run for run in collect_runs(run_dir.parent.parent) if run.phase == run_dir.parent.name]
     this = next((run for run in runs if run.path == run_dir), None)

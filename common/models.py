@@ -7,8 +7,8 @@ checkpoint's own classification head is never used under another label order (se
 """
 from __future__ import annotations
 
-import importlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
@@ -17,12 +17,32 @@ from torch import nn
 from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel,
                           PreTrainedTokenizerBase)
 
+from common.config import option
 from common.errors import ConfigError
 from common.heads import build_mean_pooling_classifier  # also registers its model type with the Auto classes
 from common.load_report import describe_loading, folded_load_report
+import common.small_transformers  # noqa: F401  (registers the from-scratch encoders with the Auto classes)
 
 PRETRAINED_HEADS = ("map_by_name", "new")
 GENERIC_LABEL = re.compile(r"LABEL_\d+")
+
+
+@dataclass
+class PretrainedOptions:
+    """The keys that say what becomes of a pretrained checkpoint: its attention dropout, its
+    embedding matrix and its own classification head (read here and in common/fit.py)."""
+
+    attention_dropout: Optional[float] = option(None, "Dropout on the pretrained encoder's attention "
+                                                "probabilities in training, in place of its config's (e.g. 0: no "
+                                                "mask drawn over every head's length x length map, the largest "
+                                                "cost outside the matmuls on a CPU); unset keeps the checkpoint's.",
+                                                at_least=0, below=1)
+    freeze_embeddings: bool = option(False, "Keep the pretrained encoder's input (token) embedding matrix as it "
+                                     "is: no gradient, no optimizer state (for multilingual-e5-small 96M of its "
+                                     "118M parameters, its 250k-piece vocabulary).")
+    pretrained_head: str = option("map_by_name", "A checkpoint that already has a trained classification head: "
+                                  "map_by_name keeps it when its label names are the data's (rows put in the "
+                                  "data's order), else gives a new head; new: always a new head.", PRETRAINED_HEADS)
 
 
 def load_error(source: str, exc: Exception) -> ConfigError:
@@ -225,9 +245,6 @@ def head_origin(model) -> str:
 def load_trained_classifier(checkpoint: Path, **kwargs) -> PreTrainedModel:
     """A classifier saved by a run (its head and label names included); `kwargs` go to
     `from_pretrained` (e.g. `attn_implementation="eager"` to read attention weights)."""
-    # Registers the from-scratch encoders' model type; imported here because it imports this module.
-    importlib.import_module("common.small_transformers")
-
     try:
         return AutoModelForSequenceClassification.from_pretrained(str(checkpoint), **kwargs)
     except (OSError, ValueError) as exc:

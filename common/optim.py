@@ -39,10 +39,8 @@ def check_optimizer_config(cfg) -> None:
         if cfg.lr_scheduler != "constant" or cfg.warmup_ratio:
             raise ConfigError("optimizer adafactor_relative is its own schedule: set lr_scheduler constant and "
                               "warmup_ratio 0")
-    elif cfg.learning_rate is None:
+    elif cfg.learning_rate is None:  # (a value <= 0 never gets here: the key's domain refuses it)
         raise ConfigError(f"optimizer {cfg.optimizer} needs a learning_rate")
-    elif cfg.learning_rate <= 0:
-        raise ConfigError(f"learning_rate must be positive, got {cfg.learning_rate}")
 
 
 def parameter_groups(model: torch.nn.Module, weight_decay: float,

@@ -16,11 +16,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from common import REPO_ROOT
 from common.config import parse_config
 from common.errors import ConfigError
 from common.hub import HubRef
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -80,11 +80,31 @@ def discover_phases() -> dict[str, Phase]:
     for folder in sorted(REPO_ROOT.glob("phase[0-9]_*")):
         if not (folder / "phase.py").is_file():
             continue
-        declared = getattr(importlib.import_module(f"{folder.name}.phase"), "PHASE", None)
-        if not isinstance(declared, Phase) or declared.name != folder.name:
-            raise ConfigError(f"{folder / 'phase.py'} must define PHASE = Phase(...) for {folder.name}")
-        found[folder.name.split("_", 1)[0].removeprefix("phase")] = declared
+        found[folder.name.split("_", 1)[0].removeprefix("phase")] = load_phase(folder.name)
     return found
+
+
+def load_phase(name: str) -> Phase:
+    """The declaration of the phase package `name`, importing only its own phase.py (a sweep's
+    worker process needs its runner, not every phase)."""
+    try:
+        declared = getattr(importlib.import_module(f"{name}.phase"), "PHASE", None)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"no phase package {name!r} with a phase.py ({exc})") from None
+    if not isinstance(declared, Phase) or declared.name != name:
+        raise ConfigError(f"{name}/phase.py must define PHASE = Phase(...) for {name}")
+    return declared
+
+
+def resolve_ref(ref: str) -> Any:
+    """The object a "package.module:name" reference names (e.g. a test's own `main` for a sweep)."""
+    module, _, name = ref.partition(":")
+    if not module or not name:
+        raise ConfigError(f"{ref!r} is not a 'package.module:name' reference")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ModuleNotFoundError, AttributeError) as exc:
+        raise ConfigError(f"cannot resolve {ref!r}: {exc}") from None
 
 
 def declared_phase(name: str) -> Optional[Phase]:

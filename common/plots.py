@@ -2,7 +2,7 @@
 
 A run's figures are extras: one that fails to draw or save (a full disk, a degenerate input)
 never costs a finished run its records. `guarded` turns the failure into a warning line and
-keeps it in `FIGURE_FAILURES`, which the run's end (`common.finetune.finish_run`) moves into
+keeps it in `FIGURE_FAILURES`, which the run's end (`common.run_lifecycle.finish_run`) moves into
 metrics.json's warnings. Figures have a bounded size whatever the number of classes.
 """
 from __future__ import annotations

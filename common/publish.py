@@ -85,8 +85,14 @@ def publish(run_dir: Path, repo_id: str, checkpoint: str = "best", private: bool
     """Assemble, check and (unless `dry_run` or offline) push; return the assembled folder."""
     from huggingface_hub import constants
 
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
     if "/" not in repo_id or repo_id.count("/") != 1:
         raise ConfigError(f"--repo_id {repo_id!r}: expected <user or organisation>/<name>")
+    try:  # the hub's own rule, in a dry run too: a name it would refuse fails before anything is assembled
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise ConfigError(f"--repo_id {repo_id!r}: the hub would refuse it ({str(exc).splitlines()[0]})") from None
     folder, left_out = assemble(Path(run_dir), checkpoint)
     summary = check_folder(folder)
     files = sorted(folder.iterdir())

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import importlib.metadata
 import json
+import errno
 import os
 import platform
 import shutil
@@ -21,12 +22,13 @@ from typing import Any, Iterable
 
 import torch
 
+from common import REPO_ROOT
 from common.config import config_to_dict
 from common.device import describe_device
 from common.distributed import describe_world, is_main_process
 from common.errors import ConfigError
+from common.run_lock import acquire, check_unlocked
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("torch", "torchvision", "transformers", "tokenizers", "datasets", "scikit-learn",
             "numpy", "pandas", "peft", "optuna", "captum", "accelerate")
 
@@ -54,9 +56,17 @@ def atomic_write_text(path: Path, text: str) -> None:
             handle.write(text)
         readable_as_umask_allows(Path(tmp))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise no_space(path) from None
         raise
+
+
+def no_space(path: Path) -> ConfigError:
+    """The error of a write that found the disk full (its temporary file already removed)."""
+    return ConfigError(f"no space left on the device of {path}: nothing half-written was kept; free some space (or "
+                       "choose another --output_dir) and continue with --resume")
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -156,6 +166,8 @@ def start_run(cfg: Any, phase: str, device: torch.device, provenance: dict | Non
     name (common.config checks it); `--overwrite` deletes only a directory that is a run
     of this phase, and `--resume` only continues the same experiment."""
     run_dir = run_dir_for(cfg, phase)
+    if run_dir.is_dir() and cfg.overwrite:
+        check_unlocked(run_dir)  # before --overwrite deletes what another process may be training
     started = (run_dir / "config.json").exists()
     if started and not (cfg.resume or cfg.overwrite):
         raise ConfigError(f"run directory {run_dir} already exists; pass --resume to continue it, "
@@ -175,6 +187,7 @@ def start_run(cfg: Any, phase: str, device: torch.device, provenance: dict | Non
                               "say so); it is left as it is")
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    acquire(run_dir)  # refused while another live process trains it (a second --resume, say)
     write_json(run_dir / "config.json", record)
     # A resumed run keeps the env.json of its start; where it was resumed goes beside it.
     env_name = "env_resumed.json" if cfg.resume and (run_dir / "env.json").exists() else "env.json"

@@ -13,7 +13,7 @@ from scipy.stats import pearsonr
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from torch.utils.data import DataLoader
 
-from common.engine import predict
+from common.training_steps import predict
 
 CONSTANT_SHARE = 0.1  # predictions spread less than this share of the gold scores' spread: a constant model
 

@@ -3,8 +3,8 @@
 Usage:
     python -m common.report [--runs runs] [--out experiments.md]
 
-Each phase declares its tables (`TableSpec`), figures and other blocks in its `phase.py`
-(common/phases.py); they are written in its `tables.py`. A table lives in experiments.md
+Each phase declares its tables (`TableSpec`, common/tables.py), figures and other blocks in
+its `phase.py` (common/phases.py); they are written in its `tables.py`. A table lives in experiments.md
 between `<!-- START TABLE name -->` and `<!-- END TABLE name -->`; only the text between
 the markers is replaced, so prose around the tables is kept. Runs that differ only in their seed form one row, shown as
 mean ± std over seeds, named by its runs' directory names. A table is built from what the
@@ -24,267 +24,18 @@ else (a sweep's trials table) between `<!-- START TABLE <name> -->` markers.
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import shutil
-import statistics
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Optional, Sequence
 
+from common import REPO_ROOT
 from common.cli import exit_on_bad_input
 from common.errors import DataError, describe
-from common.offline_models import describe_stand_in
 from common.phases import discover_phases
-from common.records import REPO_ROOT, atomic_write_text, read_json
-
-# Config keys that do not change what a run measures: runs differing only here are seeds of one row.
-NON_EXPERIMENT_KEYS = {"seed", "run_name", "output_dir", "device", "resume", "overwrite", "progress",
-                       "num_workers", "data_dir", "eval_batch_size", "report_to", "logging_steps"}
-DEBUG_KEYS = ("max_train_samples", "max_eval_samples", "max_steps")
-
-
-@dataclass
-class Column:
-    header: str
-    key: str  # "metrics.<key>", "config.<key>" or "env.<key>"
-    fmt: str = "{:.4f}"
-    applies: Optional[Callable[["Run"], bool]] = None  # where it is False the cell shows "–" (a key that has no meaning there)
-    study_only: bool = False  # meaningful on the study's data set alone (e.g. its agreement level): left out elsewhere
-
-    def value(self, run: "Run") -> Any:
-        return run.value(self.key) if self.applies is None or self.applies(run) else None
-
-    def format(self, values: Sequence[Any]) -> str:
-        """The cell of a row: one run's value, or mean ± std over its seeds."""
-        return format_cell(values, self.fmt)
-
-
-def format_seconds(value: float) -> str:
-    """Seconds to three significant figures (whole seconds from 100 on): 0.512, 50.2, 142, 1,234."""
-    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
-
-
-@dataclass
-class SecondsColumn(Column):
-    """A duration: one run's, or mean ± std over seeds, each to three significant figures."""
-
-    def format(self, values: Sequence[Any]) -> str:
-        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        if not numbers:
-            return "–"
-        if len(set(numbers)) == 1:
-            return format_seconds(numbers[0])
-        return f"{format_seconds(statistics.mean(numbers))} ± {format_seconds(statistics.stdev(numbers))}"
-
-
-@dataclass
-class IntervalColumn(Column):
-    """A 95% interval ([low, high] in metrics.json): one run's, or for several seeds the
-    span from the lowest low to the highest high."""
-
-    fmt: str = "{:.3f}"
-
-    def format(self, values: Sequence[Any]) -> str:
-        bounds = [v for v in values if isinstance(v, (list, tuple)) and len(v) == 2]
-        if not bounds:
-            return "–"
-        low, high = min(b[0] for b in bounds), max(b[1] for b in bounds)
-        return f"[{self.fmt.format(low)}, {self.fmt.format(high)}]" + (" (span over seeds)" if len(bounds) > 1 else "")
-
-
-@dataclass
-class GroupColumn(Column):
-    """The `metric` of one group's examples in `split`, read from metrics.json's `groups`
-    record (a group name may hold dots, so it is not walked as a key path)."""
-
-    split: str = "test"
-    group: str = ""
-    metric: str = "f1_macro"
-
-    def value(self, run: "Run") -> Any:
-        scores = ((run.metrics.get("groups") or {}).get(self.split) or {}).get(self.group)
-        return scores.get(self.metric) if isinstance(scores, dict) else None
-
-
-@dataclass
-class GroupColumns:
-    """One column per group (a language, a kind of example) that the rows of a table part
-    recorded for `split`; the groups in `order` first, in that order, then the others sorted."""
-
-    split: str = "test"
-    metric: str = "f1_macro"
-    header: str = "{group}"
-    fmt: str = "{:.4f}"
-    order: Sequence[str] = ()
-
-    def expand(self, runs: Sequence["Run"]) -> list[Column]:
-        present = {group for run in runs for group in ((run.metrics.get("groups") or {}).get(self.split) or {})}
-        ordered = [g for g in self.order if g in present] + sorted(present - set(self.order))
-        return [GroupColumn(self.header.format(group=g), "", self.fmt, split=self.split, group=g, metric=self.metric)
-                for g in ordered]
-
-
-@dataclass
-class TableSpec:
-    name: str
-    phase: str
-    title: str
-    columns: list  # Column or GroupColumns
-    select: Callable[[dict], bool] = lambda run: True
-    reported: list[dict] = field(default_factory=list)  # {"source", "model", "data", <header>: value}
-    study_data: Optional[str] = None  # config.dataset of the study's data; None: each data set a part of its own
-    other_data: bool = True  # False: runs on other data sets are left out (every column is study_only)
-    describe_model: Callable[["Run"], str] = lambda run: describe_model(run.config, run.metrics.get("stand_in"))
-
-
-@dataclass
-class FigureSpec:
-    """A figure drawn from runs into `figures/<name>.png` beside experiments.md.
-
-    `draw(groups, path, title)` gets the chosen runs grouped into rows (seeds of one
-    experiment together) and returns False when there is nothing to draw."""
-
-    name: str
-    phase: str
-    title: str
-    draw: Callable[[list, Path, str], bool]
-    select: Callable[[Any], bool] = lambda run: True
-
-
-@dataclass
-class BlockSpec:
-    """Any other generated block: `render(runs_root, out)` returns its markdown (e.g. a
-    sweep's trials table, read from its trials.csv)."""
-
-    name: str
-    render: Callable[[Path, Path], str]
-
-
-@dataclass
-class Run:
-    phase: str
-    path: Path
-    config: dict
-    env: dict
-    metrics: dict
-
-    def value(self, key: str) -> Any:
-        """`metrics.<key>`, `config.<key>` or `env.<key>`; further dots walk into nested records."""
-        source, *path = key.split(".")
-        value: Any = {"metrics": self.metrics, "config": self.config, "env": self.env}[source]
-        for name in path:
-            value = value.get(name) if isinstance(value, dict) else None
-        return value
-
-
-def collect_runs(runs_root: Path) -> list[Run]:
-    """Every finished run (one with metrics.json) under `<runs_root>/<phase>/<run_name>/`."""
-    runs = []
-    for metrics_path in sorted(Path(runs_root).glob("*/*/metrics.json")):
-        run_dir = metrics_path.parent
-        try:
-            config = read_json(run_dir / "config.json")
-            env = read_json(run_dir / "env.json") if (run_dir / "env.json").exists() else {}
-            provenance = {key: config.get(key) for key in ("preset", "sweep", "rerun", "baseline")}
-            runs.append(Run(phase=run_dir.parent.name, path=run_dir, config={**config["config"], **provenance},
-                            env=env, metrics=read_json(metrics_path)))
-        except (OSError, ValueError, KeyError, TypeError) as exc:  # a truncated or foreign record
-            print(f"warning: skipping {run_dir}: its records cannot be read ({describe(exc)})", file=sys.stderr)
-    return runs
-
-
-def group_key(run: Run) -> str:
-    return json.dumps({k: v for k, v in run.config.items() if k not in NON_EXPERIMENT_KEYS}, sort_keys=True)
-
-
-def format_cell(values: Sequence[Any], fmt: str) -> str:
-    values = [", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v for v in values if v is not None]
-    if not values:
-        return "–"
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        distinct = sorted({str(v) for v in values})
-        return ", ".join(distinct)
-    if len(set(values)) == 1:  # one run, or a setting all seeds share
-        return fmt.format(values[0])
-    return f"{fmt.format(statistics.mean(values))} ± {fmt.format(statistics.stdev(values))}"
-
-
-def describe_device(env: dict) -> str:
-    return env.get("gpu_name") or f"CPU ({env.get('cpu_count', '?')} cores)"
-
-
-def model_label(path: str) -> str:
-    """Hub ids stay as they are; local directories are named by their last parts."""
-    parts = Path(str(path)).parts
-    return str(path) if len(parts) <= 2 else "/".join(parts[-2:])
-
-
-def describe_model(config: dict, stand_in: Optional[dict] = None) -> str:
-    """A run's model, from its config: the pretrained checkpoint's name (for an offline
-    stand-in, `stand_in` as metrics.json records it: what it is and for which model it
-    stands), or the small architecture trained from scratch (common/small_transformers.py)
-    and its tokenizer."""
-    architecture = config.get("architecture") or "pretrained"
-    if architecture == "pretrained" and stand_in:
-        return describe_stand_in(stand_in)
-    if architecture == "pretrained":
-        return model_label(config.get("model_name_or_path"))
-    if config.get("train_tokenizer"):
-        return (f"{architecture} from scratch (byte-level BPE of the train split, "
-                f"{config.get('tokenizer_vocab_size')} tokens at most)")
-    tokenizer = config.get("tokenizer_name_or_path") or config.get("model_name_or_path")
-    return f"{architecture} from scratch (tokenizer {model_label(tokenizer)})"
-
-
-def group_runs(phase: str, select: Callable[[Run], bool], runs: Sequence[Run]) -> list[list[Run]]:
-    """The chosen runs of `phase`, grouped into rows: runs that differ only in their seed."""
-    groups: dict[str, list[Run]] = {}
-    for run in runs:
-        if run.phase == phase and select(run):
-            groups.setdefault(group_key(run), []).append(run)
-    return sorted(groups.values(), key=lambda g: (g[0].config.get("preset") or "", g[0].path.name))
-
-
-def row_label(members: Sequence[Run]) -> str:
-    """The row's runs by directory name; `<stem>_seed*` when every run is `<stem>_seed<its seed>`."""
-    names = sorted(run.path.name for run in members)
-    seeded = all(run.path.name.endswith(f"_seed{run.config.get('seed')}") for run in members)
-    stems = {run.path.name.removesuffix(f"_seed{run.config.get('seed')}") for run in members}
-    label = f"{stems.pop()}_seed*" if len(members) > 1 and seeded and len(stems) == 1 else ", ".join(names)
-    first = members[0]
-    if any(first.config.get(k) for k in DEBUG_KEYS):  # never let a debug run pass for a full one
-        label += " (subset: " + ", ".join(f"{k}={first.config[k]}" for k in DEBUG_KEYS
-                                                 if first.config.get(k)) + ")"
-    return label
-
-
-def data_of(run: Run, study_data: Optional[str]) -> str:
-    """The data set a run was trained on: `study_data` for the study's own, else its source
-    (the file or hub id the data loader recorded) or its `dataset` key."""
-    dataset = run.config.get("dataset")
-    if study_data is not None and dataset in (None, study_data):
-        return study_data
-    return str((run.metrics.get("data") or {}).get("source") or dataset or "unknown data")
-
-
-def describe_labels(runs: Sequence[Run]) -> str:
-    """"3 labels: negative, neutral, positive" (the names when there are few), from metrics.json;
-    sets of several sizes in order of size; none for runs without labels (e.g. target extraction)."""
-    sets = sorted({tuple(run.metrics["labels"]) for run in runs if isinstance(run.metrics.get("labels"), list)},
-                  key=lambda names: (len(names), names))
-    if not sets:
-        return "labels not recorded"
-    if not any(sets[-1]):
-        return "no labels (text outputs)"
-    return "; ".join(f"{len(names)} label{'s' if len(names) != 1 else ''}"
-                     + (f": {', '.join(names)}" if len(names) <= 8 else "") for names in sets if names)
-
-
-def markdown_rows(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers),
-            *("| " + " | ".join(row) + " |" for row in rows)]
+from common.records import atomic_write_text, read_json
+from common.tables import (FigureSpec, GroupColumns, Run, TableSpec, collect_runs, data_of, describe_device,
+                           describe_labels, group_runs, markdown_rows, model_label, row_label)
 
 
 def render_part(spec: TableSpec, groups: Sequence[list[Run]], title: str, study: bool) -> list[str]:
@@ -348,6 +99,20 @@ def render_benchmark(result: dict) -> str:
     return "\n".join(lines)
 
 
+def render_benchmark_file(path: Path) -> str:
+    """A benchmark's block; a result file that cannot be read (a killed benchmark) says so, in the block
+    and on stderr."""
+    try:
+        result = read_json(path)
+        if not isinstance(result, dict):
+            raise TypeError("not a JSON object")
+        return render_benchmark(result)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        print(f"warning: benchmark result {path} cannot be read ({describe(exc)}); its block says so",
+              file=sys.stderr)
+        return f"_{path.name}: the result file cannot be read ({describe(exc)}); run the benchmark again_"
+
+
 def replace_block(text: str, name: str, body: str) -> str:
     start, end = f"<!-- START TABLE {name} -->", f"<!-- END TABLE {name} -->"
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
@@ -369,22 +134,18 @@ def render_figure(spec: FigureSpec, runs: Sequence[Run], out: Path) -> str:
     return f"![{spec.title}](figures/{spec.name}.png)"
 
 
-def publish_figure(source: Path, out: Path, name: str, caption: str) -> str:
-    """Copy a run's figure to `figures/<name>` beside the markdown file; return its link."""
-    target = Path(out).parent / "figures" / name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
-    return f"![{caption}](figures/{name})"
-
-
 def build_report(runs_root: Path, out: Path, specs: Optional[Sequence[TableSpec]] = None,
-                 figures: Optional[Sequence[FigureSpec]] = None, only: Optional[Sequence[str]] = None) -> str:
+                 figures: Optional[Sequence[FigureSpec]] = None, only: Optional[Sequence[str]] = None,
+                 runs: Optional[Sequence[Run]] = None) -> str:
     """Rewrite the generated blocks of `out` from the runs under `runs_root`; with no run
     and no benchmark there, an error that leaves `out` as it was. `only` names the blocks to
     rewrite (tables, other blocks, figures as `figure:<name>`, benchmarks as
     `benchmark:<name>`), leaving the others as they are: a machine that holds some runs
-    updates their tables without emptying the rest; a name nobody declares is an error."""
-    runs = collect_runs(runs_root)
+    updates their tables without emptying the rest; a name nobody declares is an error.
+    `runs` are the runs under `runs_root` when the caller has collected them already."""
+    if Path(out).is_dir():
+        raise DataError(f"--out {out} is a folder; name the Markdown file to update")
+    runs = collect_runs(runs_root) if runs is None else runs
     if not runs and not list((Path(runs_root) / "benchmarks").glob("*.json")):
         raise DataError(f"no finished runs (no */*/metrics.json) under {runs_root}: {out} is left as it was")
     text = out.read_text(encoding="utf-8") if out.exists() else "# Experiments\n"
@@ -397,7 +158,7 @@ def build_report(runs_root: Path, out: Path, specs: Optional[Sequence[TableSpec]
     for block in declared_specs("blocks") if specs is None else []:
         renderers[block.name] = lambda block=block: block.render(Path(runs_root), Path(out))
     for bench in benches:
-        renderers[f"benchmark:{bench.stem}"] = lambda bench=bench: render_benchmark(read_json(bench))
+        renderers[f"benchmark:{bench.stem}"] = lambda bench=bench: render_benchmark_file(bench)
     unknown = sorted(set(only or ()) - set(renderers))
     if unknown:
         raise DataError(f"--only: no block named {', '.join(unknown)}; known: {', '.join(sorted(renderers))}")
@@ -419,15 +180,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     def entry() -> None:
         runs = collect_runs(Path(args.runs))
-        build_report(Path(args.runs), Path(args.out), only=args.only.split(",") if args.only else None)
+        build_report(Path(args.runs), Path(args.out), only=args.only.split(",") if args.only else None, runs=runs)
         print(f"{len(runs)} finished runs from {args.runs} -> {args.out}")
 
     exit_on_bad_input(entry)
 
 
 if __name__ == "__main__":
-    # The phases' tables import `common.report`; run that module, not this `__main__` copy of
-    # it, so that their columns are instances of the classes the report checks.
-    from common.report import main as report_main
-
-    report_main()
+    main()

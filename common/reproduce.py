@@ -41,7 +41,8 @@ from common.cli import exit_on_bad_input
 from common.hub import (CacheResolver, HubRef, HubResolver, HubUnreachable, format_resolution, human_bytes,
                         merge_refs, resolve_refs, summarize_uses)
 from common.phases import Phase, Runner, choose_phases
-from common.records import REPO_ROOT, atomic_write_text
+from common import REPO_ROOT
+from common.records import atomic_write_text
 from common.report import build_report
 
 QUICK_BANNER = ("# Smoke results (`python -m common.reproduce --quick`)\n\n"

@@ -40,6 +40,7 @@ import yaml
 
 from common.config import check_config_value
 from common.errors import ConfigError
+from common.paths import check_relative_name
 
 SPACE_KEYS = ("study_name", "sampler", "n_trials", "seed", "metric", "pruner", "keep_checkpoints", "fixed", "params",
               "points")
@@ -163,6 +164,11 @@ def _read_param(name: str, spec: Any, config_cls: type, path: Path) -> Param:
         raise _fail(path, f"parameter {name!r}: low ({low}) must be below high ({high})")
     if spec.get("log") and low <= 0:
         raise _fail(path, f"parameter {name!r}: a log range needs low > 0")
+    step = spec.get("step")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0):
+        raise _fail(path, f"parameter {name!r}: step must be a positive number, got {step!r}")
+    if step is not None and spec.get("log"):
+        raise _fail(path, f"parameter {name!r}: a log range takes no step")
     return Param(name, low=low, high=high, log=bool(spec.get("log", False)), step=spec.get("step"), integer=integer)
 
 
@@ -182,6 +188,27 @@ def _read_points(points: Any, raw: dict, config_cls: type, path: Path) -> list[d
     if len({json.dumps(p, sort_keys=True) for p in checked}) < len(checked):
         raise _fail(path, "a point is listed twice")
     return checked
+
+
+def check_study_name(name: str) -> str:
+    """A study's name names its folder, `sweep_<name>`, under <output_dir>/<phase>/: one plain name."""
+    return check_relative_name(name, "study_name", "a study lives in <output_dir>/<phase>/sweep_<study_name>",
+                               nested=False)
+
+
+def _study_name(raw: dict, path: Path) -> str:
+    name = str(raw.get("study_name") or path.stem)
+    try:
+        return check_study_name(name)
+    except ConfigError as exc:
+        raise _fail(path, str(exc)) from None
+
+
+def _whole_number(raw: dict, key: str, default: Optional[int], path: Path) -> Optional[int]:
+    value = raw.get(key, default)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return value
+    raise _fail(path, f"{key} must be a whole number >= 0, got {value!r}")
 
 
 def load_search_space(path: Path, config_cls: type) -> SearchSpace:
@@ -223,15 +250,17 @@ def load_search_space(path: Path, config_cls: type) -> SearchSpace:
     if both:
         raise _fail(path, f"{', '.join(both)} both fixed and searched")
     fixed = {k: check_config_value(config_cls, k, v, f"search space {path}, fixed") for k, v in fixed.items()}
-    space = SearchSpace(study_name=str(raw.get("study_name") or path.stem), sampler=sampler,
-                        n_trials=raw.get("n_trials"), seed=int(raw.get("seed", 0)), metric=metric, pruner=pruner,
+    space = SearchSpace(study_name=_study_name(raw, path), sampler=sampler,
+                        n_trials=_whole_number(raw, "n_trials", None, path),
+                        seed=_whole_number(raw, "seed", 0, path), metric=metric, pruner=pruner,
                         keep_checkpoints=bool(raw.get("keep_checkpoints", False)), fixed=fixed,
                         params=[_read_param(name, spec, config_cls, path) for name, spec in params.items()],
                         points=points, source=str(path))
     if space.is_grid:
         ranges = [p.name for p in space.params if p.values is None]
         if ranges:
-            raise _fail(path, f"a grid takes lists of values; {', '.join(ranges)} {'is a' if len(ranges) == 1 else 'are'}"
+            raise _fail(path,
+                        f"a grid takes lists of values; {', '.join(ranges)} {'is a' if len(ranges) == 1 else 'are'}"
                         " range(s): list the points, or use sampler tpe or random")
         if space.n_trials is not None:
             raise _fail(path, "a grid runs every point once; drop n_trials")

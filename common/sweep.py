@@ -1,6 +1,6 @@
 """Hyperparameter sweeps on Optuna, where each trial is an ordinary run of a phase's `main`.
 
-Usage (through a phase's entry point, which names its `main` and config class):
+Usage (through a phase's sweep command; the phase's `main` and config class are those its phase.py declares):
     python -m phase2_multilingual_sentiment.sweep --space phase2_multilingual_sentiment/sweeps/xlmr_grid.yaml \\
         --preset xlmr --data_dir ../shared/data/tweet_sentiment_multilingual [--workers 2]
     # several machines, one shared study: a PostgreSQL database, or a journal file on a shared filesystem
@@ -28,7 +28,6 @@ device: a sweep uses several GPUs through --workers and --devices (or machines s
 from __future__ import annotations
 
 import argparse
-import importlib
 import multiprocessing
 import os
 import time
@@ -36,11 +35,12 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from common.config import build_config, config_to_dict, parse_config
+from common.phases import load_phase
 from common.device import resolve_device
 from common.distributed import launched_world
 from common.errors import ConfigError
 from common.records import write_json
-from common.search_space import SearchSpace, load_search_space
+from common.search_space import SearchSpace, check_study_name, load_search_space
 from common.sweep_workers import (ERROR, SKIP, SweepSpec, check_points, enqueue_missing, open_study, run_worker,
                                   write_trials_table)
 from common.tracking import check_trackers, open_sweep_parent
@@ -116,7 +116,8 @@ def recover_killed_trials(spec: SweepSpec, study, exit_codes: Sequence[int], dev
         if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             break
         time.sleep(min(spec.heartbeat_seconds, 5))
-    retried = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if ERROR not in t.user_attrs
+    retried = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,
+                                                                          )) if ERROR not in t.user_attrs
                and SKIP not in t.user_attrs]
     print(f"retrying the points of interrupted trial(s) {retried}")
     run_worker(spec, device)
@@ -185,11 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_sweep_cli(main_ref: str, config_ref: str, phase: str, preset_dir: Path,
-                    argv: Optional[Sequence[str]] = None, description: Optional[str] = None,
+def parse_sweep_cli(phase: str, argv: Optional[Sequence[str]] = None, description: Optional[str] = None,
                     parser: Optional[argparse.ArgumentParser] = None) -> Optional[tuple[argparse.Namespace, SweepSpec]]:
-    """(sweep options, spec) from `--space FILE [sweep options] [--preset P] [--key value ...]`;
-    None after --help. `parser` may add options of its own (it extends `build_parser()`)."""
+    """(sweep options, spec) from `--space FILE [sweep options] [--preset P] [--key value ...]`
+    for the phase package `phase` (its config class and presets from its phase.py); None after
+    --help. `parser` may add options of its own (it extends `build_parser()`)."""
     import sys
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -200,18 +201,19 @@ def parse_sweep_cli(main_ref: str, config_ref: str, phase: str, preset_dir: Path
             .print_help()
         return None
     args, rest = parser.parse_known_args(argv)
-    module, _, name = config_ref.partition(":")
-    config_cls = getattr(importlib.import_module(module), name)
+    if args.study_name is not None:
+        check_study_name(args.study_name)
+    runner = load_phase(phase).runner
+    config_cls = runner.config_cls
     space = load_search_space(Path(args.space), config_cls)
     for key in rest:
         if key.startswith("--") and key[2:].split("=")[0] in {p.name for p in space.params}:
             raise ConfigError(f"{key} is searched by {args.space}; it cannot also be set on the command line")
-    cfg, _ = parse_config(config_cls, rest, preset_dir, between=space.fixed)
+    cfg, _ = parse_config(config_cls, rest, runner.preset_dir, between=space.fixed)
     base = {k: v for k, v in config_to_dict(cfg).items() if k not in ("run_name", "resume", "overwrite")}
     if args.workers < 1:
         raise ConfigError("--workers must be at least 1")
-    return args, SweepSpec(main_ref, config_ref, phase, str(args.space), base, args.storage, args.study_name,
-                           args.heartbeat_seconds)
+    return args, SweepSpec(phase, str(args.space), base, args.storage, args.study_name, args.heartbeat_seconds)
 
 
 def seed_list(text: str) -> list[int]:
@@ -221,10 +223,10 @@ def seed_list(text: str) -> list[int]:
         raise ConfigError(f"seeds must be comma-separated integers, got {text!r}") from None
 
 
-def sweep_cli(main_ref: str, config_ref: str, phase: str, preset_dir: Path, argv: Optional[Sequence[str]] = None,
-              description: Optional[str] = None) -> Optional[dict]:
-    """`--space FILE [sweep options] [--preset P] [--key value ...]`: run a sweep of a phase."""
-    parsed = parse_sweep_cli(main_ref, config_ref, phase, preset_dir, argv, description)
+def sweep_cli(phase: str, argv: Optional[Sequence[str]] = None, description: Optional[str] = None) -> Optional[dict]:
+    """`--space FILE [sweep options] [--preset P] [--key value ...]`: run a sweep of the phase
+    package `phase` (its entry point and config class as its phase.py declares them)."""
+    parsed = parse_sweep_cli(phase, argv, description)
     if parsed is None:
         return None
     args, spec = parsed

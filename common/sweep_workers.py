@@ -9,7 +9,6 @@ resumes from its last checkpoint. Each trial is an ordinary run of the phase's `
 """
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import socket
@@ -21,8 +20,10 @@ from typing import Any, Callable, Optional
 
 from common.config import build_config
 from common.errors import ConfigError, describe
+from common.phases import load_phase, resolve_ref
+from common.run_lock import release
 from common.records import read_json, read_jsonl, write_csv
-from common.report import NON_EXPERIMENT_KEYS
+from common.tables import NON_EXPERIMENT_KEYS
 from common.search_space import SearchSpace, load_search_space
 from common.tracking import close_open_trackers
 
@@ -34,22 +35,18 @@ ERROR = "error"  # user attr of trials that failed with an error (as opposed to 
 class SweepSpec:
     """Everything a worker process needs; plain data, so that it pickles into spawned workers."""
 
-    main_ref: str  # "package.module:function"
-    config_ref: str  # "package.module:ConfigClass"
-    phase: str
+    phase: str  # the phase package: its phase.py declares the config class and `main` a trial runs
     space_path: str
     base: dict  # config values of every trial before its parameters (the space's `fixed` included)
     storage: Optional[str]
     study_name: Optional[str]
     heartbeat_seconds: int = 60
+    main_ref: Optional[str] = None  # "package.module:function" run instead of the phase's main (tests)
 
     def load(self) -> tuple[Callable, type, SearchSpace]:
-        def resolve(ref: str):
-            module, _, name = ref.partition(":")
-            return getattr(importlib.import_module(module), name)
-
-        config_cls = resolve(self.config_ref)
-        return resolve(self.main_ref), config_cls, load_search_space(Path(self.space_path), config_cls)
+        runner = load_phase(self.phase).runner
+        main = resolve_ref(self.main_ref) if self.main_ref else runner.main
+        return main, runner.config_cls, load_search_space(Path(self.space_path), runner.config_cls)
 
     def directory(self, space: SearchSpace) -> Path:
         return Path(self.base["output_dir"]) / self.phase / f"sweep_{self.study_name or space.study_name}"
@@ -273,6 +270,7 @@ def make_objective(spec: SweepSpec, main: Callable, config_cls: type, space: Sea
             raise
         finally:
             close_open_trackers("FAILED")  # any other way out of a run that did not finish
+            release(run_dir)  # a pruned or failed trial's directory: free for any worker to run again
             if finished and not space.keep_checkpoints:
                 shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
         metrics = read_json(run_dir / "metrics.json")

@@ -5,8 +5,8 @@ from the data), and optional context columns that are either prepended to the te
 (e.g. an aspect before a headline) or passed as the second sentence of a pair. A file
 with a split column is split by it; one without is split 80/10/10, stratified and
 seeded, keeping the rows of one split group together when `split_group_column` names one.
-With `deduplicate` (the default) the data is cleaned first (`clean_examples`,
-`clean_published`). A label that occurs only outside the training split is an error: the
+With `deduplicate` (the default) the data is cleaned first (common/splits.py
+`clean_examples`, `clean_published`). A label that occurs only outside the training split is an error: the
 model could never predict it, and its scores would be silently meaningless.
 """
 from __future__ import annotations
@@ -16,20 +16,17 @@ import csv
 import io
 import json
 import math
-from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-import numpy as np
-from sklearn.model_selection import train_test_split
-
 from common.config import TrainConfig, option
-from common.diagnostics import text_key
 from common.errors import DataError, describe
 from common.hub import HubRef
-from common.models import PRETRAINED_HEADS
-from common.splits import Splits
+from common.heads import HeadOptions
+from common.models import PretrainedOptions
+from common.splits import (Example, TextSplits, carve, check_labels_trained, clean_examples, clean_published,
+                           split_by_group, split_stratified, unused_split_groups)
 
 SPLITS = ("train", "val", "test")
 CSV_FIELD_LIMIT = 2**31 - 1  # a field of any length a C long can count
@@ -39,27 +36,11 @@ SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "
 
 
 @dataclass
-class TextDataConfig(TrainConfig):
+class TextDataConfig(PretrainedOptions, HeadOptions, TrainConfig):
     """Config keys of the text-classification phases: the generic data path (a phase adds
-    its own data set), the classification head, and what becomes of a pretrained
-    checkpoint's own head."""
-
-    head: str = option("linear", "'linear': the model's own head on the first token; 'mean_mlp': mean pooling "
-                       "over tokens, then a dropout-MLP (what sentence-embedding encoders such as MiniLM expect).",
-                       ("linear", "mean_mlp"))
-    head_hidden_size: int = option(256, "Hidden width of the mean_mlp head.", at_least=1)
-    head_dropout: float = option(0.1, "Dropout of the mean_mlp head.", at_least=0, below=1)
-    attention_dropout: Optional[float] = option(None, "Dropout on the pretrained encoder's attention "
-                                                "probabilities in training, in place of its config's (e.g. 0: no "
-                                                "mask drawn over every head's length x length map, the largest "
-                                                "cost outside the matmuls on a CPU); unset keeps the checkpoint's.",
-                                                at_least=0, below=1)
-    freeze_embeddings: bool = option(False, "Keep the pretrained encoder's input (token) embedding matrix as it "
-                                     "is: no gradient, no optimizer state (for multilingual-e5-small 96M of its "
-                                     "118M parameters, its 250k-piece vocabulary).")
-    pretrained_head: str = option("map_by_name", "A checkpoint that already has a trained classification head: "
-                                  "map_by_name keeps it when its label names are the data's (rows put in the "
-                                  "data's order), else gives a new head; new: always a new head.", PRETRAINED_HEADS)
+    its own data set) here; with them the classification head's keys (common/heads.py
+    `HeadOptions`) and what becomes of a pretrained checkpoint (common/models.py
+    `PretrainedOptions`)."""
 
     dataset: str = option("text.csv", "A local .csv/.tsv/.jsonl file (relative to data_dir when that is set), "
                           "or a hub data set id.")
@@ -82,18 +63,6 @@ class TextDataConfig(TrainConfig):
                                "test texts); what was removed is recorded in metrics.json.")
     split_seed: int = option(42, "Seed of the stratified split of data that comes without one; kept apart "
                              "from `seed` so that training seeds never move the test set.", at_least=0)
-
-
-@dataclass(frozen=True)
-class Example:
-    text: str
-    label: int
-    pair: Optional[str] = None
-    group: Optional[str] = None  # e.g. the language: metrics are also reported per group
-    split_group: Optional[str] = None  # rows sharing it always fall in one split (split_group_column)
-
-
-TextSplits = Splits  # splits of text `Example`s
 
 
 def read_text(path: Path) -> str:
@@ -189,134 +158,6 @@ def infer_label_names(labels: Sequence[str]) -> list[str]:
     return sorted(distinct)
 
 
-def check_labels_trained(splits: dict[str, list[Example]], label_names: Sequence[str], source: str) -> None:
-    trained = {example.label for example in splits["train"]}
-    for name in ("val", "test"):
-        unseen = sorted({label_names[e.label] for e in splits[name]} - {label_names[i] for i in trained})
-        if unseen:
-            raise DataError(f"{source}: label(s) {', '.join(unseen)} occur in the {name} split but never in "
-                            "the train split, so no model trained here could predict them")
-    for name, examples in splits.items():
-        if not examples:
-            raise DataError(f"{source}: the {name} split is empty")
-
-
-def conflicting_texts(pairs: Sequence[tuple[str, Any]]) -> set[str]:
-    """Texts that occur with more than one label among (text, label) pairs."""
-    labels_of: dict[str, set] = defaultdict(set)
-    for text, label in pairs:
-        labels_of[text].add(label)
-    return {text for text, labels in labels_of.items() if len(labels) > 1}
-
-
-def deduplicate(pairs: Sequence[tuple[str, Any]]) -> tuple[list[tuple[str, Any]], dict]:
-    """Keep one copy of each (text, label) pair's text; drop every copy of a text whose copies
-    disagree on the label (a duplicate across splits would leak, and a conflicting one
-    cannot be right in both places)."""
-    conflicting = conflicting_texts(pairs)
-    seen, clean = set(), []
-    for sentence, label in pairs:
-        if sentence not in conflicting and sentence not in seen:
-            seen.add(sentence)
-            clean.append((sentence, label))
-    stats = {"raw": len(pairs), "duplicates_removed": len(pairs) - len({text for text, _ in pairs}),
-             "conflicting_sentences_dropped": len(conflicting), "clean": len(clean),
-             "label_counts": dict(Counter(label for _, label in clean))}
-    return clean, stats
-
-
-def clean_examples(examples: Sequence[Example]) -> tuple[list[Example], dict]:
-    """`deduplicate` for examples, before they are split: one copy of each input (text and
-    pair), and none of an input filed under two labels."""
-    kept_keys, stats = deduplicate([(text_key(e), e.label) for e in examples])
-    first: dict[str, Example] = {}
-    for example in examples:
-        first.setdefault(text_key(example), example)
-    kept = [first[key] for key, _ in kept_keys]
-    return kept, {"raw": stats["raw"], "duplicates_removed": stats["duplicates_removed"],
-                  "conflicting_texts_dropped": stats["conflicting_sentences_dropped"], "clean": len(kept)}
-
-
-def clean_published(splits: dict[str, list[Example]]) -> tuple[dict[str, list[Example]], dict]:
-    """Published splits cleaned together, the test split kept as published: validation and
-    train lose every input that a split ahead of them (test, then validation) holds, every
-    input filed under two labels anywhere, and their own repeats."""
-    conflicting = conflicting_texts([(text_key(e), e.label) for part in splits.values() for e in part])
-    held = {text_key(e) for e in splits["test"]}
-    cleaned, stats = {"test": list(splits["test"])}, {"conflicting_texts": len(conflicting)}
-    for name in ("val", "train"):
-        seen, kept, counts = set(), [], Counter()
-        for example in splits[name]:
-            key = text_key(example)
-            reason = ("conflicting_dropped" if key in conflicting else "held_out_copies_dropped" if key in held
-                      else "duplicates_removed" if key in seen else None)
-            if reason:
-                counts[reason] += 1
-                continue
-            seen.add(key)
-            kept.append(example)
-        held |= seen
-        cleaned[name] = kept
-        stats[name] = {"raw": len(splits[name]), **counts, "clean": len(kept)}
-    return cleaned, stats
-
-
-def unused_split_groups(rows: Sequence[dict], group_column: str, used: Sequence[str]) -> dict[str, dict]:
-    """Columns (other than `used`) that look like the id of rows belonging together across
-    groups, as a sentence id in a translated long format: every value on two rows or more,
-    the rows of one value each in a different group. The split should keep them together."""
-    found = {}
-    for column in rows[0]:
-        if column in used or column == group_column:
-            continue
-        groups_of: dict[str, list] = defaultdict(list)
-        for row in rows:
-            groups_of[str(row.get(column))].append(row.get(group_column))
-        if len(groups_of) < len(rows) and all(len(g) > 1 and len(set(g)) == len(g) for g in groups_of.values()):
-            found[column] = {"rows": len(rows), "values": len(groups_of), "group_column": group_column}
-    return found
-
-
-def split_by_group(examples: list[Example], seed: int, source: str,
-                   strata: Optional[Sequence] = None) -> dict[str, list[Example]]:
-    """80/10/10 in which the examples of one split group (`Example.split_group`) share a split,
-    stratified by label (or by `strata`, one per example) as far as the groups allow
-    (scikit-learn's StratifiedGroupKFold)."""
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    groups = [e.split_group for e in examples]
-    if len(set(groups)) < 10:
-        raise DataError(f"{source}: {len(set(groups))} split groups; an 80/10/10 split by group needs at least 10")
-    stratum = list(strata) if strata is not None else [e.label for e in examples]
-
-    def hold_out(part: list[int], folds: int) -> tuple[list[int], list[int]]:
-        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-        rest, held = next(splitter.split(np.zeros(len(part)), [stratum[i] for i in part],
-                                         [groups[i] for i in part]))
-        return [part[i] for i in rest], [part[i] for i in held]
-
-    rest, test = hold_out(list(range(len(examples))), 10)
-    train, val = hold_out(rest, 9)
-    return {name: [examples[i] for i in part] for name, part in (("train", train), ("val", val), ("test", test))}
-
-
-def carve(examples: list[Example], fraction: float, seed: int, source: str) -> tuple[list[Example], list[Example]]:
-    """Split off a stratified `fraction` of `examples`: (rest, carved)."""
-    strata = [e.label for e in examples]
-    try:
-        return tuple(train_test_split(examples, test_size=fraction, stratify=strata, random_state=seed))
-    except ValueError as exc:
-        raise DataError(f"{source}: too few rows for a stratified split "
-                        f"(label counts {dict(Counter(strata))}): {exc}") from None
-
-
-def split_stratified(examples: list[Example], seed: int, source: str) -> dict[str, list[Example]]:
-    """80/10/10, stratified by label."""
-    train, rest = carve(examples, 0.2, seed, source)
-    val, test = carve(rest, 0.5, seed, source)
-    return {"train": train, "val": val, "test": test}
-
-
 def load_text_file(path: Path, *, text_column: str = "text", label_column: str = "label",
                    context_columns: Sequence[str] = (), context_mode: str = "prepend",
                    split_column: Optional[str] = "split", split_seed: int = 42,
@@ -343,12 +184,12 @@ def load_text_file(path: Path, *, text_column: str = "text", label_column: str =
         info["split"] = f"by the {split_column!r} column"
     else:
         if deduplicate:
-            examples, info["cleaning"] = clean_examples(examples)
+            examples, info["cleaning"] = clean_examples(examples, source)
         if split_group_column:
             splits = split_by_group(examples, split_seed, source)
             info["split"] = f"80/10/10 by {split_group_column!r} groups, stratified, split_seed {split_seed}"
         else:
-            splits = split_stratified(examples, split_seed, source)
+            splits = split_stratified(examples, split_seed, source, label_names)
             info["split"] = f"stratified 80/10/10, split_seed {split_seed}"
             if group_column:  # translations split apart are not caught by the text leak check
                 info["unused_split_groups"] = unused_split_groups(
@@ -392,7 +233,7 @@ def load_hub_dataset(name: str, config_name: Optional[str] = None, *, text_colum
     info: dict = {"source": f"hub:{name}", "carved_from_train": missing}
     if len(missing) == 2:  # cleaned, then split as a file without a split column is
         if deduplicate:
-            examples["train"], info["cleaning"] = clean_examples(examples["train"])
+            examples["train"], info["cleaning"] = clean_examples(examples["train"], name)
         split = split_by_group if split_group_column else split_stratified
         examples.update(split(examples["train"], split_seed, name))
         if group_column and not split_group_column:
@@ -400,7 +241,7 @@ def load_hub_dataset(name: str, config_name: Optional[str] = None, *, text_colum
                 tables["train"], group_column, [text_column, label_column, *context_columns])
     else:
         if missing:  # carve only the missing split (10% of train), keep the published one
-            examples["train"], examples[missing[0]] = carve(examples["train"], 0.1, split_seed, name)
+            examples["train"], examples[missing[0]] = carve(examples["train"], 0.1, split_seed, name, label_names)
         if deduplicate:
             cleaned, info["cleaning"] = clean_published({split: examples[split] for split in SPLITS})
             examples.update(cleaned)

@@ -26,10 +26,11 @@ import atexit
 import importlib.util
 import json
 import math
+import netrc
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from common.distributed import is_main_process
 from common.errors import ConfigError
@@ -49,12 +50,28 @@ def chosen_trackers(report_to: Sequence[str]) -> list[str]:
 
 
 def check_trackers(report_to: Sequence[str]) -> None:
-    """Every chosen tracker's package is installed (else an error naming it)."""
+    """Every chosen tracker's package is installed, and W&B has credentials (else an error
+    naming what is missing), before the run directory exists."""
     for name in chosen_trackers(report_to):
         module, package = PACKAGES[name]
         if importlib.util.find_spec(module) is None:
             raise ConfigError(f"report_to {name}: the {module!r} package is not installed; run "
                               f"`pip install {package}`, or leave {name} out of --report_to")
+        if name == "wandb" and not wandb_can_log(os.environ, Path.home() / ".netrc"):
+            raise ConfigError("report_to wandb: no W&B credentials (no WANDB_API_KEY, no api.wandb.ai entry in "
+                              "~/.netrc); run `wandb login`, set WANDB_MODE=offline to log locally, or leave wandb "
+                              "out of --report_to")
+
+
+def wandb_can_log(environ: Mapping[str, str], netrc_path: Path) -> bool:
+    """Whether W&B can start a run without asking for a login: an API key, an offline or
+    disabled mode, or the login `wandb login` stores in ~/.netrc."""
+    if environ.get("WANDB_API_KEY") or environ.get("WANDB_MODE", "").lower() in ("offline", "disabled", "dryrun"):
+        return True
+    try:
+        return netrc.netrc(str(netrc_path)).authenticators("api.wandb.ai") is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
 
 
 def flat_params(config: dict) -> dict[str, Any]:
@@ -233,7 +250,7 @@ class WandbTracker:
 
 class Trackers:
     """The run's trackers, fed together; a no-op with `report_to none`. Opened by
-    `common.finetune.open_run` and closed by `finish_run`; a run that dies is closed by
+    `common.run_lifecycle.open_run` and closed by `finish_run`; a run that dies is closed by
     `close_open_trackers` (a sweep's trial), or at the process's exit, as FAILED."""
 
     def __init__(self, trackers: Sequence[Any], run_dir: Optional[Path] = None, logging_steps: int = 50):

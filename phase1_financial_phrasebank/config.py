@@ -9,9 +9,9 @@ from pathlib import Path
 
 from common.config import option
 from common.errors import ConfigError
-from common.small_transformers import ScratchOptions, check_scratch_options
+from common.scratch import ScratchOptions
 from common.text_data import TextDataConfig
-from phase1_financial_phrasebank.fiqa_data import ASPECT_LEVELS, FIQA_TASKS
+from phase1_financial_phrasebank.fiqa.data import ASPECT_LEVELS, FIQA_TASKS
 
 PHASE = "phase1_financial_phrasebank"  # the package, and the runs subfolder of its run directories
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -79,10 +79,13 @@ class Phase1Config(ScratchOptions, LoraOptions, TextDataConfig):
     # --- LoRA (peft): lora_r, lora_alpha, lora_dropout, lora_target_modules, merge (LoraOptions' keys) ---
     lora: bool = option(False, "Train LoRA adapters (peft) plus the classification head instead of all weights.")
 
+    def __post_init__(self) -> None:
+        super().__post_init__()  # every key's domain and the mixins' own checks first
+        check_config(self)
+
 
 def check_config(cfg: Phase1Config) -> None:
     """Combinations that each key alone allows but that make no sense together."""
-    check_scratch_options(cfg)
     scratch = cfg.architecture != "pretrained"
     if scratch and (cfg.lora or cfg.regime != "full" or cfg.head != "linear"):
         raise ConfigError(f"architecture {cfg.architecture!r} is trained from scratch: it takes regime 'full', "

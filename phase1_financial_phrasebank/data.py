@@ -27,9 +27,10 @@ from sklearn.model_selection import train_test_split
 
 from common.errors import DataError
 from common.hub import HubRef
-from common.text_data import Example, TextSplits, deduplicate, hub_dataset_refs, load_text_splits
+from common.text_data import hub_dataset_refs, load_text_splits
+from common.splits import Example, TextSplits, deduplicate
 from phase1_financial_phrasebank.config import LEVELS, Phase1Config
-from phase1_financial_phrasebank.fiqa_data import fiqa_splits
+from phase1_financial_phrasebank.fiqa.data import fiqa_splits
 
 LABELS = ("negative", "neutral", "positive")
 SPLITS = ("train", "val", "test")
@@ -180,7 +181,7 @@ def phrasebank_splits(bank: PhraseBank, train_level: str, eval_levels: list[str]
 def data_refs(cfg: Phase1Config) -> list[HubRef]:
     """What `load_splits` reads from the hub for `cfg`: the release zip, a hub data set, or nothing."""
     if cfg.dataset == "fiqa_2018":
-        return []  # read from data_dir alone (fiqa_data.py)
+        return []  # read from data_dir alone (fiqa/data.py)
     if cfg.dataset == "financial_phrasebank":
         return [] if cfg.data_dir else [HubRef(HUB_REPO, "dataset", files=(HUB_ZIP,))]
     return hub_dataset_refs(cfg)

@@ -12,7 +12,7 @@ from transformers import PreTrainedTokenizerBase
 
 from common.lora import apply_lora, is_adapter_checkpoint, load_lora
 from common.models import load_trained_classifier
-from common.small_transformers import build_new_classifier
+from common.scratch import build_new_classifier
 
 
 def build_model(cfg, tokenizer: PreTrainedTokenizerBase, label_names: list[str],

@@ -5,7 +5,7 @@ from common.hub import HubRef
 from common.phases import Phase, Runner, StudyData
 from phase1_financial_phrasebank.config import PHASE as NAME, PRESET_DIR, Phase1Config
 from phase1_financial_phrasebank.data import HUB_REPO, data_refs, load_splits
-from common.small_transformers import encoder_refs
+from common.scratch import encoder_refs
 from phase1_financial_phrasebank.reproduce import quick_steps, steps
 from phase1_financial_phrasebank.tables import STUDY_DATA, TABLES
 from phase1_financial_phrasebank.train import main

@@ -10,9 +10,9 @@ from pathlib import Path
 from common.hub import HubRef, is_hub_id
 from common.phases import Runner
 from common.reproduce import Context, Step, asset_step, train_step
-from common.tiny_models import write_tiny_bart, write_tiny_bert
+from common.random_encoders import write_tiny_bart, write_tiny_bert
 from phase1_financial_phrasebank.config import PHASE, PRESET_DIR
-from phase1_financial_phrasebank.target_config import PRESET_DIR as TARGET_PRESET_DIR, TargetConfig
+from phase1_financial_phrasebank.fiqa.target_config import PRESET_DIR as TARGET_PRESET_DIR, TargetConfig
 from phase1_financial_phrasebank.synthetic import (synthetic_fiqa, synthetic_phrasebank, vocabulary, write_fiqa,
                                                    write_phrasebank)
 
@@ -27,7 +27,7 @@ def target_refs(cfg: TargetConfig) -> list[HubRef]:
 
 def target_runner() -> Runner:
     """The runner of `train_targets` (its own config class and presets), for the same phase."""
-    from phase1_financial_phrasebank.train_targets import main
+    from phase1_financial_phrasebank.fiqa.train_targets import main
 
     return Runner(PHASE, TargetConfig, TARGET_PRESET_DIR, main, target_refs)
 
@@ -54,12 +54,14 @@ def quick_steps(ctx: Context, runner: Runner) -> list[Step]:
     data, model = ctx.assets / "phrasebank", ctx.assets / "tiny_distilbert_phrasebank"
     fiqa, bart, bert = ctx.assets / "fiqa_2018", ctx.assets / "tiny_bart_fiqa", ctx.assets / "tiny_bert_fiqa"
     levels, fiqa_files = synthetic_phrasebank(), synthetic_fiqa()
-    tiny = ["--epochs", "1", "--batch_size", "16", "--max_length", "32", "--learning_rate", "1e-3", "--progress", "false"]
+    tiny = ["--epochs", "1", "--batch_size", "16", "--max_length", "32", "--learning_rate", "1e-3",
+            "--progress", "false"]
     steps = [asset_step(PHASE, "synthetic PhraseBank", data / "Sentences_AllAgree.txt",
                         lambda: write_phrasebank(data, levels)),
              asset_step(PHASE, "synthetic FiQA 2018", fiqa / "task1_post_ABSA_train.json",
                         lambda: write_fiqa(fiqa, fiqa_files)),
-             asset_step(PHASE, "tiny DistilBERT", model / "config.json", lambda: write_tiny_bert(model, vocabulary(levels))),
+             asset_step(PHASE, "tiny DistilBERT", model / "config.json", lambda: write_tiny_bert(model,
+                                                                                                 vocabulary(levels))),
              *[train_step(runner, f"{preset}_seed{seed}", ["--preset", preset, "--seed", str(seed), *tiny,
                                                           "--model_name_or_path", str(model), "--data_dir",
                                                           str(fiqa if preset.startswith(FIQA) else data)], ctx)

@@ -69,7 +69,8 @@ def synthetic_fiqa(n: int = 200, seed: int = 0) -> dict[str, dict]:
         company = rng.choice(COMPANIES)
         sentence = rng.choice(TEMPLATES[label]).format(c=company, n=rng.randint(2, 999))
         info = [{"snippets": repr([sentence.split(" ", 1)[1]]), "target": company,
-                 "sentiment_score": f"{rng.uniform(*SCORES[label]):.3f}", "aspects": repr([rng.choice(ASPECTS[label])])}]
+                 "sentiment_score": f"{rng.uniform(*SCORES[label]):.3f}",
+                 "aspects": repr([rng.choice(ASPECTS[label])])}]
         name = "task1_headline_ABSA_train.json" if number % 2 else "task1_post_ABSA_train.json"
         if number % 17 == 3:  # a second target in the same sentence, with its own score and aspect
             other = rng.choice([c for c in COMPANIES if c != company])

@@ -6,7 +6,7 @@ README (runs made without a preset appear in the main table). Runs on another da
 """
 from dataclasses import dataclass
 
-from common.report import Column, GroupColumns, IntervalColumn, SecondsColumn, TableSpec
+from common.tables import Column, GroupColumns, IntervalColumn, SecondsColumn, TableSpec
 from phase1_financial_phrasebank.config import PHASE
 
 LEVELS = ("50Agree", "66Agree", "75Agree", "AllAgree")
@@ -92,14 +92,16 @@ FIQA_TABLES = [
                           "test accuracy (= micro-F1)": "+5.3 points over the sentence alone"}]),
     fiqa_table(name="phase1_fiqa_aspects",
                title="Phase 1, FiQA 2018: aspect classification at label level 1, 2 and the full path",
-               select=presets("fiqa_aspect_level1", "fiqa_aspect_level2", "fiqa_aspect_full", "fiqa_aspect_level2_lora"),
+               select=presets("fiqa_aspect_level1", "fiqa_aspect_level2", "fiqa_aspect_full",
+                              "fiqa_aspect_level2_lora"),
                columns=[Column("level", "config.fiqa_aspect_level", "{}"), CountColumn("classes", "metrics.labels"),
                         Column("test examples of unseen labels", "metrics.data.unseen_labels.test.examples", "{:.0f}"),
                         LORA, Column("before: test macro-F1", "metrics.before_test_f1_macro"),
                         Column("test micro-F1 (= accuracy)", "metrics.test_f1_micro"),
                         Column("test macro-F1", "metrics.test_f1_macro"),
                         IntervalColumn("macro-F1 95% CI", "metrics.test_f1_macro_ci"), *COST],
-               reported=[{**FIQA_REPORTED, "model": "the study's fine-tuned models", "level": "separate levels → merged",
+               reported=[{**FIQA_REPORTED, "model": "the study's fine-tuned models",
+                          "level": "separate levels → merged",
                           "test micro-F1 (= accuracy)": "0.41 → 0.67"}]),
     fiqa_table(name="phase1_fiqa_score",
                title="Phase 1, FiQA 2018: the sentiment score itself (regression; the challenge's MSE and R²)",

@@ -27,15 +27,15 @@ import torch.nn.functional as F
 from common.checkpoint import save_checkpoint
 from common.cli import run_cli
 from common.evaluation import Evaluator, RegressionEvaluator, encode_examples
-from common.finetune import finish_run, open_run, report_tokens
+from common.run_lifecycle import finish_run, open_run, report_tokens
 from common.fit import OnEpochEnd, fit
-from common.imbalance import inverse_frequency_weights, oversample
+from phase1_financial_phrasebank.imbalance import inverse_frequency_weights, oversample
 from common.lora import merge_lora
 from common.models import head_origin
 from common.regression import mse_loss
 from common.seeding import set_seed
-from common.small_transformers import run_tokenizer, tokenizer_source
-from phase1_financial_phrasebank.config import PHASE, PRESET_DIR, Phase1Config, check_config, is_regression
+from common.scratch import run_tokenizer, tokenizer_source
+from phase1_financial_phrasebank.config import PHASE, PRESET_DIR, Phase1Config, is_regression
 from phase1_financial_phrasebank.data import load_splits
 from phase1_financial_phrasebank.models import build_model
 from phase1_financial_phrasebank.regimes import apply_regime
@@ -60,7 +60,6 @@ def training_examples_and_loss(cfg: Phase1Config, splits, device: torch.device) 
 def main(cfg: Phase1Config, provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None) -> Path:
     """Train, keep the best epoch by its validation score (macro-F1; R² for the score
     regression), evaluate it; return the run directory."""
-    check_config(cfg)
     # Data, tokenizer and model source are checked before a run directory exists.
     run = open_run(cfg, PHASE, load_splits, provenance, check_model=cfg.architecture == "pretrained",
                    tokenizer_from=tokenizer_source(cfg))
@@ -78,8 +77,8 @@ def main(cfg: Phase1Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     def set_stage(epoch: int) -> dict:
         return {"stage": apply_regime(model, cfg.regime, epoch, cfg.head_epochs, cfg.unfreeze_layers_per_epoch)}
 
-    result = fit(cfg, model, tokenizer, train_set, evaluator, run.run_dir, run.device, run.amp_dtype,
-                 resume_from=run.resume_from, loss_fn=loss_fn, before_epoch=set_stage, on_epoch_end=on_epoch_end, trackers=run.trackers)
+    result = fit(cfg, run, model, tokenizer, train_set, evaluator, loss_fn=loss_fn, before_epoch=set_stage,
+                 on_epoch_end=on_epoch_end)
 
     model = build_model(cfg, tokenizer, run.splits.label_names, checkpoint=run.best_checkpoint()).to(run.device)
     if cfg.merge:  # merged from a copy: the evaluation below scores the adapter model itself

@@ -25,7 +25,8 @@ from typing import Optional, Sequence
 
 from common.errors import ConfigError, DataError, describe
 from common.hub import HubRef
-from common.text_data import Example, TextSplits, hub_dataset_refs, load_text_splits
+from common.text_data import hub_dataset_refs, load_text_splits
+from common.splits import Example, TextSplits
 from phase2_multilingual_sentiment.config import TWEET_DATASET, TWEET_LANGUAGES, Phase2Config
 
 LABEL_NAMES = ["negative", "neutral", "positive"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from common.hub import HubRef
 from common.phases import Phase, Runner, StudyData
-from common.small_transformers import encoder_refs
+from common.scratch import encoder_refs
 from phase2_multilingual_sentiment.config import PHASE as NAME, PRESET_DIR, TWEET_DATASET, Phase2Config
 from phase2_multilingual_sentiment.data import HUB_ID, data_refs, load_splits
 from phase2_multilingual_sentiment.reproduce import quick_steps, steps

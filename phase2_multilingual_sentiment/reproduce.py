@@ -7,11 +7,10 @@ from __future__ import annotations
 from common.phases import Runner
 from common.reproduce import Context, Step, asset_step, sweep_step, train_step
 from common.sweep import sweep_cli
-from common.tiny_models import write_tiny_bert
-from phase2_multilingual_sentiment.config import PHASE, PRESET_DIR, SWEEP_DIR
+from common.random_encoders import write_tiny_bert
+from phase2_multilingual_sentiment.config import PHASE, SWEEP_DIR
 from phase2_multilingual_sentiment.synthetic import vocabulary, write_tweets
 
-MAIN, CONFIG = f"{PHASE}.train:main", f"{PHASE}.config:Phase2Config"
 MODELS = ("xlmr", "mbert", "distilmbert")
 SETUPS = ("multilingual", "zero_shot")
 SCRATCH = ("tiny_bpe",)  # a small encoder from scratch on its own tokenizer: no hub model needed
@@ -29,7 +28,7 @@ def sweep(ctx: Context, runner: Runner, space: str, extra: list[str]) -> Step:
     argv = ["--space", space, "--output_dir", str(ctx.runs), "--device", ctx.device, *extra]
     study = name if not name.startswith("quick") else "quick_grid"
     return sweep_step(runner, f"sweep {name}", ctx.runs / PHASE / f"sweep_{study}",
-                      lambda: sweep_cli(MAIN, CONFIG, PHASE, PRESET_DIR, argv), extra)
+                      lambda: sweep_cli(PHASE, argv), extra)
 
 
 def steps(ctx: Context, runner: Runner) -> list[Step]:

@@ -13,7 +13,7 @@ import statistics
 from pathlib import Path
 
 from common.plots import plot_group_scores
-from common.report import (BlockSpec, Column, FigureSpec, GroupColumns, IntervalColumn, SecondsColumn, TableSpec,
+from common.tables import (BlockSpec, Column, FigureSpec, GroupColumns, IntervalColumn, SecondsColumn, TableSpec,
                            collect_runs, data_of, group_runs, markdown_rows, model_label, row_label)
 from common.study_figures import original_row
 from phase2_multilingual_sentiment.config import PHASE, TWEET_DATASET, TWEET_LANGUAGES
@@ -214,25 +214,17 @@ PAIRED = (("multilingual encoder vs English encoder, all eight languages", "sub4
 def render_paired(runs_root: Path, out: Path) -> str:
     """`common.compare` of each PAIRED comparison for every seed both runs have: the difference
     of test macro-F1, its paired bootstrap interval and the permutation test's p-value."""
-    from common.compare import compare_runs
+    from common.compare import PAIRED_HEADERS, compare_seeds, paired_row
 
     root = Path(runs_root) / PHASE
-    rows = []
-    for title, stem_a, stem_b in PAIRED:
-        for run_a in sorted(root.glob(f"{stem_a}_seed*")):
-            run_b = root / run_a.name.replace(stem_a, stem_b, 1)
-            if (run_a / "predictions.csv").exists() and (run_b / "predictions.csv").exists():
-                result = compare_runs(run_a, run_b)
-                low, high = result["interval"]
-                rows.append([title, run_a.name.rsplit("_seed", 1)[1], f"{result['a']:.4f}", f"{result['b']:.4f}",
-                             f"{result['difference']:+.4f}", f"[{low:+.4f}, {high:+.4f}]",
-                             f"{result['p_value']:.4f}"])
+    rows = [paired_row(title, result) for title, stem_a, stem_b in PAIRED
+            for result in compare_seeds(root, stem_a, stem_b)]
     if not rows:
         return "_Paired comparisons: no pair of subset runs with predictions yet_"
     return "\n".join(["**Phase 2: the subset table's comparisons, paired on the same test tweets, seed by seed** "
                       "(`python -m common.compare A B`: test macro-F1 of A and B, A - B, its 95% paired bootstrap "
                       "interval and the paired permutation test's p-value; runs made here)", "",
-                      *markdown_rows(["comparison (A vs B)", "seed", "A", "B", "A - B", "95% interval", "p"], rows)])
+                      *markdown_rows(PAIRED_HEADERS, rows)])
 
 
 BLOCKS = [BlockSpec(name="phase2_transfer_gap", render=render_transfer_gap),

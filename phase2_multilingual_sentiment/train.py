@@ -20,11 +20,11 @@ from typing import Optional
 
 from common.cli import run_cli
 from common.evaluation import Evaluator, encode_examples
-from common.finetune import finish_run, load_run_classifier, open_run, report_tokens
+from common.run_lifecycle import finish_run, load_run_classifier, open_run, report_tokens
 from common.fit import OnEpochEnd, fit
 from common.models import head_origin, load_trained_classifier
 from common.seeding import set_seed
-from common.small_transformers import check_scratch_options, run_tokenizer, tokenizer_source
+from common.scratch import run_tokenizer, tokenizer_source
 from phase2_multilingual_sentiment.config import PHASE, PRESET_DIR, Phase2Config
 from phase2_multilingual_sentiment.data import load_splits
 
@@ -35,7 +35,6 @@ def main(cfg: Phase2Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     evaluate it on every evaluated language; return the run directory (under `phase`: phase 3
     runs this same experiment, recorded as its own)."""
     # train/val from cfg.train_languages, test from cfg.languages: zero-shot when they differ
-    check_scratch_options(cfg)
     scratch = cfg.architecture != "pretrained"
     run = open_run(cfg, phase, load_splits, provenance, check_model=not scratch, tokenizer_from=tokenizer_source(cfg))
     # The model's own tokenizer (checked with the data before the run directory was made), or
@@ -47,8 +46,7 @@ def main(cfg: Phase2Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     evaluator = Evaluator(run.splits, tokenizer, cfg, run.device, run.amp_dtype)  # scores each language too
     train_set = encode_examples(tokenizer, run.splits.train, cfg.max_length)
 
-    result = fit(cfg, model, tokenizer, train_set, evaluator, run.run_dir, run.device, run.amp_dtype,
-                 resume_from=run.resume_from, on_epoch_end=on_epoch_end, trackers=run.trackers)
+    result = fit(cfg, run, model, tokenizer, train_set, evaluator, on_epoch_end=on_epoch_end)
 
     model = load_trained_classifier(run.best_checkpoint()).to(run.device)
     finish_run(cfg, run, model, evaluator, result, len(train_set), phase, head=head_origin(model),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from common.phases import Runner
 from common.reproduce import Context, Step, asset_step, sweep_step
-from common.tiny_models import write_tiny_bert
+from common.random_encoders import write_tiny_bert
 from phase2_multilingual_sentiment.synthetic import vocabulary, write_tweets
 from phase3_hp_tuning_xlm_roberta.config import PHASE, STUDY_DIR
 from phase3_hp_tuning_xlm_roberta.study import run_study

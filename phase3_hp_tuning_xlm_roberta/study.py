@@ -20,14 +20,12 @@ from typing import Optional, Sequence
 
 from common.cli import exit_on_bad_input
 from common.records import write_json
-from common.report import NON_EXPERIMENT_KEYS
+from common.tables import NON_EXPERIMENT_KEYS
 from common.sweep_workers import open_study, trials_frame
 from common.sweep import best_trial, build_parser, parse_sweep_cli, rerun, run_sweep, seed_list
 from phase3_hp_tuning_xlm_roberta.confirm import compare, summarize_seeds
-from phase3_hp_tuning_xlm_roberta.config import PHASE, PRESET_DIR
+from phase3_hp_tuning_xlm_roberta.config import PHASE
 from phase3_hp_tuning_xlm_roberta.plots import draw_study_plots
-
-MAIN, CONFIG = f"{PHASE}.train:main", f"{PHASE}.config:Phase3Config"
 
 
 def best_preset(base: dict, params: dict) -> dict:
@@ -40,7 +38,7 @@ def run_study(argv: Optional[Sequence[str]] = None) -> Optional[dict]:
     parser.add_argument("--confirm_seeds", default="42,43,44", help="Seeds of the best and default "
                         "configurations' test-split re-runs (comma-separated; at least 3 for a mean ± std).")
     parser.add_argument("--no_confirm", action="store_true", help="Only run the study and draw its plots.")
-    parsed = parse_sweep_cli(MAIN, CONFIG, PHASE, PRESET_DIR, argv, __doc__.split("\n\n")[0], parser)
+    parsed = parse_sweep_cli(PHASE, argv, __doc__.split("\n\n")[0], parser)
     if parsed is None:
         return None
     args, spec = parsed
@@ -68,9 +66,9 @@ def run_study(argv: Optional[Sequence[str]] = None) -> Optional[dict]:
         write_json(directory / "confirmation.json", confirmation)
         report["confirmation"] = confirmation
         c = confirmation["comparison"]
-        print(f"test macro-F1 over seeds {seeds}: best {confirmation['best']['test_f1_macro']['mean']:.4f} ± "
-              f"{confirmation['best']['test_f1_macro']['std']:.4f}, default "
-              f"{confirmation['default']['test_f1_macro']['mean']:.4f} ± {confirmation['default']['test_f1_macro']['std']:.4f}; "
+        best, default = confirmation["best"]["test_f1_macro"], confirmation["default"]["test_f1_macro"]
+        print(f"test macro-F1 over seeds {seeds}: best {best['mean']:.4f} ± {best['std']:.4f}, default "
+              f"{default['mean']:.4f} ± {default['std']:.4f}; "
               f"difference {c['difference']:+.4f} (standard error {c['standard_error']:.4f}): "
               f"{'beyond' if c['gain_exceeds_two_standard_errors'] else 'within'} seed noise")
     write_json(directory / "study_report.json", report)

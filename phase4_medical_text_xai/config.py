@@ -19,7 +19,8 @@ MEDICAL_DATASET = "medical_abstracts"
 
 @dataclass
 class Phase4Config(LongInputOptions, TextDataConfig):
-    model_name_or_path: str = option("FacebookAI/roberta-base", "Hub id or local directory of the encoder (RoBERTa, BERT, ...).")
+    model_name_or_path: str = option("FacebookAI/roberta-base",
+                                     "Hub id or local directory of the encoder (RoBERTa, BERT, ...).")
     learning_rate: float = option(2e-5, "Peak learning rate.")
     epochs: int = option(3, "Number of training epochs.")
     batch_size: int = option(16, "Training batch size per optimizer step (before accumulation).")

@@ -27,8 +27,9 @@ from typing import Sequence
 
 from common.errors import DataError, describe
 from common.hub import HubRef
-from common.text_data import (Example, TextSplits, carve, check_labels_trained, conflicting_texts, deduplicate,
-                              hub_dataset_refs, load_text_splits, read_table, rows_to_examples, split_stratified)
+from common.text_data import hub_dataset_refs, load_text_splits, read_table, rows_to_examples
+from common.splits import (Example, TextSplits, carve, check_labels_trained, conflicting_texts, deduplicate,
+                           split_stratified)
 from phase4_medical_text_xai.config import MEDICAL_DATASET, Phase4Config
 
 HUB_ID = "TimSchopf/medical_abstracts"

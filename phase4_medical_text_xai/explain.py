@@ -39,7 +39,8 @@ from phase4_medical_text_xai.config import Phase4Config
 from phase4_medical_text_xai.faithfulness import perturbation_curves, summarize, window_probabilities
 from phase4_medical_text_xai.html_report import example_name, write_example_page, write_index
 from phase4_medical_text_xai.integrated_gradients import adaptive_integrated_gradients
-from phase4_medical_text_xai.long_inputs import pool_logits, pooling_weights, read_documents, special_frame, window_input_ids
+from phase4_medical_text_xai.long_inputs import (pool_logits, pooling_weights, read_documents, special_frame,
+                                                 window_input_ids)
 from phase4_medical_text_xai.lrp import CONSERVATION_TOLERANCE, lrp_relevance
 from phase4_medical_text_xai.plots import plot_faithfulness_curves
 
@@ -277,6 +278,8 @@ def explain_run(run_dir: Path, n: int = 20, methods: Sequence[str] = METHODS, *,
     model, tokenizer, predictions, config = load_run(run_dir, device)
     reading = how_the_run_read(config)
     out = Path(out or run_dir / "explanations")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; explanations are a folder (settings, examples, pages)")
     recorded = {"methods": list(methods), "ig_steps": settings.ig_steps, "ig_tolerance": settings.ig_tolerance,
                 "ig_max_steps": settings.ig_max_steps, "fractions": settings.fractions,
                 "seed": settings.seed, **{key: getattr(reading, key) for key in READING_KEYS}}
@@ -296,7 +299,8 @@ def explain_run(run_dir: Path, n: int = 20, methods: Sequence[str] = METHODS, *,
     all_methods = [*methods, "random"]
     result = {"run": run_dir.name, "run_dir": str(run_dir), "model": str(config.get("model_name_or_path", "?")),
               "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
-              "n": len(records), "methods": all_methods, "fractions": np.linspace(0, 1, settings.fractions + 1).tolist(),
+              "n": len(records), "methods": all_methods, "fractions": np.linspace(0, 1,
+                                                                                  settings.fractions + 1).tolist(),
               "replacement": tokenizer.mask_token or tokenizer.pad_token, "ig_steps": settings.ig_steps,
               "ig_tolerance": settings.ig_tolerance,
               "summary": summarize(records, all_methods),

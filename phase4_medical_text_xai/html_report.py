@@ -98,11 +98,13 @@ def write_example_page(record: dict, methods: Sequence[str], out_dir: Path) -> P
     checks = record.get("checks", {})
     notes = []
     if "ig" in checks:
-        notes.append(f"IG: sum {checks['ig']['attribution_sum']:.4f} vs f(x) - f(baseline) "
-                     f"{checks['ig']['logit'] - checks['ig']['baseline_logit']:.4f} (delta {checks['ig']['delta']:.2e})")
+        ig = checks["ig"]
+        notes.append(f"IG: sum {ig['attribution_sum']:.4f} vs f(x) - f(baseline) "
+                     f"{ig['logit'] - ig['baseline_logit']:.4f} (delta {ig['delta']:.2e})")
     if "lrp" in checks:
-        notes.append(f"LRP: tokens {checks['lrp']['token_relevance']:.4f} + biases {checks['lrp']['bias_relevance']:.4f}"
-                     f" = logit {checks['lrp']['logit']:.4f} (relative error {checks['lrp']['conservation_error']:.1e})")
+        lrp = checks["lrp"]
+        notes.append(f"LRP: tokens {lrp['token_relevance']:.4f} + biases {lrp['bias_relevance']:.4f}"
+                     f" = logit {lrp['logit']:.4f} (relative error {lrp['conservation_error']:.1e})")
     windows = record.get("windows", 1)
     read = f"read as {windows} overlapping windows whose logits were pooled; " if windows > 1 else ""
     truncated = (f"<p><em>The abstract is longer than the model read: {read}{record.get('tokens_cut', 0)} of its "

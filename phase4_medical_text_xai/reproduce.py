@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from common.phases import Runner
 from common.reproduce import Context, Step, asset_step, train_step
-from common.tiny_models import write_tiny_roberta
+from common.random_encoders import write_tiny_roberta
 from phase4_medical_text_xai.config import PHASE
 from phase4_medical_text_xai.explain import METHODS, explain_run
 from phase4_medical_text_xai.synthetic import synthetic_abstracts, write_abstracts, write_labels

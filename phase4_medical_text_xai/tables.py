@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.records import read_json
-from common.report import (BlockSpec, Column, GroupColumns, IntervalColumn, SecondsColumn, TableSpec, describe_device,
+from common.tables import (BlockSpec, Column, GroupColumns, IntervalColumn, SecondsColumn, TableSpec, describe_device,
                            model_label, publish_figure)
 from phase4_medical_text_xai.faithfulness import HIGHER_IS_BETTER, METRICS
 from phase4_medical_text_xai.html_report import METHOD_TITLES
@@ -68,7 +68,8 @@ def render_faithfulness(runs_root: Path, out: Path) -> str:
         if notes:
             parts += ["Checks: " + "; ".join(notes) + ".", ""]
         if (path.parent / "faithfulness.png").exists():
-            parts.append(publish_figure(path.parent / "faithfulness.png", out, f"{PHASE}_{result['run']}_faithfulness.png",
+            parts.append(publish_figure(path.parent / "faithfulness.png", out,
+                                        f"{PHASE}_{result['run']}_faithfulness.png",
                                         f"{result['run']}: deletion and insertion curves"))
             parts.append("")
     return "\n".join(parts).strip() or "_no explained run yet_"

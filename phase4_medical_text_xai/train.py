@@ -21,7 +21,7 @@ from typing import Optional
 from common.batching import make_eval_loader, make_train_loader
 from common.cli import run_cli
 from common.evaluation import Evaluator, encode_examples
-from common.finetune import finish_run, load_run_classifier, open_run, report_tokens
+from common.run_lifecycle import finish_run, load_run_classifier, open_run, report_tokens
 from common.fit import OnEpochEnd, fit
 from common.models import head_origin, load_trained_classifier
 from common.seeding import set_seed
@@ -58,8 +58,7 @@ def main(cfg: Phase4Config, provenance: Optional[dict] = None, on_epoch_end: Opt
         evaluator = Evaluator(run.splits, tokenizer, cfg, run.device, run.amp_dtype)
         train_set, train_loader = encode_examples(tokenizer, train_examples, cfg.max_length), None
 
-    result = fit(cfg, model, tokenizer, train_set, evaluator, run.run_dir, run.device, run.amp_dtype,
-                 resume_from=run.resume_from, on_epoch_end=on_epoch_end, trackers=run.trackers,
+    result = fit(cfg, run, model, tokenizer, train_set, evaluator, on_epoch_end=on_epoch_end,
                  train_loader=train_loader)
 
     # The best checkpoint is what `explain` reads later, with predictions.csv.

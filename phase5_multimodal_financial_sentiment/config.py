@@ -19,6 +19,7 @@ MODALITIES = ("fusion", "text", "image")
 FUSIONS = ("concat", "gated", "attention")
 IMAGE_WEIGHTS = ("auto", "imagenet", "none")
 
+MAX_IMAGE_PIXELS = 40_000_000  # a 6,300 x 6,300 chart; `max_image_pixels` raises it
 
 @dataclass
 class Phase5Config(TrainConfig):
@@ -55,6 +56,9 @@ class Phase5Config(TrainConfig):
                                 "else random init, said in the log and recorded in metrics.json; imagenet: "
                                 "required; none: train from scratch.", IMAGE_WEIGHTS)
     image_size: int = option(224, "Images are resized and centre-cropped to this many pixels.", at_least=32)
+    max_image_pixels: int = option(MAX_IMAGE_PIXELS, "Largest image (width x height) a manifest may name; a larger "
+                                   "one is an error before training (a decompression bomb, or a file not meant).",
+                                   at_least=1)
     cache_images: bool = option(True, "Decode, resize and crop each image once per run and keep it in memory "
                                 "(3 x image_size² bytes an image; an error if that exceeds half the free memory); "
                                 "false decodes every epoch.")
@@ -64,8 +68,13 @@ class Phase5Config(TrainConfig):
     freeze_image: bool = option(False, "Keep the image encoder's weights (and batch-norm statistics) fixed.")
     group_by_length: bool = option(False, "Unused here: batches are drawn uniformly at random.")
 
+    def __post_init__(self) -> None:
+        super().__post_init__()  # every key's domain first
+        check_config(self)
+
 
 def check_config(cfg: Phase5Config) -> None:
+    """Combinations that each key alone allows but that make no sense together."""
     if cfg.modality == "text" and cfg.freeze_text:
         raise ConfigError("modality text with freeze_text leaves only the classifier to train; that is a linear "
                           "probe, not the text-only ablation: drop freeze_text")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
+import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
@@ -29,8 +30,9 @@ from tqdm.auto import tqdm
 
 from common.batching import EpochRandomSampler, ShardedBatchSampler, ShardedEvalSampler
 from common.errors import ConfigError, DataError
-from common.splits import Splits
-from common.text_data import SPLIT_ALIASES, SPLITS, check_labels_trained, read_table, require_cell, split_stratified
+from common.splits import Splits, check_labels_trained, split_stratified
+from common.text_data import SPLIT_ALIASES, SPLITS, read_table, require_cell
+from phase5_multimodal_financial_sentiment.config import MAX_IMAGE_PIXELS
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
@@ -58,7 +60,33 @@ def manifest_columns(examples: Sequence[ImageTextExample]) -> dict[str, list]:
     return columns
 
 
-def resolve_image(root: Path, value: str, where: str) -> Path:
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # greyscale of 16 (or 32) bits per pixel
+
+
+def check_image_size(image: Image.Image, path: Path, max_pixels: int) -> None:
+    """Refuse an image larger than `max_pixels` from its header alone, before its pixels are decoded."""
+    width, height = image.size
+    if width * height > max_pixels:
+        raise DataError(f"image {path} is {width} x {height} = {width * height:,} pixels, more than "
+                        f"max_image_pixels ({max_pixels:,}); shrink it, or raise --max_image_pixels if it is meant")
+
+
+def to_rgb(image: Image.Image, path: Path) -> Image.Image:
+    """The image as 8-bit RGB with its range kept: 16-bit greyscale is scaled from 0-65535 (PIL's
+    own conversion would clip it to white); a mode with no fixed range (32-bit float) is refused."""
+    if image.mode in SIXTEEN_BIT_MODES:
+        pixels = np.asarray(image, dtype=np.int64)
+        if pixels.min() < 0 or pixels.max() > 65535:
+            raise DataError(f"image {path}: mode {image.mode} with values from {pixels.min()} to {pixels.max()}, "
+                            "outside the 16-bit range 0-65535; save it as 8- or 16-bit PNG")
+        return Image.fromarray((pixels * 255 / 65535).round().astype(np.uint8), mode="L").convert("RGB")
+    if image.mode == "F":
+        raise DataError(f"image {path}: mode F (32-bit float pixels) has no fixed range to map to 0-255; "
+                        "save it as an 8- or 16-bit PNG")
+    return image.convert("RGB")
+
+
+def resolve_image(root: Path, value: str, where: str, max_pixels: int = MAX_IMAGE_PIXELS) -> Path:
     path = (root / value).resolve()
     if not path.is_relative_to(root):
         raise DataError(f"{where}: image path {value!r} leaves the manifest's folder {root}")
@@ -66,18 +94,24 @@ def resolve_image(root: Path, value: str, where: str) -> Path:
         raise DataError(f"{where}: image file {path} does not exist")
     try:
         with Image.open(path) as image:
+            check_image_size(image, path, max_pixels)
             image.verify()  # the headers and checksums
         with Image.open(path) as image:
             image.load()  # the whole pixel stream: a corrupt one fails here, not in the middle of training
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            to_rgb(image, path)  # a mode that cannot become RGB is refused here too
+    except DataError as exc:
+        raise DataError(f"{where}: {exc}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(f"{where}: image {path} cannot be read ({type(exc).__name__}: {exc})") from None
     return path
 
 
 def read_manifest(path: Path, label_names: Sequence[str], group_column: Optional[str] = None,
-                  with_labels: bool = True) -> tuple[list[ImageTextExample], list[Optional[str]]]:
+                  with_labels: bool = True, max_pixels: int = MAX_IMAGE_PIXELS
+                  ) -> tuple[list[ImageTextExample], list[Optional[str]]]:
     """The manifest's examples and each row's split name (None where it has no split column).
-    Without `with_labels` (prediction on new data) a label column is optional."""
+    Without `with_labels` (prediction on new data) a label column is optional. Every image is
+    checked here (readable, at most `max_pixels`, a mode that becomes RGB)."""
     path = Path(path)
     rows = read_table(path)
     root = path.parent.resolve()
@@ -86,7 +120,7 @@ def read_manifest(path: Path, label_names: Sequence[str], group_column: Optional
     for number, row in enumerate(rows, start=1):
         where = f"{path}, row {number}"
         text = str(require_cell(row, "text", where)).strip()
-        image = resolve_image(root, str(require_cell(row, "image", where)).strip(), where)
+        image = resolve_image(root, str(require_cell(row, "image", where)).strip(), where, max_pixels)
         label = -1
         if with_labels or row.get("label") not in (None, ""):
             name = str(require_cell(row, "label", where)).strip()
@@ -106,12 +140,12 @@ def read_manifest(path: Path, label_names: Sequence[str], group_column: Optional
 
 def load_splits(cfg) -> Splits:
     path = Path(cfg.data_dir or ".") / cfg.dataset
-    examples, split_names = read_manifest(path, cfg.labels, cfg.group_column)
+    examples, split_names = read_manifest(path, cfg.labels, cfg.group_column, max_pixels=cfg.max_image_pixels)
     if all(name is not None for name in split_names):
         parts = {name: [e for e, s in zip(examples, split_names) if s == name] for name in SPLITS}
         how = "by the manifest's split column"
     else:
-        parts = split_stratified(examples, cfg.split_seed, str(path))
+        parts = split_stratified(examples, cfg.split_seed, str(path), cfg.labels)
         how = f"stratified 80/10/10, split_seed {cfg.split_seed}"
     check_labels_trained(parts, cfg.labels, str(path))
     return Splits(list(cfg.labels), parts["train"], parts["val"], parts["test"],
@@ -130,7 +164,7 @@ class ImageTransform:
 
     def load(self, path: Path) -> torch.Tensor:
         with Image.open(path) as image:
-            return self.resize(image.convert("RGB"))
+            return self.resize(to_rgb(image, path))
 
     def __call__(self, path: Path) -> torch.Tensor:
         return self.normalize(self.load(path))

@@ -14,6 +14,8 @@ head is the same MLP on the one vector.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -143,13 +145,15 @@ class MultimodalClassifier(PreTrainedModel):
         the head, the pretrained weights for the encoders)."""
 
     def freeze(self) -> None:
-        for flag, encoder in ((self.config.freeze_text, self.text_encoder), (self.config.freeze_image, self.image_encoder)):
+        for flag, encoder in ((self.config.freeze_text, self.text_encoder), (self.config.freeze_image,
+                                                                             self.image_encoder)):
             if flag and encoder is not None:
                 encoder.requires_grad_(False)
 
     def train(self, mode: bool = True):
         super().train(mode)
-        for flag, encoder in ((self.config.freeze_text, self.text_encoder), (self.config.freeze_image, self.image_encoder)):
+        for flag, encoder in ((self.config.freeze_text, self.text_encoder), (self.config.freeze_image,
+                                                                             self.image_encoder)):
             if flag and encoder is not None:
                 encoder.eval()  # a frozen encoder keeps its dropout off and its batch-norm statistics fixed
         return self
@@ -226,6 +230,16 @@ def build_model(cfg, label_names) -> MultimodalClassifier:
 
 
 def load_trained_model(checkpoint) -> MultimodalClassifier:
+    """A saved phase 5 model; another kind of checkpoint (a phase 1 classifier, say) is an error naming its type."""
+    config_path = Path(checkpoint) / "config.json"
+    if config_path.is_file():
+        try:
+            model_type = json.loads(config_path.read_text(encoding="utf-8")).get("model_type")
+        except (ValueError, AttributeError):
+            model_type = None
+        if model_type != MultimodalConfig.model_type:
+            raise ConfigError(f"{checkpoint} holds a {model_type or 'unknown'} model, not a phase 5 "
+                              f"{MultimodalConfig.model_type} model (a phase 5 run's checkpoints/best)")
     try:
         return MultimodalClassifier.from_pretrained(str(checkpoint))
     except (OSError, ValueError) as exc:

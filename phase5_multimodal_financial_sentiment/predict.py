@@ -20,8 +20,8 @@ from typing import Optional, Sequence
 from common.checkpoint import find_checkpoint
 from common.cli import exit_on_bad_input
 from common.device import resolve_amp_dtype, resolve_device
-from common.engine import predict as predict_logits
-from common.errors import DataError
+from common.training_steps import predict as predict_logits
+from common.errors import ConfigError, DataError
 from common.evaluation import prediction_frame
 from common.metrics import compute_metrics
 from common.models import load_tokenizer
@@ -29,11 +29,12 @@ from common.records import write_csv
 from common.text_data import SPLIT_ALIASES
 from phase5_multimodal_financial_sentiment.data import (ManifestDataset, ImageTransform, make_loader,
                                                         manifest_columns, read_manifest)
+from phase5_multimodal_financial_sentiment.config import MAX_IMAGE_PIXELS
 from phase5_multimodal_financial_sentiment.models import load_trained_model
 
 
 def predict_manifest(checkpoint: Path, manifest: Path, split: Optional[str] = None, device: str = "auto",
-                     batch_size: int = 64, num_workers: int = 0):
+                     batch_size: int = 64, num_workers: int = 0, max_image_pixels: int = MAX_IMAGE_PIXELS):
     """(prediction frame, metrics or None) for the rows of `manifest` (of one split if given)."""
     found = find_checkpoint(Path(checkpoint))
     if found is None:
@@ -42,7 +43,7 @@ def predict_manifest(checkpoint: Path, manifest: Path, split: Optional[str] = No
     model = load_trained_model(found).to(torch_device).eval()
     config = model.config
     label_names = [config.id2label[i] for i in range(config.num_labels)]
-    examples, splits = read_manifest(Path(manifest), label_names, with_labels=False)
+    examples, splits = read_manifest(Path(manifest), label_names, with_labels=False, max_pixels=max_image_pixels)
     if split is not None:
         wanted = SPLIT_ALIASES.get(split.strip().lower())
         if wanted is None:
@@ -75,11 +76,15 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--out", default="predictions.csv", help="CSV file to write.")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
     parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--max_image_pixels", type=int, default=MAX_IMAGE_PIXELS,
+                        help="Largest image (width x height) the manifest may name.")
     args = parser.parse_args(argv)
 
     def entry() -> None:
+        if Path(args.out).is_dir():
+            raise ConfigError(f"--out {args.out} is a folder; name the CSV file to write")
         frame, metrics = predict_manifest(Path(args.model), Path(args.manifest), args.split, args.device,
-                                          args.batch_size)
+                                          args.batch_size, max_image_pixels=args.max_image_pixels)
         write_csv(Path(args.out), frame)
         counts = frame["prediction"].value_counts().to_dict()
         print(f"{len(frame)} rows -> {args.out}; predicted: {counts}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from common.phases import Runner
 from common.reproduce import Context, Step, asset_step, train_step
-from common.tiny_models import write_tiny_bert
+from common.random_encoders import write_tiny_bert
 from phase5_multimodal_financial_sentiment.config import PHASE
 from phase5_multimodal_financial_sentiment.make_synthetic import make_dataset, vocabulary
 PRESETS = ("text_only", "image_only", "concat", "gated", "attention")

@@ -5,7 +5,7 @@ as in the original study, and the test accuracy on each kind of synthetic exampl
 part of its own, titled with its path and labels."""
 from __future__ import annotations
 
-from common.report import Column, GroupColumns, IntervalColumn, SecondsColumn, TableSpec
+from common.tables import Column, GroupColumns, IntervalColumn, SecondsColumn, TableSpec
 from phase5_multimodal_financial_sentiment.config import PHASE
 
 LABELS = ("negative", "neutral", "positive")
@@ -23,7 +23,8 @@ def setup_columns() -> list[Column]:
     return [Column("modality", "config.modality", "{}"), Column("fusion", "config.fusion", "{}", fused),
             Column("image encoder", "config.image_model", "{}", sees_images),
             Column("image weights", "metrics.image_weights", "{}", sees_images),
-            Column("image px", "config.image_size", "{}", sees_images), Column("epochs", "metrics.epochs_trained", "{}")]
+            Column("image px", "config.image_size", "{}", sees_images), Column("epochs", "metrics.epochs_trained",
+                                                                               "{}")]
 
 
 def score_columns() -> list:
@@ -38,6 +39,7 @@ def score_columns() -> list:
 
 TABLES = [
     TableSpec(name="phase5_ablation", phase=PHASE,
-              title="Phase 5: modality ablation and fusion heads, test split (model: the text encoder, unused by image-only rows)",
+              title="Phase 5: modality ablation and fusion heads, test split "
+                    "(model: the text encoder, unused by image-only rows)",
               columns=[*setup_columns(), *score_columns()]),
 ]

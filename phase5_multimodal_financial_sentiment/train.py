@@ -8,7 +8,8 @@ Usage:
     python -m phase5_multimodal_financial_sentiment.train --preset image_only --data_dir <dir>
     python -m phase5_multimodal_financial_sentiment.train --preset attention,synthetic_cpu --data_dir <dir> \
         --model_name_or_path <local encoder>                 # small, from-scratch ResNet-18 on a CPU
-    python -m phase5_multimodal_financial_sentiment.predict --model runs/phase5_multimodal_financial_sentiment/concat_seed42/checkpoints/best --manifest new.csv
+    python -m phase5_multimodal_financial_sentiment.predict \
+        --model runs/phase5_multimodal_financial_sentiment/concat_seed42/checkpoints/best --manifest new.csv
     python -m phase5_multimodal_financial_sentiment.train --help
 
 Writes runs/phase5_multimodal_financial_sentiment/<run_name>/ (config, env, history,
@@ -22,10 +23,10 @@ from typing import Optional
 
 from common.cli import run_cli
 from common.evaluation import Evaluator
-from common.finetune import finish_run, open_run
+from common.run_lifecycle import finish_run, open_run
 from common.fit import OnEpochEnd, fit
 from common.seeding import set_seed
-from phase5_multimodal_financial_sentiment.config import PHASE, PRESET_DIR, Phase5Config, check_config
+from phase5_multimodal_financial_sentiment.config import PHASE, PRESET_DIR, Phase5Config
 from phase5_multimodal_financial_sentiment.data import (ManifestDataset, ImageTransform, example_key,
                                                         load_splits, make_loader, manifest_columns)
 from phase5_multimodal_financial_sentiment.models import build_model, load_trained_model
@@ -46,7 +47,6 @@ def loader_factory(model_config, tokenizer, cfg: Phase5Config):
 
 def main(cfg: Phase5Config, provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None) -> Path:
     """Train, keep the best epoch by validation macro-F1, evaluate it; return the run directory."""
-    check_config(cfg)
     uses_text = cfg.modality != "image"
     # Every manifest row and image, the tokenizer and the text encoder's source are checked first.
     run = open_run(cfg, PHASE, load_splits, provenance, tokenizer_from=cfg.model_name_or_path if uses_text else None,
@@ -63,9 +63,8 @@ def main(cfg: Phase5Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     # Pretrained text encoder: a small step; ResNet and head (new or from scratch): larger ones.
     rates = {"text_encoder.": cfg.learning_rate, "image_encoder.": cfg.image_learning_rate,
              "head.": cfg.head_learning_rate}
-    result = fit(cfg, model, tokenizer, None, evaluator, run.run_dir, run.device, run.amp_dtype,
-                 resume_from=run.resume_from, on_epoch_end=on_epoch_end, train_loader=train_loader,
-                 learning_rates=rates, trackers=run.trackers)
+    result = fit(cfg, run, model, tokenizer, None, evaluator, on_epoch_end=on_epoch_end, train_loader=train_loader,
+                 learning_rates=rates)
 
     model = load_trained_model(run.best_checkpoint()).to(run.device)
     metrics = finish_run(cfg, run, model, evaluator, result, len(train_loader.dataset), PHASE, data=run.splits.info,

@@ -11,7 +11,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
-from common.tiny_models import write_tiny_bert  # noqa: E402
+from common.random_encoders import write_tiny_bert  # noqa: E402
 from phase1_financial_phrasebank.synthetic import synthetic_phrasebank, vocabulary, write_phrasebank  # noqa: E402
 
 

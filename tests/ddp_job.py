@@ -8,7 +8,7 @@ A job is {"kind": ..., ...}:
   with "fail_on_rank" that rank raises in its first epoch;
 - "prune": phase 1 with an `on_epoch_end` that rank 0 makes raise, as a sweep's pruner;
   each rank writes what it met to `report`;
-- "eval_order": `engine.predict` over N examples for each N of `sizes`, written by rank 0
+- "eval_order": `training_steps.predict` over N examples for each N of `sizes`, written by rank 0
   to `report`.
 With "audit" (a directory outside the runs), each rank records every file it creates,
 writes, renames or removes under `watch`, into audit/rank<r>.json.
@@ -103,7 +103,7 @@ def run_eval_order(job: dict) -> None:
 
     from common.batching import EncodedDataset, make_eval_loader
     from common.distributed import init_distributed, is_main_process
-    from common.engine import predict
+    from common.training_steps import predict
     from transformers import AutoTokenizer
 
     class Echo(torch.nn.Module):
@@ -136,7 +136,8 @@ def main() -> None:
         audit_writes(Path(audit["watch"]), log)
     try:
         for job in jobs:
-            {"phase1": run_phase, "phase5": run_phase, "prune": run_prune, "eval_order": run_eval_order}[job["kind"]](job)
+            {"phase1": run_phase, "phase5": run_phase, "prune": run_prune,
+             "eval_order": run_eval_order}[job["kind"]](job)
     finally:
         if audit:
             rank = os.environ.get("RANK", "0")

@@ -48,7 +48,8 @@ CLI_CASES = [
     ("negative seed", ["--seed", "-3"], "seed must be non-negative, got -3"),
     ("lora_dropout 1", ["--lora_dropout", "1"], "lora_dropout must be >= 0 and < 1, got 1.0"),
     ("abbreviated key", ["--max_train", "5"], "unknown config key 'max_train' (did you mean 'max_train_samples'?)"),
-    ("abbreviated key 2", ["--learning_ra", "1e-3"], "unknown config key 'learning_ra' (did you mean 'learning_rate'?)"),
+    ("abbreviated key 2", ["--learning_ra", "1e-3"],
+     "unknown config key 'learning_ra' (did you mean 'learning_rate'?)"),
     ("absolute run name", ["--run_name", "/tmp/elsewhere"], "run_name: '/tmp/elsewhere' is not a relative folder name"),
     ("run name upwards", ["--run_name", "../escape"], "run_name: '../escape' is not a relative folder name"),
     ("run name dot-dot", ["--run_name", ".."], "run_name: '..' is not a relative folder name"),
@@ -219,6 +220,49 @@ def test_corrupt_image_stream_is_found_before_training(tmp_path):
         resolve_image(tmp_path, "chart.png", "manifest.csv, row 3")
 
 
+def test_an_image_over_the_pixel_limit_is_refused_from_its_header(tmp_path):
+    from PIL import Image
+
+    from phase5_multimodal_financial_sentiment.data import resolve_image
+
+    Image.new("RGB", (64, 64)).save(tmp_path / "chart.png")
+    with pytest.raises(DataError, match=r"row 2: image .*chart.png is 64 x 64 = 4,096 pixels, more than "
+                                        r"max_image_pixels \(4,000\).*--max_image_pixels"):
+        resolve_image(tmp_path, "chart.png", "manifest.csv, row 2", max_pixels=4000)
+    assert resolve_image(tmp_path, "chart.png", "manifest.csv, row 2", max_pixels=4096) == tmp_path / "chart.png"
+
+
+def test_a_16_bit_image_keeps_its_range_and_a_float_image_is_refused(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from phase5_multimodal_financial_sentiment.data import ImageTransform, resolve_image
+
+    ramp = np.tile(np.linspace(0, 65535, 64).round().astype(np.uint16), (64, 1))
+    Image.fromarray(ramp).save(tmp_path / "deep.png")  # mode I;16 (or I): PIL's own convert("RGB") clips it to white
+    with Image.open(tmp_path / "deep.png") as image:
+        assert image.mode in ("I;16", "I") and (np.asarray(image.convert("RGB")) == 255).mean() > 0.95
+    resolve_image(tmp_path, "deep.png", "row 1")
+    pixels = ImageTransform(64).load(tmp_path / "deep.png").numpy()  # 3 x 64 x 64 uint8
+    assert pixels.shape == (3, 64, 64) and pixels.min() == 0 and pixels.max() == 255
+    assert np.array_equal(pixels[0, 0], (ramp[0].astype(np.int64) * 255 / 65535).round().astype(np.uint8))
+    Image.fromarray(np.zeros((8, 8), dtype=np.float32)).save(tmp_path / "float.tiff")
+    with pytest.raises(DataError, match=r"row 4: image .*float.tiff: mode F \(32-bit float pixels\) has no fixed"):
+        resolve_image(tmp_path, "float.tiff", "row 4")
+
+
+def test_predict_refuses_a_checkpoint_of_another_phase(tmp_path, tiny_model_dir, capsys):
+    from phase5_multimodal_financial_sentiment.predict import main as predict_main
+
+    (tmp_path / "m.csv").write_text("text,image\nup,a.png\n")
+    with pytest.raises(SystemExit) as exit_info:
+        predict_main(["--model", str(tiny_model_dir), "--manifest", str(tmp_path / "m.csv"),
+                      "--out", str(tmp_path / "p.csv")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "holds a distilbert model, not a phase 5 multimodal_sentiment model" in err
+    assert "Traceback" not in err and not (tmp_path / "p.csv").exists()
+
+
 # --- the report ---------------------------------------------------------------------------------------
 
 def test_report_without_runs_is_an_error_and_leaves_the_file(tmp_path, capsys):
@@ -252,9 +296,7 @@ def test_sweep_device_key_is_not_taken_for_devices(tmp_path):
     from common.sweep import parse_sweep_cli
 
     (tmp_path / "grid.yaml").write_text("sampler: grid\nparams:\n  learning_rate: [1.0e-3]\n")
-    args, spec = parse_sweep_cli("phase2_multilingual_sentiment.train:main",
-                                 "phase2_multilingual_sentiment.config:Phase2Config", "phase2_multilingual_sentiment",
-                                 Path("phase2_multilingual_sentiment/presets"),
+    args, spec = parse_sweep_cli("phase2_multilingual_sentiment",
                                  ["--space", str(tmp_path / "grid.yaml"), "--device", "cpu"])
     assert args.devices == "" and spec.base["device"] == "cpu"
 
@@ -276,7 +318,7 @@ def phase4_run(tmp_path_factory):
     from phase4_medical_text_xai.config import Phase4Config
     from phase4_medical_text_xai.synthetic import synthetic_abstracts, write_abstracts, write_labels
     from phase4_medical_text_xai.train import main as phase4_main
-    from common.tiny_models import write_tiny_roberta
+    from common.random_encoders import write_tiny_roberta
 
     root = tmp_path_factory.mktemp("phase4_bad")
     rows = synthetic_abstracts(100)
@@ -293,12 +335,15 @@ def phase4_run(tmp_path_factory):
     (["--fractions", "0"], "--fractions must be at least 1, got 0"),
     (["--n", "0"], "--n must be at least 1, got 0"),
     (["--ig_batch_size", "0"], "--ig_batch_size must be at least 1, got 0"),
+    (["--out", "{file}"], "is a file; explanations are a folder"),
 ])
-def test_explain_settings_out_of_range(phase4_run, extra, message, capsys):
+def test_explain_settings_out_of_range(phase4_run, extra, message, capsys, tmp_path):
     from phase4_medical_text_xai.explain import main as explain_main
 
+    (tmp_path / "a_file").write_text("x")
     with pytest.raises(SystemExit) as exit_info:
-        explain_main(["--run", str(phase4_run), "--device", "cpu", *extra])
+        explain_main(["--run", str(phase4_run), "--device", "cpu",
+                      *[arg.format(file=tmp_path / "a_file") for arg in extra]])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and message in err and "Traceback" not in err
 
@@ -332,7 +377,7 @@ def test_predict_takes_validation_for_val(tmp_path):
     from phase5_multimodal_financial_sentiment.make_synthetic import make_dataset, vocabulary
     from phase5_multimodal_financial_sentiment.predict import predict_manifest
     from phase5_multimodal_financial_sentiment.train import main as phase5_main
-    from common.tiny_models import write_tiny_bert
+    from common.random_encoders import write_tiny_bert
 
     manifest = make_dataset(tmp_path / "charts", n=60, seed=0, size=48)
     encoder = write_tiny_bert(tmp_path / "bert", vocabulary())
@@ -390,3 +435,262 @@ def test_a_training_split_of_one_class_is_refused(tiny_config, tmp_path):
     with pytest.raises(DataError, match=r"the training split holds one class only \('up', \d+ examples\)"):
         phase1_main(tiny_config(data_dir=str(tmp_path), dataset="one.csv", output_dir=str(tmp_path / "runs")))
     assert not (tmp_path / "runs").exists()
+
+
+# --- names that become paths, sweep spaces ------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["../../../somewhere", "a/b", "/tmp/x", "~x", " a"])
+def test_a_study_name_outside_its_folder_is_refused_before_anything_is_written(tmp_path, name, capsys):
+    from common.cli import exit_on_bad_input
+    from common.sweep import parse_sweep_cli
+
+    space = tmp_path / "space.yaml"
+    space.write_text(f"study_name: {json.dumps(name)}\nsampler: grid\nparams:\n  learning_rate: [1.0e-3]\n")
+    with pytest.raises(SystemExit) as exit_info:
+        exit_on_bad_input(lambda: parse_sweep_cli("phase2_multilingual_sentiment",
+                                                  ["--space", str(space), "--output_dir", str(tmp_path / "runs")]))
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "study_name" in err and "is not a plain folder name" in err
+    assert "Traceback" not in err and not (tmp_path / "runs").exists()
+    with pytest.raises(SystemExit):  # the same name on the command line
+        space.write_text("sampler: grid\nparams:\n  learning_rate: [1.0e-3]\n")
+        exit_on_bad_input(lambda: parse_sweep_cli("phase2_multilingual_sentiment",
+                                                  ["--space", str(space), "--study_name", name]))
+    assert "is not a plain folder name" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, message", [
+    ("seed: abc\nparams:\n  learning_rate: [1.0e-3]\n", "seed must be a whole number >= 0, got 'abc'"),
+    ("n_trials: -2\nparams:\n  learning_rate: [1.0e-3]\n", "n_trials must be a whole number >= 0, got -2"),
+    ("sampler: random\nparams:\n  learning_rate: {low: 1.0e-4, high: 1.0e-3, step: abc}\n",
+     "step must be a positive number, got 'abc'"),
+])
+def test_malformed_space_values_are_one_line_errors(tmp_path, text, message):
+    from common.search_space import load_search_space
+    from phase2_multilingual_sentiment.config import Phase2Config
+
+    (tmp_path / "space.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_search_space(tmp_path / "space.yaml", Phase2Config)
+
+
+# --- a run directory in use, interruptions ----------------------------------------------------------------
+
+def write_lock(run_dir: Path, pid: int, host: str) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "run.lock").write_text(json.dumps({"pid": pid, "host": host, "since": "2026-01-01T00:00:00+00:00"}))
+
+
+def test_a_run_directory_in_use_by_a_live_process_is_refused(tiny_config, tmp_path):
+    import os
+    import socket
+
+    phase1_main(tiny_config(epochs=1))
+    run_dir = tmp_path / "runs" / PHASE / "tiny"
+    assert not (run_dir / "run.lock").exists()  # released when the run finished
+    before = (run_dir / "metrics.json").read_bytes()
+    write_lock(run_dir, os.getppid(), socket.gethostname())  # a live process that is not this one
+    for key in ("resume", "overwrite"):
+        with pytest.raises(ConfigError, match=rf"is in use: process {os.getppid()} on this host"):
+            phase1_main(tiny_config(epochs=1, **{key: True}))
+    assert (run_dir / "metrics.json").read_bytes() == before  # --overwrite deleted nothing
+    write_lock(run_dir, os.getppid(), "another-host")
+    with pytest.raises(ConfigError, match="locked by process .* on host another-host .* delete .*run.lock"):
+        phase1_main(tiny_config(epochs=1, overwrite=True))
+
+
+def test_a_stale_lock_is_recognised_and_taken_over(tiny_config, tmp_path, capsys):
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    run_dir = tmp_path / "runs" / PHASE / "tiny"
+    phase1_main(tiny_config(epochs=1))
+    write_lock(run_dir, int(dead), socket.gethostname())  # a run killed without removing its lock
+    phase1_main(tiny_config(epochs=1, overwrite=True))
+    assert f"left by process {dead}, which is no longer running" in capsys.readouterr().out
+    assert (run_dir / "metrics.json").exists() and not (run_dir / "run.lock").exists()
+
+
+def test_ctrl_c_says_where_the_run_stopped_and_how_to_resume(tiny_config, monkeypatch, capsys, phrasebank_dir,
+                                                            tiny_model_dir, tmp_path):
+    import common.fit as fit_module
+
+    real_save = fit_module.save_checkpoint
+
+    def interrupted_after_epoch_1(directory, model, tokenizer=None, training_state=None):
+        real_save(directory, model, tokenizer, training_state)
+        if training_state is not None and training_state["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(fit_module, "save_checkpoint", interrupted_after_epoch_1)
+    argv = ["--data_dir", str(phrasebank_dir), "--model_name_or_path", str(tiny_model_dir), "--output_dir",
+            str(tmp_path / "runs"), "--device", "cpu", "--progress", "false", "--epochs", "2", "--max_length", "32",
+            "--run_name", "stopped"]
+    code, err = run_phase1(argv, capsys)
+    run_dir = tmp_path / "runs" / PHASE / "stopped"
+    assert code == 130 and "Traceback" not in err
+    assert f"interrupted (SIGINT): {run_dir} has 1 of 2 epoch(s) finished; continue it with: python " in err
+    assert err.rstrip().endswith("--run_name stopped --resume")
+    monkeypatch.setattr(fit_module, "save_checkpoint", real_save)
+    assert run_phase1(argv + ["--resume"], capsys)[0] == 0
+    assert [row["epoch"] for row in read_jsonl(run_dir / "history.jsonl")] == [1, 2]
+
+
+def test_sigterm_stops_a_real_process_with_the_resume_line(phrasebank_dir, tiny_model_dir, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run_dir = tmp_path / "runs" / PHASE / "terminated"
+    command = [sys.executable, "-m", "phase1_financial_phrasebank.train", "--data_dir", str(phrasebank_dir),
+               "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(tmp_path / "runs"), "--device", "cpu",
+               "--progress", "false", "--epochs", "200", "--max_length", "32", "--run_name", "terminated"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    deadline = time.monotonic() + 120
+    while not (run_dir / "history.jsonl").exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    err = process.communicate(timeout=120)[1]
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "interrupted (SIGTERM): " in err and "--resume" in err
+    assert not (run_dir / "run.lock").exists()  # released on the way out
+
+
+# --- damage and resources ----------------------------------------------------------------------------------
+
+def test_a_damaged_checkpoint_is_named_before_the_run_is_reopened(tiny_config, monkeypatch, tmp_path):
+    import common.fit as fit_module
+
+    real_save = fit_module.save_checkpoint
+
+    def killed_after_epoch_1(directory, model, tokenizer=None, training_state=None):
+        real_save(directory, model, tokenizer, training_state)
+        if training_state is not None:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(fit_module, "save_checkpoint", killed_after_epoch_1)
+    with pytest.raises(KeyboardInterrupt):
+        phase1_main(tiny_config(epochs=2))
+    monkeypatch.setattr(fit_module, "save_checkpoint", real_save)
+    run_dir = tmp_path / "runs" / PHASE / "tiny"
+    weights = run_dir / "checkpoints" / "last" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # an interrupted copy
+    config_before = (run_dir / "config.json").read_bytes()
+    with pytest.raises(ConfigError, match=r"model.safetensors is damaged .*start it anew with --overwrite"):
+        phase1_main(tiny_config(epochs=2, resume=True))
+    assert (run_dir / "config.json").read_bytes() == config_before  # no resume was recorded
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 KB tmpfs, where the machine lets the tests mount one."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({made.stderr.decode().strip() or made.returncode})")
+    yield mount
+    subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_too_little_space_for_the_checkpoints_is_refused_before_training(tiny_config, small_disk):
+    with pytest.raises(ConfigError, match=r"MB free and the checkpoints of this model take about .* MB"):
+        phase1_main(tiny_config(output_dir=str(small_disk / "runs"), epochs=1))
+    run_dir = small_disk / "runs" / PHASE / "tiny"
+    assert not (run_dir / "history.jsonl").exists() and not (run_dir / "checkpoints").exists()
+
+
+def test_a_write_on_a_full_disk_is_one_error_and_leaves_no_temporary_file(small_disk):
+    from common.records import write_json
+
+    (small_disk / "filler").write_bytes(b"x" * (64 * 1024 - 4096))
+    with pytest.raises(ConfigError, match="no space left on the device of .*metrics.json: nothing half-written"):
+        write_json(small_disk / "metrics.json", {"rows": ["y" * 100] * 200})
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]
+
+
+# --- the other tools' inputs ------------------------------------------------------------------------------
+
+def test_report_skips_a_metrics_file_that_is_not_a_record_and_names_a_broken_benchmark(tiny_config, tmp_path,
+                                                                                          capsys):
+    from common.report import main as report_main
+
+    run_dir = phase1_main(tiny_config(epochs=1))
+    shutil.copytree(run_dir, run_dir.parent / "listed")
+    (run_dir.parent / "listed" / "metrics.json").write_text("[1, 2]")
+    (tmp_path / "runs" / "benchmarks").mkdir()
+    (tmp_path / "runs" / "benchmarks" / "killed.json").write_text('{"title": "x", "rows": [')
+    out = tmp_path / "experiments.md"
+    report_main(["--runs", str(tmp_path / "runs"), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "skipping" in err and "listed" in err and "not a JSON object" in err
+    assert "killed.json cannot be read" in err and "Traceback" not in err
+    assert "killed.json: the result file cannot be read" in out.read_text()
+    with pytest.raises(SystemExit) as exit_info:
+        report_main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path)])
+    assert exit_info.value.code == 2 and "is a folder; name the Markdown file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "cannot be read as a table"),
+    ("text,label\nup,positive\n", "no 'prediction' column (it has text, label)"),
+    ("label,prediction\n", "no rows"),
+])
+def test_compare_names_a_malformed_predictions_file(tiny_config, tmp_path, content, message, capsys):
+    from common.compare import main as compare_main
+
+    run_dir = phase1_main(tiny_config(epochs=1))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "predictions.csv").write_text(content)
+    with pytest.raises(SystemExit) as exit_info:
+        compare_main([str(run_dir), str(broken)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+
+
+# --- nonsense refused or flagged ------------------------------------------------------------------------
+
+def test_cleaning_that_removes_every_row_says_so_with_counts(tiny_config, tmp_path):
+    rows = "text,label\n" + "".join(f"same headline,{label}\n" for label in ("up", "down") * 20)
+    (tmp_path / "same.csv").write_text(rows)
+    with pytest.raises(DataError, match=r"same.csv: cleaning removed every one of the 40 rows: 39 repeated an "
+                                        r"earlier row and 1 text\(s\) were filed under more than one label"):
+        phase1_main(tiny_config(data_dir=str(tmp_path), dataset="same.csv", output_dir=str(tmp_path / "runs")))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cleaning_that_removes_most_rows_is_a_warning_with_counts():
+    from common.diagnostics import data_warnings
+
+    (warning,) = data_warnings({"cleaning": {"raw": 100, "duplicates_removed": 55, "conflicting_texts_dropped": 5,
+                                             "clean": 40}})
+    assert warning.startswith("cleaning kept 40 of 100 rows (55 repeated an earlier row, 5 texts were filed")
+    assert data_warnings({"cleaning": {"raw": 100, "duplicates_removed": 3, "conflicting_texts_dropped": 0,
+                                       "clean": 97}}) == []
+
+
+def test_a_stratification_error_names_the_labels(tiny_config, tmp_path):
+    rows = "text,label\n" + "".join(f"headline {i},up\n" for i in range(30)) + "lonely headline,down\n"
+    (tmp_path / "rare.csv").write_text(rows)
+    with pytest.raises(DataError, match=r"rare.csv: too few rows for a stratified split \(31 rows; per label "
+                                        r"\{'(down|up)': \d+, '(down|up)': \d+\}\)"):
+        phase1_main(tiny_config(data_dir=str(tmp_path), dataset="rare.csv", output_dir=str(tmp_path / "runs")))
+
+
+@pytest.mark.parametrize("repo_id", ["me/bad name", "me/--double", "me/" + "x" * 97])
+def test_publish_refuses_a_repo_id_the_hub_would_refuse_even_in_a_dry_run(tmp_path, repo_id, capsys):
+    from common.publish import main as publish_main
+
+    with pytest.raises(SystemExit) as exit_info:
+        publish_main([str(tmp_path), "--repo_id", repo_id, "--dry_run"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "the hub would refuse it" in err and "Traceback" not in err

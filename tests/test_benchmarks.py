@@ -129,7 +129,7 @@ def test_training_flops_per_token_follow_the_parameter_count():
 def test_image_cache_benchmark_trains_the_same_model_either_way(tmp_path):
     from benchmarks import image_cache
     from common.records import read_json
-    from common.tiny_models import write_tiny_bert
+    from common.random_encoders import write_tiny_bert
     from phase5_multimodal_financial_sentiment.make_synthetic import vocabulary
 
     encoder = write_tiny_bert(tmp_path / "encoder", vocabulary())
@@ -181,7 +181,8 @@ def test_freeze_embeddings_benchmark_runs_end_to_end(tiny_multilingual_model_dir
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.main(["--model_dir", str(tiny_multilingual_model_dir), "--data_dir", str(tweets_dir), "--steps", "2",
-                 "--languages", "english,french,german", "--repeats", "2", "--batch_size", "8", "--max_length", "16", "--output_dir", str(tmp_path)])
+                 "--languages", "english,french,german", "--repeats", "2", "--batch_size", "8", "--max_length", "16",
+                 "--output_dir", str(tmp_path)])
     result = json.loads((tmp_path / "benchmarks" / "freeze_embeddings.json").read_text())
     trained, frozen = result["rows"]
     embedding = next(v for k, v in load_file(tiny_multilingual_model_dir / "model.safetensors").items()

@@ -42,7 +42,8 @@ def test_values_are_typed_and_cli_overrides_preset():
     (["--architecture", "gpt"], "architecture: 'gpt' is not one of"),
     (["--eval_agreements", "50Agree,90Agree"], "'90Agree' is not one of"),
     (["--resume", "maybe"], "expected true/false"),
-    (["--preset", "nonexistent"], "unknown preset .nonexistent.; available presets: agree_50, .*distilbert, .*mini, .*tiny"),
+    (["--preset", "nonexistent"],
+     "unknown preset .nonexistent.; available presets: agree_50, .*distilbert, .*mini, .*tiny"),
 ])
 def test_bad_values_are_clear_errors(argv, match):
     with pytest.raises(ConfigError, match=match):

@@ -9,7 +9,7 @@ import pytest
 from common.heads import build_mean_pooling_classifier
 from common.load_report import describe_loading
 from common.models import load_classifier
-from common.tiny_models import write_tiny_bert
+from common.random_encoders import write_tiny_bert
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ import pytest
 
 from common.diagnostics import count_leaks, diagnose, normalize_text, prediction_warnings
 from common.errors import DataError
-from common.text_data import Example, TextSplits, clean_published, load_text_file, split_by_group
+from common.text_data import load_text_file
+from common.splits import Example, TextSplits, clean_published, split_by_group
 
 NAMES = ["negative", "neutral", "positive"]
 
@@ -42,7 +43,8 @@ def test_a_group_labelled_with_one_class_is_a_warning():
     groups = score_groups(examples, logits, names)
     assert groups["arabic"]["top_prediction"] == {"label": "positive", "share": 1.0}
     warnings = diagnose({"groups": {"test": groups}}, names)
-    assert len(warnings) == 1 and "'arabic' rows of the test split the model predicts 'positive' for 100%" in warnings[0]
+    assert len(warnings) == 1
+    assert "'arabic' rows of the test split the model predicts 'positive' for 100%" in warnings[0]
     groups["arabic"]["n"] = 5  # too few rows to call it a collapse
     assert diagnose({"groups": {"test": groups}}, names) == []
 
@@ -68,7 +70,8 @@ def test_pairs_that_share_their_text_with_train_are_counted_apart():
     leaks = count_leaks(TextSplits(NAMES, train, [Example("x", 1, pair="y")], test))
     assert leaks["test"] == {"n": 3, "exact": 1, "normalized": 1, "shared_text": 1}
     assert leaks["val"] == {"n": 1, "exact": 0, "normalized": 0, "shared_text": 0}
-    assert diagnose({}, NAMES, {"leaks": leaks})[1].startswith("1 of the 3 test examples share their text with a train example "
+    assert diagnose({}, NAMES,
+                    {"leaks": leaks})[1].startswith("1 of the 3 test examples share their text with a train example "
                                                     "of another pair")
 
 

@@ -135,7 +135,7 @@ def test_only_rank_zero_writes_and_a_killed_job_resumes_exactly(tmp_path, tiny_m
     (d) a 2-rank run killed after epoch 1 and resumed equals an uninterrupted one (dropout on:
     each rank's RNG state is saved and restored)."""
     from phase5_multimodal_financial_sentiment.make_synthetic import make_dataset, vocabulary
-    from common.tiny_models import write_tiny_bert
+    from common.random_encoders import write_tiny_bert
 
     charts = make_dataset(tmp_path / "charts", n=40, seed=0, size=32).parent
     encoder = write_tiny_bert(tmp_path / "chart_encoder", vocabulary())
@@ -187,7 +187,8 @@ def test_a_failing_rank_ends_the_job_with_its_message(tmp_path, tiny_model_dir, 
     check_ran(torchrun(tmp_path, [{"kind": "prune", "report": str(report), "config": config_values(
         tmp_path, tiny_model_dir, phrasebank_dir, run_name="pruned", epochs=2)}]))
     assert (report.parent / "rank0.txt").read_text() == "Pruned: pruned after epoch 1"
-    assert (report.parent / "rank1.txt").read_text() == "RankStopped: rank 0 ended the run: Pruned: pruned after epoch 1"
+    assert (report.parent / "rank1.txt").read_text() == ("RankStopped: rank 0 ended the run: "
+                                                         "Pruned: pruned after epoch 1")
     history = read_jsonl(tmp_path / "runs" / "phase1_financial_phrasebank" / "pruned" / "history.jsonl")
     assert len(history) == 1
 
@@ -207,16 +208,16 @@ def test_a_sweep_under_torchrun_is_refused(monkeypatch, tmp_path):
     from common.sweep_workers import SweepSpec
 
     monkeypatch.setenv("WORLD_SIZE", "2")
-    spec = SweepSpec("tests.sweep_helpers:logged_main", "phase2_multilingual_sentiment.config:Phase2Config",
-                     "phase2_multilingual_sentiment", str(tmp_path / "grid.yaml"), {}, None, "grid")
+    spec = SweepSpec("phase2_multilingual_sentiment", str(tmp_path / "grid.yaml"), {}, None, "grid",
+                     main_ref="tests.sweep_helpers:logged_main")
     with pytest.raises(ConfigError, match="a sweep does not run under torchrun"):
         run_sweep(spec)
 
 
 def test_a_checkpoint_missing_on_this_machine_is_an_error_not_a_fresh_model(tmp_path, monkeypatch):
-    from common import finetune
+    from common import run_lifecycle
     from common.distributed import World
 
-    monkeypatch.setattr(finetune, "world", lambda: World(1, 2, 1))
+    monkeypatch.setattr(run_lifecycle, "world", lambda: World(1, 2, 1))
     with pytest.raises(ConfigError, match="no checkpoint at .*filesystem every machine mounts"):
-        finetune.require_checkpoint(None, tmp_path / "checkpoints" / "best")
+        run_lifecycle.require_checkpoint(None, tmp_path / "checkpoints" / "best")

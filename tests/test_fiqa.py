@@ -14,10 +14,10 @@ import pytest
 from common.errors import DataError
 from common.metrics import compute_metrics
 from common.records import read_json
-from common.span_metrics import exact_match, span_metrics, token_f1
+from phase1_financial_phrasebank.fiqa.span_metrics import exact_match, span_metrics, token_f1
 from common.uncertainty import macro_f1
 from phase1_financial_phrasebank.config import Phase1Config
-from phase1_financial_phrasebank.fiqa_data import (aspect_at, fiqa_splits, parse_list, read_fiqa,
+from phase1_financial_phrasebank.fiqa.data import (aspect_at, fiqa_splits, parse_list, read_fiqa,
                                                    sentiment_class)
 from phase1_financial_phrasebank.synthetic import synthetic_fiqa, write_fiqa
 from phase1_financial_phrasebank.train import main
@@ -203,7 +203,7 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
     Without dropout: with it, a warm start this small often stays on the plateau where the
     decoder writes the commonest company whatever the sentence (at 600 sentences every seed
     tried leaves it without dropout; with dropout 0.1, or at 200 sentences, some stay on it)."""
-    from common.tiny_models import write_tiny_bert
+    from common.random_encoders import write_tiny_bert
     from phase1_financial_phrasebank.synthetic import synthetic_phrasebank, vocabulary
 
     words = vocabulary(synthetic_phrasebank()) | set("which company or asset is this text about ? aspect : was not "
@@ -218,7 +218,7 @@ def copy_fiqa_dir(tmp_path_factory) -> Path:
 
 
 def target_config(tmp_path, fiqa_dir, model_dir, **overrides):
-    from phase1_financial_phrasebank.target_config import TargetConfig
+    from phase1_financial_phrasebank.fiqa.target_config import TargetConfig
 
     values = dict(model_name_or_path=str(model_dir), data_dir=str(fiqa_dir), output_dir=str(tmp_path / "runs"),
                   device="cpu", epochs=6, batch_size=16, max_length=48, learning_rate=1e-2, progress=False,
@@ -230,7 +230,7 @@ def target_config(tmp_path, fiqa_dir, model_dir, **overrides):
 @pytest.fixture(scope="module")
 def copy_run(tmp_path_factory, copy_fiqa_dir, tiny_bert_dir) -> Path:
     """A LoRA run of an encoder-decoder warm-started from the tiny BERT, merged at the end."""
-    from phase1_financial_phrasebank.train_targets import main as train_targets
+    from phase1_financial_phrasebank.fiqa.train_targets import main as train_targets
 
     tmp_path = tmp_path_factory.mktemp("copy")
     return train_targets(target_config(tmp_path, copy_fiqa_dir, tiny_bert_dir, run_name="copy", encoder_decoder=True,
@@ -245,7 +245,7 @@ def test_a_tiny_seq2seq_lora_run_learns_to_copy_the_target(copy_run):
     metrics = read_json(copy_run / "metrics.json")
     frame = pd.read_csv(copy_run / "predictions.csv", keep_default_na=False)
     config = json.loads((copy_run / "config.json").read_text())["config"]
-    from phase1_financial_phrasebank.fiqa_data import target_splits
+    from phase1_financial_phrasebank.fiqa.data import target_splits
 
     train_targets = Counter(e.target for e in target_splits(config["data_dir"], [], "1", 42).split("train"))
     chance = float((frame["target"] == train_targets.most_common(1)[0][0]).mean())
@@ -280,9 +280,9 @@ def test_greedy_decoding_repeats_the_run_and_beam_search_decodes_too(copy_run, c
                                                                       tmp_path):
     import torch
 
-    from phase1_financial_phrasebank.fiqa_data import target_splits
-    from phase1_financial_phrasebank.target_evaluation import TargetEvaluator
-    from phase1_financial_phrasebank.target_models import build_target_model
+    from phase1_financial_phrasebank.fiqa.data import target_splits
+    from phase1_financial_phrasebank.fiqa.target_evaluation import TargetEvaluator
+    from phase1_financial_phrasebank.fiqa.target_models import build_target_model
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
@@ -301,9 +301,9 @@ def test_greedy_decoding_repeats_the_run_and_beam_search_decodes_too(copy_run, c
 def test_the_span_tagger_labels_and_cuts_spans_from_the_sentence(tmp_path, fiqa_dir, tiny_model_dir):
     from transformers import AutoTokenizer
 
-    from phase1_financial_phrasebank.fiqa_data import TargetExample
-    from phase1_financial_phrasebank.target_evaluation import IGNORE, decode_span, encode_spans
-    from phase1_financial_phrasebank.train_targets import main as train_targets
+    from phase1_financial_phrasebank.fiqa.data import TargetExample
+    from phase1_financial_phrasebank.fiqa.target_evaluation import IGNORE, decode_span, encode_spans
+    from phase1_financial_phrasebank.fiqa.train_targets import main as train_targets
 
     cfg = target_config(tmp_path, fiqa_dir, tiny_model_dir, extractor="span_tagger", lora=False, epochs=3,
                         learning_rate=3e-3, run_name="tagger")
@@ -319,12 +319,13 @@ def test_the_span_tagger_labels_and_cuts_spans_from_the_sentence(tmp_path, fiqa_
     assert metrics["test_in_sentence"] == pytest.approx(1 - metrics["test_empty"])  # it can only cut the sentence
 
 
-@pytest.mark.parametrize("preset", sorted(p.stem for p in (Path(__file__).parent.parent / "phase1_financial_phrasebank"
-                                                           / "presets_targets").glob("*.json")))
+TARGET_PRESETS = Path(__file__).parent.parent / "phase1_financial_phrasebank" / "fiqa" / "presets_targets"
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in TARGET_PRESETS.glob("*.json")))
 def test_every_target_preset_parses(preset):
     from common.config import parse_config
-    from phase1_financial_phrasebank.target_config import PRESET_DIR, TargetConfig, check_target_config
+    from phase1_financial_phrasebank.fiqa.target_config import PRESET_DIR, TargetConfig
 
-    cfg, _ = parse_config(TargetConfig, ["--preset", preset], PRESET_DIR)
-    check_target_config(cfg)
+    cfg, _ = parse_config(TargetConfig, ["--preset", preset], PRESET_DIR)  # its combinations checked when built
     assert cfg.run_name == f"{preset}_seed42" and cfg.dataset == "fiqa_2018"

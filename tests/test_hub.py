@@ -14,7 +14,7 @@ import pytest
 
 from common.errors import DataError
 from common.hub import CacheResolver, HubRef, Listing, check_listing, human_bytes, resolve_refs
-from common.records import REPO_ROOT
+from common import REPO_ROOT
 from common.text_data import load_hub_dataset
 from phase1_financial_phrasebank.data import fetch_hub_zip, load_phrasebank
 from phase2_multilingual_sentiment.data import HUB_REVISION, load_tweet_hub

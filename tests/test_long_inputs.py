@@ -14,7 +14,7 @@ from transformers import AutoTokenizer
 
 from common.errors import ConfigError
 from common.models import load_trained_classifier
-from common.tiny_models import write_tiny_roberta
+from common.random_encoders import write_tiny_roberta
 from phase4_medical_text_xai.config import Phase4Config
 from phase4_medical_text_xai.long_inputs import (Document, pool_logits, pooling_weights, read_documents,
                                                  special_frame, window_input_ids, window_spans)
@@ -102,7 +102,8 @@ def test_pooled_logits_are_the_mean_or_max_of_each_text_s_windows():
 def test_impossible_windows_are_refused_before_a_run_starts(medical_dir, roberta_dir, tmp_path, overrides, match):
     from phase4_medical_text_xai.train import main
 
-    pd.DataFrame({"text": [f"note {i} a b c" for i in range(30)], "label": ["x", "y", "z"] * 10, "section": ["s"] * 30}).to_csv(
+    pd.DataFrame({"text": [f"note {i} a b c" for i in range(30)], "label": ["x", "y", "z"] * 10,
+                  "section": ["s"] * 30}).to_csv(
         medical_dir / "notes.csv", index=False)
     with pytest.raises(ConfigError, match=match):
         main(config(medical_dir, roberta_dir, tmp_path, **overrides))

@@ -90,7 +90,7 @@ def test_converted_e5_passes_its_checks_and_reads_every_script(e5_dir):
 def test_e5_fine_tunes_in_phase2_with_frozen_embeddings(e5_dir, phase2_config):
     from safetensors.torch import load_file
 
-    from common.report import describe_model
+    from common.tables import describe_model
     from phase2_multilingual_sentiment.train import main
 
     cfg = phase2_config(model_name_or_path=str(e5_dir), head="mean_mlp", freeze_embeddings=True, epochs=1,

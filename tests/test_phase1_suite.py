@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from common.errors import ConfigError, DataError
-from common.imbalance import inverse_frequency_weights, oversample
+from phase1_financial_phrasebank.imbalance import inverse_frequency_weights, oversample
 from common.text_data import load_text_file
 from phase1_financial_phrasebank.data import load_phrasebank, phrasebank_splits
 from common.models import load_tokenizer
@@ -192,7 +192,8 @@ def test_jsonl_with_integer_labels_and_prepended_context(tmp_path):
 
 
 @pytest.mark.parametrize("content, kwargs, match", [
-    ("headline,sentiment\nup,bullish\n", {"text_column": "text", "label_column": "sentiment"}, r"row 1: no column 'text' \(columns: headline"),
+    ("headline,sentiment\nup,bullish\n", {"text_column": "text", "label_column": "sentiment"},
+     r"row 1: no column 'text' \(columns: headline"),
     ("", {}, "holds no rows"),
     ("text,label,split\na,pos,train\nb,neg,train\nc,pos,validation\nd,neu,test\n", {},
      "label\\(s\\) neu occur in the test split but never in the train split"),

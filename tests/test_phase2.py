@@ -157,7 +157,8 @@ def write_two_scripts(path, seed: int = 0, per_language: int = 150):
     from phase2_multilingual_sentiment.synthetic import FILLER, WORDS
 
     rng, rows = random.Random(seed), []
-    for language, words, filler in (("english", WORDS["english"], FILLER["english"]), ("arabic", ARABIC, ARABIC_FILLER)):
+    for language, words, filler in (("english", WORDS["english"], FILLER["english"]), ("arabic", ARABIC,
+                                                                                       ARABIC_FILLER)):
         for i in range(per_language):
             label = i % 3
             text = " ".join(rng.sample(filler, 2) + [rng.choice(words[label]), str(rng.randint(0, 99_999)), "!"])
@@ -222,7 +223,7 @@ def test_a_resumed_run_keeps_its_trained_tokenizer(phase2_config, monkeypatch):
     from transformers import AutoTokenizer
 
     import common.fit as fit_module
-    import common.small_transformers as small
+    import common.scratch as small
 
     real_save, real_train, trained = fit_module.save_checkpoint, small.train_byte_level_bpe, []
 

@@ -187,7 +187,7 @@ def test_study_files_load_and_their_points_are_valid():
     base = {k: v for k, v in config_to_dict(Phase3Config()).items() if k not in ("run_name", "resume", "overwrite")}
     for path in sorted(STUDY_DIR.glob("*.yaml")):
         space = load_search_space(path, Phase3Config)
-        check_points(SweepSpec("", "", PHASE, str(path), base, None, None), Phase3Config, space)
+        check_points(SweepSpec(PHASE, str(path), base, None, None), Phase3Config, space)
         assert space.budget >= 4, path
 
 
@@ -199,10 +199,10 @@ def test_relative_adafactor_cannot_be_sampled_with_a_learning_rate(tmp_path):
                                      "  learning_rate: {low: 1.0e-5, high: 1.0e-3, log: true}\n")
     space = load_search_space(tmp_path / "s.yaml", Phase3Config)
     with pytest.raises(ConfigError, match="list the combinations as grid `points`"):
-        check_points(SweepSpec("", "", PHASE, "", {}, None, None), Phase3Config, space)
+        check_points(SweepSpec(PHASE, "", {}, None, None), Phase3Config, space)
     (tmp_path / "g.yaml").write_text("points:\n  - {optimizer: adafactor_relative, learning_rate: 1.0e-4}\n")
     with pytest.raises(ConfigError, match="grid point 0.*takes no learning rate"):
-        check_points(SweepSpec("", "", PHASE, "", {"lr_scheduler": "constant", "warmup_ratio": 0.0}, None, None),
+        check_points(SweepSpec(PHASE, "", {"lr_scheduler": "constant", "warmup_ratio": 0.0}, None, None),
                      Phase3Config, load_search_space(tmp_path / "g.yaml", Phase3Config))
 
 
@@ -232,3 +232,48 @@ def test_the_confirmation_sentence_says_when_its_two_criteria_disagree(p_value, 
                   "gain_exceeds_two_standard_errors": beyond}
     text = describe_confirmation(comparison, [42, 43, 44])
     assert verdict in text and "+0.0500 macro-F1, standard error 0.0200" in text
+
+
+def test_each_study_file_has_its_own_trials_block():
+    from phase3_hp_tuning_xlm_roberta.tables import BLOCKS, study_names
+
+    names = {block.name for block in BLOCKS}
+    assert "e5_optimizer_small_data" in study_names() and "lr_x_optimizer_small" in study_names()
+    assert {f"phase3_trials_{name}" for name in study_names()} | {"phase3_trials", "phase3_claims"} == names
+
+
+def write_optimizer_run(root, name, seed, scores, predictions):
+    """A finished phase 3 run's records, as far as the optimizer tables read them."""
+    from common.records import write_json
+
+    run_dir = root / PHASE / name
+    config = {"seed": seed, "run_name": name, "optimizer": "adamw", "learning_rate": 3e-5, "max_train_samples": 800,
+              "model_name_or_path": "multilingual-e5-small", "dataset": "tweet_sentiment_multilingual"}
+    write_json(run_dir / "config.json", {"config": config})
+    write_json(run_dir / "metrics.json", {"test_f1_macro": sum(scores.values()) / len(scores), "labels": ["a", "b"],
+                                          "groups": {"test": {k: {"f1_macro": v} for k, v in scores.items()}}})
+    lines = ["label,prediction", *(f"{label},{prediction}" for label, prediction in predictions)]
+    (run_dir / "predictions.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_the_claims_block_gives_spread_worst_language_and_paired_comparisons(tmp_path):
+    from common.compare import compare_runs
+    from phase3_hp_tuning_xlm_roberta.tables import render_claims
+
+    gold = ["a", "b"] * 20
+    good = list(zip(gold, gold[:30] + ["a"] * 10))
+    weak = list(zip(gold, ["a"] * 40))
+    for seed, (first, second) in {42: (0.6, 0.4), 43: (0.7, 0.3)}.items():
+        write_optimizer_run(tmp_path / "runs", f"e5_small_adamw_seed{seed}", seed, {"arabic": first, "hindi": second},
+                            good)
+        write_optimizer_run(tmp_path / "runs", f"e5_small_adafactor_seed{seed}", seed, {"arabic": 0.5, "hindi": 0.5},
+                            weak)
+    block = render_claims(tmp_path / "runs", tmp_path / "experiments.md")
+    adamw = next(line for line in block.splitlines() if line.startswith("| AdamW"))
+    # test macro-F1 0.5 on both seeds; worst language 0.4 and 0.3: mean 0.35, std 0.0707, range 0.1
+    assert "| 0.5000 ± 0.0000 (range 0.0000) | 0.3500 ± 0.0707 (range 0.1000) | hindi |" in adamw
+    result = compare_runs(tmp_path / "runs" / PHASE / "e5_small_adamw_seed42",
+                          tmp_path / "runs" / PHASE / "e5_small_adafactor_seed42")
+    pair = next(line for line in block.splitlines() if line.startswith("| 1: AdamW vs Adafactor (both") and
+                "| 42 |" in line)
+    assert f"| {result['difference']:+.4f} |" in pair and f"| {result['p_value']:.4f} |" in pair

@@ -17,10 +17,11 @@ from common.errors import DataError
 from phase4_medical_text_xai.attention import attention_rollout, attention_weights
 from phase4_medical_text_xai.config import Phase4Config
 from phase4_medical_text_xai.data import CONDITIONS, load_splits
-from phase4_medical_text_xai.faithfulness import deleted_positions, perturbation_curves, rank_tokens, window_probabilities
+from phase4_medical_text_xai.faithfulness import (deleted_positions, perturbation_curves, rank_tokens,
+                                                  window_probabilities)
 from phase4_medical_text_xai.integrated_gradients import baseline_ids, integrated_gradients, recorded_position_ids
 from phase4_medical_text_xai.lrp import ConservativeRules, lrp_relevance
-from common.tiny_models import write_tiny_roberta
+from common.random_encoders import write_tiny_roberta
 from phase4_medical_text_xai.synthetic import synthetic_abstracts, write_abstracts, write_labels
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -53,7 +53,8 @@ def test_split_is_disjoint_stratified_and_shared_by_levels(phrasebank_dir):
     assert bank.cleaning["50Agree"]["raw"] - bank.cleaning["50Agree"]["clean"] == 3
     for level in LEVELS:
         parts = {split: {s for s, _ in bank.split(level, split)} for split in SPLITS}
-        assert not parts["train"] & parts["val"] and not parts["train"] & parts["test"] and not parts["val"] & parts["test"]
+        assert not parts["train"] & parts["val"] and not parts["train"] & parts["test"]
+        assert not parts["val"] & parts["test"]
         assert sum(map(len, parts.values())) == len(bank.levels[level])
     # every sentence has one split whatever the level; no level's test sentence is in any train split
     all_train = {s for level in LEVELS for s, _ in bank.split(level, "train")}

@@ -5,11 +5,13 @@ import sys
 from pathlib import Path
 
 from common.records import write_json
-from common.report import Column, TableSpec, build_report, collect_runs, replace_block
+from common.report import build_report, replace_block
+from common.tables import Column, TableSpec, collect_runs
 from phase1_financial_phrasebank.train import main
 
 SPEC = TableSpec(name="t1", phase="phase1_financial_phrasebank", title="Test table",
-                 columns=[Column("test accuracy", "metrics.test_accuracy"), Column("level", "config.train_agreement", "{}")],
+                 columns=[Column("test accuracy", "metrics.test_accuracy"), Column("level", "config.train_agreement",
+                                                                                   "{}")],
                  reported=[{"source": "Somebody 2020 (reported)", "model": "M", "data": "D", "test accuracy": "0.9"}])
 
 
@@ -17,7 +19,8 @@ def fake_run(root, name, seed, accuracy, metrics=None, phase="phase1_financial_p
     run_dir = root / phase / name
     write_json(run_dir / "config.json", {"preset": "distilbert", "argv": [],
                                          "config": {"seed": seed, "run_name": name, "train_agreement": "50Agree",
-                                                    "model_name_or_path": "distilbert/distilbert-base-uncased", **config}})
+                                                    "model_name_or_path": "distilbert/distilbert-base-uncased",
+                                                    **config}})
     write_json(run_dir / "env.json", {"cpu_count": 2, "started_at": "2026-11-22T10:00:00+00:00"})
     write_json(run_dir / "metrics.json", {"test_accuracy": accuracy, **(metrics or {})})
 
@@ -52,7 +55,7 @@ def test_seeds_are_grouped_as_mean_and_std(tmp_path):
 
 
 def test_intervals_show_per_run_and_as_a_span_over_seeds(tmp_path):
-    from common.report import IntervalColumn
+    from common.tables import IntervalColumn
 
     spec = TableSpec(name="t1", phase="phase1_financial_phrasebank", title="CI",
                      columns=[IntervalColumn("macro-F1 95% CI", "metrics.test_f1_macro_ci")])
@@ -78,7 +81,8 @@ def test_runs_on_other_data_have_their_own_part_away_from_published_numbers(tmp_
                      reported=SPEC.reported)
     three = {"labels": ["negative", "neutral", "positive"]}
     fake_run(tmp_path, "study", 1, 0.8, three, dataset="financial_phrasebank")
-    fake_run(tmp_path, "aspects", 1, 0.55, {**three, "data": {"source": "/data/own/aspects.csv"}}, dataset="aspects.csv")
+    fake_run(tmp_path, "aspects", 1, 0.55, {**three, "data": {"source": "/data/own/aspects.csv"}},
+             dataset="aspects.csv")
     fake_run(tmp_path, "many", 1, 0.4, {"labels": [f"disease {i}" for i in range(24)],
                                          "data": {"source": "/data/own/symptoms.csv"}}, dataset="symptoms.csv")
     text = build_report(tmp_path, tmp_path / "e.md", specs=[spec])
@@ -136,8 +140,9 @@ def test_phase2_tables_show_languages_and_sweep_reruns(tmp_path):
 
     def phase2_run(name, provenance, groups):
         run_dir = tmp_path / "phase2_multilingual_sentiment" / name
-        write_json(run_dir / "config.json", {**provenance, "config": {"seed": 42, "run_name": name, "learning_rate": 5e-5,
-                                                                      "model_name_or_path": "FacebookAI/xlm-roberta-base"}})
+        config = {"seed": 42, "run_name": name, "learning_rate": 5e-5,
+                  "model_name_or_path": "FacebookAI/xlm-roberta-base"}
+        write_json(run_dir / "config.json", {**provenance, "config": config})
         write_json(run_dir / "metrics.json", {"data": {"train_languages": ["english"]},
                                               "groups": {"test": {k: {"f1_macro": v} for k, v in groups.items()}}})
 
@@ -158,7 +163,8 @@ def test_phase2_language_figure_is_drawn(tmp_path):
 
     run_dir = tmp_path / "phase2_multilingual_sentiment" / "zs"
     write_json(run_dir / "config.json", {"preset": "zero_shot", "config": {"seed": 1, "model_name_or_path": "m"}})
-    write_json(run_dir / "metrics.json", {"groups": {"test": {"english": {"f1_macro": 0.7}, "french": {"f1_macro": 0.5}}}})
+    write_json(run_dir / "metrics.json", {"groups": {"test": {"english": {"f1_macro": 0.7},
+                                                              "french": {"f1_macro": 0.5}}}})
     out = tmp_path / "docs" / "e.md"
     text = build_report(tmp_path, out, specs=[], figures=FIGURES)
     assert "![Phase 2: test macro-F1 per language (XLM-T tweets)](figures/phase2_languages.png)" in text
@@ -213,7 +219,8 @@ def test_phase2_transfer_gap_is_multilingual_minus_zero_shot_per_language(tmp_pa
 
 
 def test_seconds_keep_three_significant_figures_and_an_empty_table_is_one_line(tmp_path):
-    from common.report import SecondsColumn, render_table
+    from common.tables import SecondsColumn
+    from common.report import render_table
 
     column = SecondsColumn("train s/epoch", "metrics.seconds_per_epoch")
     assert [column.format([v]) for v in (0.5123, 50.24, 141.55, 1234.4)] == ["0.512", "50.2", "142", "1,234"]

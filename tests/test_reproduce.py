@@ -89,7 +89,8 @@ def test_unknown_phase_is_a_clear_error(capsys):
 
 
 @pytest.mark.parametrize("module", ["common.reproduce", "common.report", "phase1_financial_phrasebank.train",
-                                    "phase4_medical_text_xai.screenshot", "phase5_multimodal_financial_sentiment.predict"])
+                                    "phase4_medical_text_xai.screenshot",
+                                    "phase5_multimodal_financial_sentiment.predict"])
 def test_entry_points_run_from_any_folder(module, tmp_path):
     import os
     import subprocess

@@ -13,7 +13,7 @@ import torch
 
 from common.errors import ConfigError
 from common.splits import Splits, apportion, draw_subset, draw_subsets
-from common.text_data import Example
+from common.splits import Example
 
 
 def examples(groups=("en", "fr"), per_label=(60, 30, 10)):

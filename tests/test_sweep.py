@@ -12,7 +12,7 @@ from common.errors import ConfigError
 from common.search_space import load_search_space
 from common.sweep_workers import SweepSpec, enqueue_missing, open_study, run_worker
 from common.sweep import run_sweep, sweep_cli
-from phase2_multilingual_sentiment.config import PRESET_DIR, Phase2Config
+from phase2_multilingual_sentiment.config import Phase2Config
 from tests.sweep_helpers import LOG
 
 PHASE = "phase2_multilingual_sentiment"
@@ -38,8 +38,8 @@ def sweep_spec(tmp_path, phase2_config, monkeypatch):
         base = config_to_dict(phase2_config(languages=["english", "french"]))
         base = {k: v for k, v in base.items() if k not in ("run_name", "resume", "overwrite")}
         base.update(load_search_space(tmp_path / "grid.yaml", Phase2Config).fixed)  # as the command line does
-        return SweepSpec(main, f"{PHASE}.config:Phase2Config", PHASE, str(tmp_path / "grid.yaml"), base,
-                         storage=storage, study_name="grid", heartbeat_seconds=heartbeat_seconds)
+        return SweepSpec(PHASE, str(tmp_path / "grid.yaml"), base, storage=storage, study_name="grid",
+                         heartbeat_seconds=heartbeat_seconds, main_ref=main)
 
     return make
 
@@ -176,8 +176,7 @@ def test_study_with_another_space_is_refused(tmp_path, sweep_spec):
 def test_searched_key_on_the_command_line_is_refused(tmp_path):
     (tmp_path / "grid.yaml").write_text(GRID)
     with pytest.raises(ConfigError, match="--learning_rate is searched"):
-        sweep_cli(f"{PHASE}.train:main", f"{PHASE}.config:Phase2Config", PHASE, PRESET_DIR,
-                  ["--space", str(tmp_path / "grid.yaml"), "--learning_rate", "1e-4"])
+        sweep_cli(PHASE, ["--space", str(tmp_path / "grid.yaml"), "--learning_rate", "1e-4"])
 
 
 @pytest.mark.parametrize("text, match", [

@@ -136,8 +136,7 @@ def test_sweep_trials_are_child_runs_of_the_study(tmp_path, phase2_config, monke
     base = config_to_dict(phase2_config(languages=["english"], report_to=["mlflow", "tensorboard"]))
     base = {k: v for k, v in base.items() if k not in ("run_name", "resume", "overwrite")}
     base.update(load_search_space(tmp_path / "grid.yaml", Phase2Config).fixed)
-    spec = SweepSpec("phase2_multilingual_sentiment.train:main", "phase2_multilingual_sentiment.config:Phase2Config",
-                     "phase2_multilingual_sentiment", str(tmp_path / "grid.yaml"), base, storage=None,
+    spec = SweepSpec("phase2_multilingual_sentiment", str(tmp_path / "grid.yaml"), base, storage=None,
                      study_name="lr")
     run_sweep(spec)
     client = MlflowClient(f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
@@ -193,3 +192,17 @@ def test_publish_dry_run_holds_the_model_files_alone(tiny_config, capsys):
     assert [r["label"] for r in classify(list(predictions["text"][:5]))] == list(predictions["prediction"][:5])
     with pytest.raises(ConfigError, match="expected <user or organisation>/<name>"):
         publish(run_dir, "no-namespace")
+
+
+def test_wandb_credentials_are_checked_before_a_run_starts(tmp_path):
+    from common.tracking import wandb_can_log
+
+    assert not wandb_can_log({}, tmp_path / "no_netrc")
+    assert wandb_can_log({"WANDB_API_KEY": "k"}, tmp_path / "no_netrc")
+    assert wandb_can_log({"WANDB_MODE": "offline"}, tmp_path / "no_netrc")
+    netrc_file = tmp_path / ".netrc"
+    netrc_file.write_text("machine api.wandb.ai\n  login user\n  password secret\n")
+    netrc_file.chmod(0o600)
+    assert wandb_can_log({}, netrc_file)
+    netrc_file.write_text("machine example.com\n  login user\n  password secret\n")
+    assert not wandb_can_log({}, netrc_file)

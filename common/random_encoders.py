@@ -25,7 +25,8 @@ def write_tiny_bert(directory: Path, words: set[str], seed: int = 0, architectur
     if architecture == "bert":
         BertModel(BertConfig(vocab_size=len(vocab), num_hidden_layers=2, hidden_size=32, num_attention_heads=2,
                              intermediate_size=64, max_position_embeddings=128, pad_token_id=0,
-                             hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)).save_pretrained(directory)
+                             hidden_dropout_prob=dropout,
+                             attention_probs_dropout_prob=dropout)).save_pretrained(directory)
     else:
         DistilBertModel(DistilBertConfig(vocab_size=len(vocab), n_layers=2, dim=32, n_heads=2, hidden_dim=64,
                                          max_position_embeddings=128, pad_token_id=0, dropout=dropout,

@@ -1,4 +1,4 @@
-"""Config of phase 1's FiQA 2018 target extraction (`python -m phase1_financial_phrasebank.train_targets`):
+"""Config of phase 1's FiQA 2018 target extraction (`python -m phase1_financial_phrasebank.fiqa.train_targets`):
 the command-line contract keys plus the extractor, its input and its decoding.
 
 Defaults are the `flan_t5_lora` preset's run: google/flan-t5-base with LoRA adapters,
@@ -12,7 +12,7 @@ from pathlib import Path
 from common.config import TrainConfig, option
 from common.errors import ConfigError
 from phase1_financial_phrasebank.config import LoraOptions
-from phase1_financial_phrasebank.fiqa_data import ASPECT_LEVELS
+from phase1_financial_phrasebank.fiqa.data import ASPECT_LEVELS
 
 PRESET_DIR = Path(__file__).parent / "presets_targets"
 EXTRACTORS = ("seq2seq", "span_tagger")
@@ -42,8 +42,13 @@ class TargetConfig(LoraOptions, TrainConfig):
     # LoRA: lora_r, lora_alpha, lora_dropout, lora_target_modules, merge (LoraOptions' keys)
     lora: bool = option(True, "Train LoRA adapters (peft) instead of all weights.")
 
+    def __post_init__(self) -> None:
+        super().__post_init__()  # every key's domain first
+        check_target_config(self)
+
 
 def check_target_config(cfg: TargetConfig) -> None:
+    """Combinations that each key alone allows but that make no sense together."""
     if cfg.encoder_decoder and cfg.extractor != "seq2seq":
         raise ConfigError("encoder_decoder warm-starts a seq2seq model; the span_tagger is an encoder alone")
     if cfg.merge and not cfg.lora:

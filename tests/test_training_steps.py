@@ -5,7 +5,7 @@ from transformers import DistilBertTokenizerFast
 
 from common.batching import EncodedDataset, make_eval_loader, make_train_loader
 from common.checkpoint import find_checkpoint
-from common.engine import EarlyStopping, predict
+from common.training_steps import EarlyStopping, predict
 from common.optim import build_optimizer
 
 
@@ -96,7 +96,7 @@ def test_gradient_accumulation_equals_one_large_batch():
 
     from torch.utils.data import DataLoader
 
-    from common.engine import train_one_epoch
+    from common.training_steps import StepSettings, train_one_epoch
     from common.optim import build_scheduler
 
     torch.manual_seed(0)
@@ -112,8 +112,8 @@ def test_gradient_accumulation_equals_one_large_batch():
         optimizer = build_optimizer(model, 0.1, 0.01)
         scheduler = build_scheduler(optimizer, "constant", total_steps=1, warmup_ratio=0.0)
         stats = train_one_epoch(model, DataLoader(data, batch_size=batch_size), optimizer, scheduler,
-                                torch.device("cpu"), grad_accum_steps=accumulation, max_grad_norm=0.5,
-                                progress=False)
+                                torch.device("cpu"), StepSettings(grad_accum_steps=accumulation, max_grad_norm=0.5,
+                                                                  progress=False))
         return model, stats
 
     big, big_stats = one_epoch(16, 1)
@@ -129,7 +129,7 @@ def test_on_step_gets_the_mean_loss_of_each_logging_window():
 
     from torch.utils.data import DataLoader
 
-    from common.engine import train_one_epoch
+    from common.training_steps import StepSettings, train_one_epoch
     from common.optim import build_scheduler
 
     torch.manual_seed(0)
@@ -144,7 +144,8 @@ def test_on_step_gets_the_mean_loss_of_each_logging_window():
     scheduler = build_scheduler(optimizer, "constant", total_steps=1, warmup_ratio=0.0)
     logged = []
     stats = train_one_epoch(model, DataLoader(data, batch_size=2), optimizer, scheduler, torch.device("cpu"),
-                            progress=False, on_step=lambda *call: logged.append(call), log_every=4, first_step=2)
+                            StepSettings(progress=False), on_step=lambda *call: logged.append(call), log_every=4,
+                            first_step=2)
     with torch.no_grad():
         losses = [torch.nn.functional.cross_entropy(model(x=torch.stack([d["x"] for d in data[i:i + 2]])).logits,
                                                     torch.stack([d["labels"] for d in data[i:i + 2]])).item()
@@ -158,7 +159,7 @@ def test_on_step_gets_the_mean_loss_of_each_logging_window():
 
 def test_evaluation_leaves_the_training_random_stream_alone(tiny_model_dir):
     from common.batching import encode_texts, make_eval_loader
-    from common.engine import predict
+    from common.training_steps import predict
     from common.models import load_classifier, load_tokenizer
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
@@ -188,7 +189,7 @@ def test_an_epoch_counts_its_tokens_and_names_the_parts_of_a_step_for_the_profil
 
     from torch.profiler import profile
 
-    from common.engine import train_one_epoch
+    from common.training_steps import StepSettings, train_one_epoch
     from common.optim import build_scheduler
 
     class MeanEmbedding(torch.nn.Module):
@@ -208,7 +209,7 @@ def test_an_epoch_counts_its_tokens_and_names_the_parts_of_a_step_for_the_profil
     optimizer = build_optimizer(model, 0.1, 0.0)
     scheduler = build_scheduler(optimizer, "constant", total_steps=5, warmup_ratio=0.0)
     with profile() as prof:
-        stats = train_one_epoch(model, loader, optimizer, scheduler, torch.device("cpu"), progress=False)
+        stats = train_one_epoch(model, loader, optimizer, scheduler, torch.device("cpu"), StepSettings(progress=False))
     assert stats["tokens"] == sum(len(ids) for ids in dataset.encodings["input_ids"])
     assert stats["padded_tokens"] == padded > stats["tokens"]  # random batches of mixed lengths pad
     counts = {event.key: event.count for event in prof.key_averages()}
@@ -220,7 +221,7 @@ def test_an_epoch_counts_its_tokens_and_names_the_parts_of_a_step_for_the_profil
 def test_test_sets_sharing_sentences_are_scored_once_with_each_sets_own_labels(tiny_config):
     from transformers import AutoModelForSequenceClassification
 
-    from common.engine import evaluate
+    from common.training_steps import evaluate
     from common.evaluation import POOL, Evaluator, encode_examples
     from phase1_financial_phrasebank.data import load_splits
 

@@ -17,11 +17,11 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from common.batching import summarize_counts, token_counts
-from common.checkpoint import find_checkpoint
+from common.checkpoint import check_checkpoint, find_checkpoint
 from common.device import resolve_amp_dtype, resolve_device
-from common.diagnostics import count_leaks, data_warnings, diagnose, print_warnings, text_key
+from common.diagnostics import count_leaks, data_warnings, diagnose, print_warnings
 from common.distributed import decide_on_main, init_distributed, world
-from common.engine import count_parameters
+from common.training_steps import count_parameters
 from common.errors import ConfigError, DataError, describe
 from common.evaluation import Evaluator, summarize_scores
 from common.fit import FitResult, summarize_fit
@@ -30,9 +30,10 @@ from common.model_card import write_model_cards
 from common.models import check_model_source, load_tokenizer, load_trained_classifier
 from common.offline_models import stand_in_of
 from common.plots import drain_figure_failures
+from common.run_lock import release
 from common.records import run_dir_for, start_run, write_json
-from common.small_transformers import build_new_classifier
-from common.splits import Splits, draw_subsets
+from common.scratch import build_new_classifier
+from common.splits import Splits, draw_subsets, text_key
 from common.tracking import NO_TRACKERS, Trackers, check_trackers, open_trackers
 
 
@@ -104,6 +105,9 @@ def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] 
         check_model_source(cfg.model_name_or_path, getattr(cfg, "max_length", None))
     check_trackers(cfg.report_to)
     existed = run_dir_for(cfg, phase).exists()  # a fresh run asked to resume (as reproduce asks) just starts
+    previous = find_checkpoint(run_dir_for(cfg, phase) / "checkpoints" / "last") if cfg.resume and existed else None
+    if previous is not None:
+        check_checkpoint(previous)  # a damaged one is an error before the run directory is reopened
     run_dir = decide_on_main(lambda: start_run(cfg, phase, device, provenance))  # rank 0 makes it, once
     # Rank 0 decides whether the run resumes; every rank must then find that checkpoint.
     last = decide_on_main(lambda: find_checkpoint(run_dir / "checkpoints" / "last")) if cfg.resume else None
@@ -172,7 +176,8 @@ def finish_run(cfg, run: RunStart, model: torch.nn.Module, evaluator: Evaluator,
     common.diagnostics, of figures that could not be drawn and of trackers that failed) with
     the predictions and plots, a model card beside every saved model (common/model_card.py;
     `pipeline_tag`: its task, where not the phase's), give the final scores and plots to the
-    run's trackers and close them, and print the summary, warnings last; return the metrics."""
+    run's trackers and close them, print the summary, warnings last, and release the run
+    directory's lock (common/run_lock.py); return the metrics."""
     metrics = evaluator.final(model, run.run_dir, title=cfg.run_name or phase)
     metrics.update(summarize_fit(result, count_parameters(model)["parameters"], train_examples), **records)
     metrics["labels"] = list(run.splits.label_names)  # what the report's titles count
@@ -198,4 +203,5 @@ def finish_run(cfg, run: RunStart, model: torch.nn.Module, evaluator: Evaluator,
         print(f"{split} macro-F1 per group: " + ", ".join(f"{g} {s['f1_macro']:.3f}" for g, s in scores.items()))
     print(f"{summarize_scores(metrics, evaluator.headline)}; run directory {run.run_dir}")
     print_warnings(metrics["warnings"])
+    release(run.run_dir)  # the run is finished: another process may resume or overwrite it now
     return metrics

@@ -2,12 +2,12 @@
 its sentence (optionally with its aspect), or the extractive baseline, a span tagger.
 
 Usage:
-    python -m phase1_financial_phrasebank.train_targets --preset flan_t5_lora --data_dir ../shared/data/fiqa_2018
-    python -m phase1_financial_phrasebank.train_targets --preset flan_t5_lora --num_beams 4 --data_dir ...
-    python -m phase1_financial_phrasebank.train_targets --preset minilm_encoder_decoder \\
+    python -m phase1_financial_phrasebank.fiqa.train_targets --preset flan_t5_lora --data_dir ../shared/data/fiqa_2018
+    python -m phase1_financial_phrasebank.fiqa.train_targets --preset flan_t5_lora --num_beams 4 --data_dir ...
+    python -m phase1_financial_phrasebank.fiqa.train_targets --preset minilm_encoder_decoder \\
         --model_name_or_path /path/to/local/bert-like/encoder --data_dir ../shared/data/fiqa_2018
-    python -m phase1_financial_phrasebank.train_targets --preset span_tagger --data_dir ...
-    python -m phase1_financial_phrasebank.train_targets --help
+    python -m phase1_financial_phrasebank.fiqa.train_targets --preset span_tagger --data_dir ...
+    python -m phase1_financial_phrasebank.fiqa.train_targets --help
 
 Writes runs/phase1_financial_phrasebank/<run_name>/ like every run: metrics.json (exact
 match, token F1, in-sentence share, before and after training), predictions.csv (input,
@@ -22,15 +22,15 @@ from typing import Optional
 
 from common.checkpoint import save_checkpoint
 from common.cli import run_cli
-from common.finetune import finish_run, open_run, report_tokens
+from common.run_lifecycle import finish_run, open_run, report_tokens
 from common.fit import OnEpochEnd, fit
 from common.lora import merge_lora
 from common.seeding import set_seed
 from phase1_financial_phrasebank.config import PHASE
-from phase1_financial_phrasebank.fiqa_data import target_splits
-from phase1_financial_phrasebank.target_config import PRESET_DIR, TargetConfig, check_target_config
-from phase1_financial_phrasebank.target_evaluation import TargetEvaluator, make_target_train_loader, token_loss
-from phase1_financial_phrasebank.target_models import build_target_model
+from phase1_financial_phrasebank.fiqa.data import target_splits
+from phase1_financial_phrasebank.fiqa.target_config import PRESET_DIR, TargetConfig
+from phase1_financial_phrasebank.fiqa.target_evaluation import TargetEvaluator, make_target_train_loader, token_loss
+from phase1_financial_phrasebank.fiqa.target_models import build_target_model
 
 PIPELINE_TAGS = {"seq2seq": "text2text-generation", "span_tagger": "token-classification"}  # the hub's task tags
 
@@ -41,7 +41,6 @@ def load_splits(cfg: TargetConfig):
 
 def main(cfg: TargetConfig, provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None) -> Path:
     """Train, keep the best epoch by validation token F1, evaluate it; return the run directory."""
-    check_target_config(cfg)
     run = open_run(cfg, PHASE, load_splits, provenance)  # data, tokenizer and model checked first
     set_seed(cfg.seed)  # before the model (and any new head or cross-attention) is built
     tokenizer = run.tokenizer
@@ -52,9 +51,8 @@ def main(cfg: TargetConfig, provenance: Optional[dict] = None, on_epoch_end: Opt
     train_examples = run.splits.train
     train_loader = make_target_train_loader(cfg, tokenizer, model, train_examples)
 
-    result = fit(cfg, model, tokenizer, None, evaluator, run.run_dir, run.device, run.amp_dtype,
-                 resume_from=run.resume_from, loss_fn=token_loss, on_epoch_end=on_epoch_end,
-                 train_loader=train_loader, trackers=run.trackers)
+    result = fit(cfg, run, model, tokenizer, None, evaluator, loss_fn=token_loss, on_epoch_end=on_epoch_end,
+                 train_loader=train_loader)
 
     model = build_target_model(cfg, tokenizer, checkpoint=run.best_checkpoint()).to(run.device)
     if cfg.merge:  # merged from a copy: the evaluation below scores the adapter model itself

@@ -45,29 +45,55 @@ def move_to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
+@dataclass(frozen=True)
+class StepSettings:
+    """How each training step is made: autocast dtype and gradient scaler, accumulation,
+    clipping (0: none), the step budget, the loss, and whether a progress bar shows."""
+
+    amp_dtype: Optional[torch.dtype] = None
+    scaler: Optional[torch.amp.GradScaler] = None
+    grad_accum_steps: int = 1
+    max_grad_norm: float = 1.0
+    max_steps: Optional[int] = None
+    loss_fn: LossFn = F.cross_entropy
+    progress: bool = True
+
+
+def step_optimizer(optimizer: torch.optim.Optimizer, scheduler, scaler: torch.amp.GradScaler,
+                   params: Sequence[torch.nn.Parameter], max_grad_norm: float) -> None:
+    """One optimizer step from the accumulated gradients: clip, update, advance the schedule, zero."""
+    with record_function("step.optimizer"):
+        if max_grad_norm > 0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+
+
 def train_one_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, scheduler,
-                    device: torch.device, *, amp_dtype: Optional[torch.dtype] = None,
-                    scaler: Optional[torch.amp.GradScaler] = None, grad_accum_steps: int = 1,
-                    max_grad_norm: float = 1.0, max_steps: Optional[int] = None,
-                    loss_fn: LossFn = F.cross_entropy, progress: bool = True, desc: str = "train",
+                    device: torch.device, settings: StepSettings = StepSettings(), *, desc: str = "train",
                     on_step: Optional[Callable[[int, float, float], None]] = None, log_every: int = 50,
                     first_step: int = 0) -> dict:
-    """One pass over `loader`; returns mean training loss, optimizer steps and examples seen,
-    and for token batches the tokens seen (attention mask) and the padded tokens computed on.
+    """One pass over `loader`, stepped as `settings` say; returns mean training loss, optimizer
+    steps and examples seen, and for token batches the tokens seen (attention mask) and the
+    padded tokens computed on.
 
     `on_step(step, loss, learning_rate)` is called after every `log_every`-th optimizer step
     (counted from `first_step`, the steps of earlier epochs), with the mean loss since the
     last call over all ranks: one device sync per call, none in between. Under DDP every
     rank must get the same `on_step` or None (the window's loss is summed over ranks)."""
     model.train()
-    scaler = scaler or torch.amp.GradScaler(device.type, enabled=False)
+    accumulate, max_steps = settings.grad_accum_steps, settings.max_steps
+    scaler = settings.scaler or torch.amp.GradScaler(device.type, enabled=False)
     params = [p for p in model.parameters() if p.requires_grad]
-    total_batches = len(loader) if not max_steps else min(len(loader), max_steps * grad_accum_steps)
+    total_batches = len(loader) if not max_steps else min(len(loader), max_steps * accumulate)
     loss_sum = torch.zeros((), device=device)  # summed on device: no GPU sync per step
     logged_sum, logged_examples = torch.zeros((), device=device), 0  # loss_sum and examples at the last on_step
     examples = steps = tokens = padded_tokens = 0
     optimizer.zero_grad(set_to_none=True)
-    bar = tqdm(total=total_batches, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=total_batches, desc=desc, leave=False, disable=not settings.progress, dynamic_ncols=True)
     batches = iter(loader)
     for index in range(total_batches):
         with record_function("step.data"):  # waiting for the next batch: loading and collation
@@ -81,25 +107,18 @@ def train_one_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch
             batch = move_to_device(batch, device)
         labels = batch.pop("labels")
         with record_function("step.forward"):
-            with autocast(device, amp_dtype):
+            with autocast(device, settings.amp_dtype):
                 logits = model(**batch).logits
-            loss = loss_fn(logits.float(), labels)
-        final_micro_step = (index + 1) % grad_accum_steps == 0 or index + 1 == total_batches
+            loss = settings.loss_fn(logits.float(), labels)
+        final_micro_step = (index + 1) % accumulate == 0 or index + 1 == total_batches
         # DDP all-reduces gradients in backward; on the non-final micro-steps there is nothing to reduce yet.
         with record_function("step.backward"), (contextlib.nullcontext() if final_micro_step or not
                                                  hasattr(model, "no_sync") else model.no_sync()):
-            scaler.scale(loss / grad_accum_steps).backward()
+            scaler.scale(loss / accumulate).backward()
         loss_sum += loss.detach() * len(labels)
         examples += len(labels)
         if final_micro_step:
-            with record_function("step.optimizer"):  # clipping, the update, the schedule, zeroing
-                if max_grad_norm > 0:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+            step_optimizer(optimizer, scheduler, scaler, params, settings.max_grad_norm)
             steps += 1
             if on_step and (first_step + steps) % log_every == 0:  # the window's loss: the sum since the last call
                 window = sum_across_ranks(torch.stack([loss_sum - logged_sum,
@@ -110,7 +129,12 @@ def train_one_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch
         if index % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
     bar.close()
-    counts = torch.tensor([float(examples), float(tokens), float(padded_tokens)], device=device)
+    return epoch_totals(loss_sum, examples, tokens, padded_tokens, steps)
+
+
+def epoch_totals(loss_sum: torch.Tensor, examples: int, tokens: int, padded_tokens: int, steps: int) -> dict:
+    """An epoch's figures summed over every rank: mean loss, steps, examples (and tokens of a text batch)."""
+    counts = torch.tensor([float(examples), float(tokens), float(padded_tokens)], device=loss_sum.device)
     totals = sum_across_ranks(torch.cat([loss_sum[None], counts]))
     examples = int(totals[1].item())
     stats = {"train_loss": float(totals[0].item() / max(examples, 1)), "steps": steps, "examples": examples}

@@ -1,5 +1,5 @@
 """Encoding and scoring of FiQA target extraction, in the shape `common.fit` and
-`common.finetune` expect of an evaluator (`run`, `before_training`, `final`).
+`common.run_lifecycle` expect of an evaluator (`run`, `before_training`, `final`).
 
 The seq2seq model reads the prompt, the aspect (when asked) and the sentence, and writes
 the target; its validation pass computes the teacher-forced loss and decodes (greedy or
@@ -24,15 +24,15 @@ from tqdm.auto import tqdm
 
 from common.batching import EncodedDataset, make_eval_loader, make_train_loader
 from common.distributed import gather_objects
-from common.engine import move_to_device
+from common.training_steps import move_to_device
 from common.evaluation import Evaluator
 from common.metrics import prefix_metrics
 from common.records import write_csv
-from common.span_metrics import exact_match, occurs_in, span_metrics, token_f1
+from phase1_financial_phrasebank.fiqa.span_metrics import exact_match, occurs_in, span_metrics, token_f1
 from common.uncertainty import mean_intervals
-from phase1_financial_phrasebank.fiqa_data import TargetExample
-from phase1_financial_phrasebank.target_config import TargetConfig
-from phase1_financial_phrasebank.target_models import SPAN_LABELS
+from phase1_financial_phrasebank.fiqa.data import TargetExample
+from phase1_financial_phrasebank.fiqa.target_config import TargetConfig
+from phase1_financial_phrasebank.fiqa.target_models import SPAN_LABELS
 
 IGNORE = -100  # label of tokens that are not scored (padding, special tokens, the aspect segment)
 

@@ -15,7 +15,7 @@ from typing import Optional
 from torch import nn
 
 from common.lora import apply_lora, is_adapter_checkpoint, load_lora
-from phase1_financial_phrasebank.target_config import TargetConfig
+from phase1_financial_phrasebank.fiqa.target_config import TargetConfig
 
 SPAN_LABELS = ("O", "B", "I")
 NEW_PARTS = ["crossattention", "cls"]  # of a BERT-style decoder warm-started from an encoder
