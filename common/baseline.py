@@ -31,6 +31,7 @@ from common.errors import ConfigError
 from common.evaluation import Evaluator
 from common.run_lifecycle import finish_run, open_run
 from common.fit import FitResult
+from common.models import load_error
 from common.phases import choose_phases
 
 
@@ -98,7 +99,10 @@ def run_baseline(phase_name: str, model_id: str, label_map: Optional[str], confi
     cfg, provenance = phase.runner.parse([*config_args, "--model_name_or_path", model_id, "--run_name", name,
                                           "--report_to", "none"])  # nothing trains: no curves to log
     mapping = parse_label_map(label_map)
-    labels = model_labels(AutoConfig.from_pretrained(model_id))
+    try:
+        labels = model_labels(AutoConfig.from_pretrained(model_id))
+    except (OSError, ValueError) as exc:
+        raise load_error(model_id, exc) from None
 
     mapped = {}
 

@@ -7,7 +7,9 @@ run with the final evaluation. What a phase does differently per epoch (phase 1'
 freezing regimes) comes in through `before_epoch`; what an outer loop needs to see per
 epoch (a tuning sweep's pruner) through `on_epoch_end`, which may raise to end the run
 early (its records stay); a phase whose batches are not text alone (phase 5) passes its
-own `train_loader`.
+own `train_loader`. Before the first epoch the run directory's device must hold the
+checkpoints (common/checkpoint.py `check_free_space`); a run that stops inside `fit` (an
+error, Ctrl-C) releases its directory's lock (common/run_lock.py) on the way out.
 
 Under torchrun (common/distributed.py) the same loop trains a `DistributedDataParallel`
 wrapper of the model, made anew whenever a stage changes which parameters train (DDP

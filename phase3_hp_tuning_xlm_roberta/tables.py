@@ -20,6 +20,7 @@ from typing import Optional
 import pandas as pd
 import yaml
 
+from common.offline_models import describe_stand_in
 from common.records import read_json
 from common.tables import (BlockSpec, Column, GroupColumns, IntervalColumn, TableSpec, WorstGroupColumn, collect_runs,
                            markdown_rows, model_label, publish_figure)
@@ -81,6 +82,16 @@ def study_names() -> list[str]:
     return names
 
 
+def study_model(directory: Path, base: dict) -> str:
+    """The study's model as the tables name it: an offline stand-in by what it is (its trials'
+    metrics.json say), else the checkpoint's name."""
+    for metrics in sorted(directory.glob("trials/*/metrics.json")):
+        stand_in = read_json(metrics).get("stand_in")
+        if stand_in:
+            return describe_stand_in(stand_in)
+    return model_label(base.get("model_name_or_path", "?"))
+
+
 def render_trials(runs_root: Path, out: Path, study: Optional[str] = None) -> str:
     """Each study (`study` alone; without it, the studies that no file in studies/ names): its
     trials table (best first), its confirmation verdict, its plots."""
@@ -94,7 +105,7 @@ def render_trials(runs_root: Path, out: Path, study: Optional[str] = None) -> st
         report = read_json(directory / "study_report.json")
         frame = pd.read_csv(directory / "trials.csv")
         base = read_json(directory / "best_preset.json") if (directory / "best_preset.json").exists() else {}
-        model = model_label(base.get("model_name_or_path", "?"))
+        model = study_model(directory, base)
         parts.append(f"**Study `{report['study']}`** ({report['space']}; model {model}, "
                      f"languages {', '.join(base.get('languages') or ['all'])}; objective {report['metric']}, "
                      "validation split; runs made here)")

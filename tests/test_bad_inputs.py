@@ -694,3 +694,13 @@ def test_publish_refuses_a_repo_id_the_hub_would_refuse_even_in_a_dry_run(tmp_pa
         publish_main([str(tmp_path), "--repo_id", repo_id, "--dry_run"])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "the hub would refuse it" in err and "Traceback" not in err
+
+
+def test_baseline_with_a_model_that_does_not_exist_is_one_line(tmp_path, capsys):
+    from common.baseline import main as baseline_main
+
+    with pytest.raises(SystemExit) as exit_info:
+        baseline_main(["--phase", "1", "--model", str(tmp_path / "nowhere"), "--output_dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "could not load model" in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
