@@ -92,7 +92,10 @@ def run_baseline(phase_name: str, model_id: str, label_map: Optional[str], confi
     """Score `model_id` zero-shot on the test split of the phase's config; the run directory."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
-    (phase,) = choose_phases(phase_name)
+    chosen = choose_phases(phase_name, "--phase")
+    if len(chosen) != 1:
+        raise ConfigError(f"--phase: one phase, got {phase_name!r}")
+    phase = chosen[0]
     if phase.runner.load_splits is None:
         raise ConfigError(f"{phase.name} has no text classification data path for a baseline")
     name = run_name or f"baseline_{Path(model_id.rstrip('/')).name}"

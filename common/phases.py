@@ -112,8 +112,8 @@ def declared_phase(name: str) -> Optional[Phase]:
     return next((phase for phase in discover_phases().values() if phase.name == name), None)
 
 
-def choose_phases(text: str | None) -> list[Phase]:
-    """`--phases 1,4` (numbers or package names); empty: every phase."""
+def choose_phases(text: str | None, key: str = "--phases") -> list[Phase]:
+    """`--phases 1,4` (numbers or package names); empty: every phase. `key` names the option in errors."""
     phases = discover_phases()
     if not text:
         return list(phases.values())
@@ -121,6 +121,6 @@ def choose_phases(text: str | None) -> list[Phase]:
     chosen = [part.strip() for part in text.split(",") if part.strip()]
     unknown = [p for p in chosen if p not in phases and p not in by_name]
     if unknown:
-        raise ConfigError(f"--phases: unknown phase(s) {', '.join(unknown)}; choose from "
+        raise ConfigError(f"{key}: unknown phase(s) {', '.join(unknown)}; choose from "
                           + ", ".join(f"{number} ({phase.name})" for number, phase in phases.items()))
     return [phases.get(p) or by_name[p] for p in chosen]

@@ -696,6 +696,17 @@ def test_publish_refuses_a_repo_id_the_hub_would_refuse_even_in_a_dry_run(tmp_pa
     assert exit_info.value.code == 2 and "the hub would refuse it" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("phase, message", [("9", "--phase: unknown phase(s) 9"),
+                                            ("1,2", "--phase: one phase, got '1,2'")])
+def test_baseline_needs_one_known_phase(tmp_path, phase, message, capsys):
+    from common.baseline import main as baseline_main
+
+    with pytest.raises(SystemExit) as exit_info:
+        baseline_main(["--phase", phase, "--model", "x", "--output_dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+
+
 def test_baseline_with_a_model_that_does_not_exist_is_one_line(tmp_path, capsys):
     from common.baseline import main as baseline_main
 
