@@ -13,6 +13,7 @@ from torch.distributed.elastic.multiprocessing.errors import record
 from common.config import parse_config
 from common.distributed import close_distributed, launched_world
 from common.errors import ConfigError, DataError
+from common.records import read_jsonl
 from common.run_lock import last_run
 
 
@@ -39,14 +40,12 @@ def interrupted_message(cfg: Any, argv: Sequence[str], signal_name: str) -> str:
     if run_dir is None or (run_dir / "metrics.json").exists():
         return (f"interrupted ({signal_name}) while no run was training (before its directory was made, or after "
                 "its records were written): nothing to resume")
-    history = run_dir / "history.jsonl"
-    epochs = sum(1 for line in history.read_text(encoding="utf-8").splitlines() if line.strip()) \
-        if history.exists() else 0
+    epochs = len(read_jsonl(run_dir / "history.jsonl"))
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    command = f"python -m {spec.name}" if spec else f"python {sys.argv[0]}"
-    args = [a for a in argv if a not in ("--resume", "--overwrite")]
+    command = ["python", "-m", spec.name] if spec else ["python", sys.argv[0]]
+    args = [shlex.quote(a) for a in argv if a not in ("--resume", "--overwrite")]
     return (f"interrupted ({signal_name}): {run_dir} has {epochs} of {cfg.epochs} epoch(s) finished; continue it "
-            f"with: {command} {' '.join(shlex.quote(a) for a in args)} --resume".replace("  ", " "))
+            f"with: {' '.join([*command, *args, '--resume'])}")
 
 
 def run_cli(main: Callable, config_cls: type, preset_dir: Path, argv: Sequence[str] | None = None,

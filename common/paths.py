@@ -4,11 +4,10 @@ written or deleted outside the root it is meant for.
 
 `check_relative_name` refuses an absolute path, '~', '..', '.', a backslash, empty parts
 and parts with surrounding spaces (and, where one folder is meant, any '/'), before
-anything is written; `path_inside` joins a checked name to its root.
+anything is written.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 from common.errors import ConfigError
 
@@ -24,8 +23,3 @@ def check_relative_name(name: str, what: str, lives_in: str, *, nested: bool = T
         raise ConfigError(f"{what}: {name!r} is not {shape} (no leading '/' or '~', no '..', '.', '\\' or empty "
                           f"parts); {lives_in}")
     return str(name)
-
-
-def path_inside(root: Path, name: str, what: str, lives_in: str, *, nested: bool = True) -> Path:
-    """`root / name` after `check_relative_name`."""
-    return Path(root) / check_relative_name(name, what, lives_in, nested=nested)

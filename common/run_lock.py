@@ -94,11 +94,6 @@ def release_all() -> None:
         release(run_dir)
 
 
-def held_runs() -> list[Path]:
-    """The run directories this process holds (the last one taken last)."""
-    return list(_held)
-
-
 def last_run() -> Optional[Path]:
     """The run directory this process locked last, whether it still holds it or not."""
     return _taken[-1] if _taken else None

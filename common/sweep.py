@@ -116,9 +116,8 @@ def recover_killed_trials(spec: SweepSpec, study, exit_codes: Sequence[int], dev
         if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             break
         time.sleep(min(spec.heartbeat_seconds, 5))
-    retried = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,
-                                                                          )) if ERROR not in t.user_attrs
-               and SKIP not in t.user_attrs]
+    failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+    retried = [t.number for t in failed if ERROR not in t.user_attrs and SKIP not in t.user_attrs]
     print(f"retrying the points of interrupted trial(s) {retried}")
     run_worker(spec, device)
 

@@ -60,8 +60,8 @@ def quick_steps(ctx: Context, runner: Runner) -> list[Step]:
                         lambda: write_phrasebank(data, levels)),
              asset_step(PHASE, "synthetic FiQA 2018", fiqa / "task1_post_ABSA_train.json",
                         lambda: write_fiqa(fiqa, fiqa_files)),
-             asset_step(PHASE, "tiny DistilBERT", model / "config.json", lambda: write_tiny_bert(model,
-                                                                                                 vocabulary(levels))),
+             asset_step(PHASE, "tiny DistilBERT", model / "config.json",
+                        lambda: write_tiny_bert(model, vocabulary(levels))),
              *[train_step(runner, f"{preset}_seed{seed}", ["--preset", preset, "--seed", str(seed), *tiny,
                                                           "--model_name_or_path", str(model), "--data_dir",
                                                           str(fiqa if preset.startswith(FIQA) else data)], ctx)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 WORDS = {
     "english": {0: ["awful", "hate", "terrible"], 1: ["today", "meeting", "report"], 2: ["great", "love", "happy"]},
-    "french": {0: ["horrible", "deteste", "nul"], 1: ["aujourd", "reunion", "rapport"], 2: ["super", "adore",
-                                                                                            "heureux"]},
+    "french": {0: ["horrible", "deteste", "nul"], 1: ["aujourd", "reunion", "rapport"],
+               2: ["super", "adore", "heureux"]},
     "german": {0: ["schrecklich", "hasse", "mies"], 1: ["heute", "treffen", "bericht"], 2: ["toll", "liebe", "froh"]},
 }
 FILLER = {"english": ["the", "game", "was"], "french": ["le", "match", "etait"], "german": ["das", "spiel", "war"]}

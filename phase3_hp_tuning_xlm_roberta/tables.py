@@ -95,12 +95,12 @@ def study_model(directory: Path, base: dict) -> str:
 def render_trials(runs_root: Path, out: Path, study: Optional[str] = None) -> str:
     """Each study (`study` alone; without it, the studies that no file in studies/ names): its
     trials table (best first), its confirmation verdict, its plots."""
-    parts = []
+    parts, declared = [], study_names()
     for directory in sorted((Path(runs_root) / PHASE).glob("sweep_*/")):
         if not (directory / "trials.csv").exists() or not (directory / "study_report.json").exists():
             continue
         name = directory.name.removeprefix("sweep_")
-        if (study is not None and name != study) or (study is None and name in study_names()):
+        if (study is not None and name != study) or (study is None and name in declared):
             continue
         report = read_json(directory / "study_report.json")
         frame = pd.read_csv(directory / "trials.csv")

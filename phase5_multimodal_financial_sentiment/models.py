@@ -145,15 +145,15 @@ class MultimodalClassifier(PreTrainedModel):
         the head, the pretrained weights for the encoders)."""
 
     def freeze(self) -> None:
-        for flag, encoder in ((self.config.freeze_text, self.text_encoder), (self.config.freeze_image,
-                                                                             self.image_encoder)):
+        for flag, encoder in ((self.config.freeze_text, self.text_encoder),
+                              (self.config.freeze_image, self.image_encoder)):
             if flag and encoder is not None:
                 encoder.requires_grad_(False)
 
     def train(self, mode: bool = True):
         super().train(mode)
-        for flag, encoder in ((self.config.freeze_text, self.text_encoder), (self.config.freeze_image,
-                                                                             self.image_encoder)):
+        for flag, encoder in ((self.config.freeze_text, self.text_encoder),
+                              (self.config.freeze_image, self.image_encoder)):
             if flag and encoder is not None:
                 encoder.eval()  # a frozen encoder keeps its dropout off and its batch-norm statistics fixed
         return self

@@ -23,8 +23,8 @@ def setup_columns() -> list[Column]:
     return [Column("modality", "config.modality", "{}"), Column("fusion", "config.fusion", "{}", fused),
             Column("image encoder", "config.image_model", "{}", sees_images),
             Column("image weights", "metrics.image_weights", "{}", sees_images),
-            Column("image px", "config.image_size", "{}", sees_images), Column("epochs", "metrics.epochs_trained",
-                                                                               "{}")]
+            Column("image px", "config.image_size", "{}", sees_images),
+            Column("epochs", "metrics.epochs_trained", "{}")]
 
 
 def score_columns() -> list:

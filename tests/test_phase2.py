@@ -157,8 +157,8 @@ def write_two_scripts(path, seed: int = 0, per_language: int = 150):
     from phase2_multilingual_sentiment.synthetic import FILLER, WORDS
 
     rng, rows = random.Random(seed), []
-    for language, words, filler in (("english", WORDS["english"], FILLER["english"]), ("arabic", ARABIC,
-                                                                                       ARABIC_FILLER)):
+    for language, words, filler in (("english", WORDS["english"], FILLER["english"]),
+                                    ("arabic", ARABIC, ARABIC_FILLER)):
         for i in range(per_language):
             label = i % 3
             text = " ".join(rng.sample(filler, 2) + [rng.choice(words[label]), str(rng.randint(0, 99_999)), "!"])

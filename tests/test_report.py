@@ -10,8 +10,8 @@ from common.tables import Column, TableSpec, collect_runs
 from phase1_financial_phrasebank.train import main
 
 SPEC = TableSpec(name="t1", phase="phase1_financial_phrasebank", title="Test table",
-                 columns=[Column("test accuracy", "metrics.test_accuracy"), Column("level", "config.train_agreement",
-                                                                                   "{}")],
+                 columns=[Column("test accuracy", "metrics.test_accuracy"),
+                          Column("level", "config.train_agreement", "{}")],
                  reported=[{"source": "Somebody 2020 (reported)", "model": "M", "data": "D", "test accuracy": "0.9"}])
 
 

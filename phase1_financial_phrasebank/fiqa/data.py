@@ -232,8 +232,8 @@ def fiqa_splits(data_dir: Optional[str], task: str, context: Sequence[str], aspe
     if task != SCORE:
         labels_of = {name: [label_names[e.label] for e in examples] for name, examples in parts.items()}
         info.update(label_counts={name: label_counts(values) for name, values in labels_of.items()},
-                    unseen_labels={name: unseen_labels(labels_of["train"], labels_of[name]) for name in ("val",
-                                                                                                         "test")})
+                    unseen_labels={name: unseen_labels(labels_of["train"], labels_of[name])
+                                   for name in ("val", "test")})
     return Splits(label_names, parts["train"], parts["val"], parts["test"], info=info)
 
 
