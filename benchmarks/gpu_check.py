@@ -11,7 +11,11 @@ Steps, each timed, each kept apart so that one failure does not hide the others:
    bf16, fused against foreach AdamW in bf16, and the Trainer with length grouping in bf16,
    each with its peak GPU memory;
 3. phase 4 end to end on the GPU (`common.reproduce --quick --phases 4`: train, explain with
-   attention, Integrated Gradients and LRP), with the explainers' seconds per example.
+   attention, Integrated Gradients and LRP), with the explainers' seconds per example;
+4. QLoRA steps on a decoder LLM of Llama-3.2-1B's shape (benchmarks/qlora_step.py: random
+   bf16 weights loaded in 4-bit NF4 through bitsandbytes, LoRA, gradient checkpointing),
+   with tokens/s and peak GPU memory; needs bitsandbytes (on a CPU: SmolLM2 or any
+   `--llm_dir`, unquantised).
 
 Data: Financial PhraseBank from `--data_dir/financial_phrasebank` when given, else the
 synthetic PhraseBank (its scores then mean nothing). Model: `--model_dir`, else the local
@@ -92,6 +96,15 @@ def benchmark_rows(out: Path, device: torch.device) -> list[dict]:
     return read_json(path)["rows"] if path.exists() else []
 
 
+def qlora_rows(out: Path) -> list[dict]:
+    path = out / "benchmarks" / "qlora_step.json"
+    return [{"check": f"QLoRA step ({row['model']}, {row['quantization']}, batch x seq {row['batch x seq']})",
+             "figure": f"{row['tokens/s']:.0f} tokens/s, {row['s/step']:.2f} s/step"
+                       + (f", peak memory {row['peak memory MB']:.0f} MB" if row["peak memory MB"] else "")
+                       + f", trainable share {row['trainable share']:.2%}", "device": row["device"], "seconds": None}
+            for row in (read_json(path)["rows"] if path.exists() else [])]
+
+
 def explain_rows(out: Path) -> list[dict]:
     rows = []
     for path in sorted((out / "quick").glob("phase4_medical_text_xai/*/explanations/faithfulness.json")):
@@ -108,6 +121,8 @@ def main() -> None:
     parser.add_argument("--data_dir", default=None, help="Folder holding financial_phrasebank/ (optional).")
     parser.add_argument("--model_dir", default=None, help="Encoder for the phase 1 benchmark (optional).")
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--llm_dir", default=None, help="Causal LM for the QLoRA step (default: a random model "
+                        "of Llama-3.2-1B's shape on CUDA; needed on a CPU).")
     parser.add_argument("--timeout", type=int, default=240, help="Seconds allowed to each step.")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -131,6 +146,12 @@ def main() -> None:
             python, "-m", "common.reproduce", "--quick", "--phases", "4", "--device", args.device,
             "--runs", str(out / "quick")], logs, args.timeout),
     }
+    if device.type == "cuda" or args.llm_dir:
+        steps["QLoRA decoder step"] = run_step("qlora_step", [
+            python, "benchmarks/qlora_step.py", "--device", args.device, "--out", str(out),
+            *(["--model_dir", args.llm_dir] if args.llm_dir else []),
+            *(["--quantization", "none", "--seq_len", "64", "--steps", "3"] if device.type != "cuda" else [])],
+            logs, args.timeout)
     env = collect_env(device)
     # The tests' last line is pytest's summary; the other steps' figures follow as rows of their own.
     rows = [{"check": name, "figure": step["status"] + (f": {step['last_line'][:120]}" if name == "gpu tests" else ""),
@@ -139,7 +160,7 @@ def main() -> None:
         rows.append({"check": f"phase 1, 1 epoch: {row['pipeline']}",
                      "figure": f"{row['samples/s']:.1f} samples/s, {row['s/epoch']:.1f} s/epoch, "
                                f"peak memory {row['peak memory MB']:.0f} MB", "device": args.device, "seconds": None})
-    rows += explain_rows(out)
+    rows += explain_rows(out) + qlora_rows(out)
     result = {"title": f"GPU check ({env.get('gpu_name') or 'CPU'})",
               "setup": {"device": env.get("gpu_name") or f"CPU ({env['cpu_count']} cores)", "model": model,
                         "data": data, "torch": env["packages"].get("torch"), "cuda": torch.version.cuda,

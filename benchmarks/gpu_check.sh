@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check: the GPU-marked tests, the phase 1 benchmark (fp32 vs bf16, fused vs foreach
-# AdamW, 1 epoch) and phase 4's train + explain on one CUDA GPU, in a few minutes; figures in
+# AdamW, 1 epoch), phase 4's train + explain and QLoRA steps on a Llama-3.2-1B-shaped decoder
+# (needs bitsandbytes) on one CUDA GPU, in a few minutes; figures in
 # $OUT_DIR/benchmarks/gpu_check.json (rendered by `python -m common.report --runs $OUT_DIR`).
 # Optional: DATA_DIR (a folder holding financial_phrasebank/), MODEL_DIR, OUT_DIR, DEVICE.
 set -euo pipefail

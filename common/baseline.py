@@ -21,18 +21,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Optional, Sequence
-
-import torch
-from transformers.modeling_outputs import SequenceClassifierOutput
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from common.cli import exit_on_bad_input
 from common.errors import ConfigError
-from common.evaluation import Evaluator
-from common.run_lifecycle import finish_run, open_run
-from common.fit import FitResult
-from common.models import load_error
 from common.phases import choose_phases
+
+if TYPE_CHECKING:  # torch and transformers load when a baseline runs, not for `--help`
+    import torch
 
 
 def parse_label_map(text: Optional[str]) -> dict[str, str]:
@@ -63,28 +59,38 @@ def label_matrix(model_labels: Sequence[str], data_labels: Sequence[str], mappin
     if absent:
         raise ConfigError(f"--label_map maps onto {', '.join(map(repr, absent))}, not a label of the data "
                           f"({', '.join(data_labels)})")
+    import torch
+
     matrix = torch.zeros(len(model_labels), len(data_labels))
     for row, label in enumerate(model_labels):
         matrix[row, list(data_labels).index(full[label])] = 1.0
     return matrix
 
 
-class MappedClassifier(torch.nn.Module):
-    """The model's probabilities summed onto the data's labels, returned as log-probabilities
-    (the logits the evaluation expects)."""
-
-    def __init__(self, model: torch.nn.Module, matrix: torch.Tensor):
-        super().__init__()
-        self.model = model
-        self.register_buffer("matrix", matrix)
-
-    def forward(self, **batch) -> SequenceClassifierOutput:
-        probabilities = self.model(**batch).logits.float().softmax(-1) @ self.matrix
-        return SequenceClassifierOutput(logits=probabilities.clamp_min(1e-12).log())
-
-
 def model_labels(config) -> list[str]:
     return [config.id2label[i] for i in range(config.num_labels)]
+
+
+def text_phase(phase_name: str):
+    """The one phase `phase_name` names, which must have a text classification data path."""
+    chosen = choose_phases(phase_name, "--phase")
+    if len(chosen) != 1:
+        raise ConfigError(f"--phase: one phase, got {phase_name!r}")
+    phase = chosen[0]
+    if phase.runner.load_splits is None:
+        raise ConfigError(f"{phase.name} has no text classification data path for a baseline")
+    return phase
+
+
+def finish_untrained(cfg, run, model, evaluator, phase_name: str, pipeline_tag: Optional[str] = None,
+                     **records) -> Path:
+    """Score a model nothing trained on the run's splits and write its records like a run's."""
+    from common.fit import FitResult
+    from common.run_lifecycle import finish_run
+
+    finish_run(cfg, run, model, evaluator, FitResult(history=[], best_epoch=0, train_seconds=0.0, before={}), 0,
+               phase_name, pipeline_tag, **records)
+    return run.run_dir
 
 
 def run_baseline(phase_name: str, model_id: str, label_map: Optional[str], config_args: Sequence[str],
@@ -92,12 +98,11 @@ def run_baseline(phase_name: str, model_id: str, label_map: Optional[str], confi
     """Score `model_id` zero-shot on the test split of the phase's config; the run directory."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
-    chosen = choose_phases(phase_name, "--phase")
-    if len(chosen) != 1:
-        raise ConfigError(f"--phase: one phase, got {phase_name!r}")
-    phase = chosen[0]
-    if phase.runner.load_splits is None:
-        raise ConfigError(f"{phase.name} has no text classification data path for a baseline")
+    from common.evaluation import Evaluator
+    from common.models import LabelMappedClassifier, load_error
+    from common.run_lifecycle import open_run
+
+    phase = text_phase(phase_name)
     name = run_name or f"baseline_{Path(model_id.rstrip('/')).name}"
     cfg, provenance = phase.runner.parse([*config_args, "--model_name_or_path", model_id, "--run_name", name,
                                           "--report_to", "none"])  # nothing trains: no curves to log
@@ -117,22 +122,28 @@ def run_baseline(phase_name: str, model_id: str, label_map: Optional[str], confi
     run = open_run(cfg, phase.name, load_checked_splits, {**provenance, "baseline": model_id})
     matrix = mapped["matrix"]
     classifier = AutoModelForSequenceClassification.from_pretrained(model_id)
-    model = MappedClassifier(classifier, matrix).to(run.device).eval()
+    model = LabelMappedClassifier(classifier, matrix).to(run.device).eval()
     evaluator = Evaluator(run.splits, run.tokenizer, cfg, run.device, run.amp_dtype)
-    finish_run(cfg, run, model, evaluator, FitResult(history=[], best_epoch=0, train_seconds=0.0, before={}), 0,
-               phase.name, baseline={"model": model_id, "model_labels": labels,
-                                     "label_map": {label: run.splits.label_names[int(matrix[i].argmax())]
-                                                   for i, label in enumerate(labels)}})
-    return run.run_dir
+    return finish_untrained(cfg, run, model, evaluator, phase.name,
+                            baseline={"model": model_id, "model_labels": labels,
+                                      "label_map": {label: run.splits.label_names[int(matrix[i].argmax())]
+                                                    for i, label in enumerate(labels)}})
+
+
+def untrained_parser(doc: str, phases: str, model: str, run_name: str) -> argparse.ArgumentParser:
+    """The command line of a row scored without training (this module, common/prompting.py):
+    --phase, --model, --run_name; every other argument is a key of the phase's config."""
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=doc.split("\n\n")[0],
+                                     epilog="Other arguments are the phase's config keys (--data_dir, --dataset, ...).")
+    parser.add_argument("--phase", required=True, help=f"Phase number or package name ({phases}).")
+    parser.add_argument("--model", required=True, help=f"Hub id or local directory of {model}.")
+    parser.add_argument("--run_name", default=None, help=f"Run directory name (default {run_name}).")
+    return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0],
-                                     epilog="Other arguments are the phase's config keys (--data_dir, --dataset, ...).")
-    parser.add_argument("--phase", required=True, help="Phase number or package name (1-4).")
-    parser.add_argument("--model", required=True, help="Hub id or local directory of a trained classifier.")
+    parser = untrained_parser(__doc__, "1-4", "a trained classifier", "baseline_<model>")
     parser.add_argument("--label_map", default=None, help="'<model label>:<data label>,...'")
-    parser.add_argument("--run_name", default=None, help="Run directory name (default baseline_<model>).")
     args, config_args = parser.parse_known_args(argv)
     exit_on_bad_input(lambda: print("baseline written to "
                                     + str(run_baseline(args.phase, args.model, args.label_map, config_args,

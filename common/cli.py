@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from torch.distributed.elastic.multiprocessing.errors import record
-
 from common.config import parse_config
 from common.distributed import close_distributed, launched_world
 from common.errors import ConfigError, DataError
@@ -71,4 +69,8 @@ def run_cli(main: Callable, config_cls: type, preset_dir: Path, argv: Sequence[s
     # Under torchrun (which names an error file) a failing rank's traceback goes into its summary
     # of the job. Elsewhere `record` has nowhere to write and only turns on a fault handler, which
     # warns wherever stderr is not a file (under pytest's capture, say).
-    exit_on_bad_input(record(entry) if "TORCHELASTIC_ERROR_FILE" in os.environ else entry)
+    if "TORCHELASTIC_ERROR_FILE" in os.environ:
+        from torch.distributed.elastic.multiprocessing.errors import record
+
+        entry = record(entry)
+    exit_on_bad_input(entry)

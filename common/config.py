@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import functools
 import json
 import math
 import sys
@@ -148,7 +149,10 @@ def config_keys(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
 
+@functools.lru_cache(maxsize=None)
 def _field_types(cls: type) -> dict[str, Any]:
+    """The resolved annotations of a config class, once per class (resolving them evaluates
+    every annotation string of the class and its bases: a second per key and parse)."""
     return typing.get_type_hints(cls)
 
 

@@ -64,3 +64,14 @@ def describe_device(device: torch.device) -> dict:
         info.update(gpu_name=props.name, gpu_memory_gb=round(props.total_memory / 2**30, 1),
                     cuda_version=torch.version.cuda)
     return info
+
+
+def peak_memory(device: torch.device) -> dict:
+    """The process's peak resident memory (all of it: weights, activations, optimizer state,
+    data) and, on CUDA, the peak memory torch allocated on the device, in MiB."""
+    import resource
+
+    peak = {"peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}  # KiB on Linux
+    if device.type == "cuda":
+        peak["peak_cuda_allocated_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return peak

@@ -12,6 +12,8 @@ A decision or an error that one rank makes reaches the others through `decide_on
 (rank 0 acts, the others get its result or its error); a rank that dies ends the job:
 torchrun stops the other ranks and exits non-zero with the failed rank's message.
 Without torchrun everything here is a no-op: one process is rank 0 of a world of one.
+torch is imported where a process group is made or used, never at import: a process that
+never imported torch (`--help`, `reproduce --check`) has no process group to ask about.
 """
 from __future__ import annotations
 
@@ -19,12 +21,12 @@ import datetime as dt
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, TypeVar
-
-import torch
-import torch.distributed as dist
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from common.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 T = TypeVar("T")
 # How long a collective may wait for a rank before the job fails (torchrun usually ends the
@@ -54,10 +56,17 @@ def launched_world() -> World:
     return World(env_int("RANK", 0), env_int("WORLD_SIZE", 1), env_int("LOCAL_RANK", 0))
 
 
+def group_initialized() -> bool:
+    """Whether this process joined a process group (never, if it has not imported torch.distributed)."""
+    dist = sys.modules.get("torch.distributed")
+    return dist is not None and dist.is_available() and dist.is_initialized()
+
+
 def world() -> World:
     """This process's place in the process group (rank 0 of 1 when there is none)."""
-    if not dist.is_available() or not dist.is_initialized():
+    if not group_initialized():
         return World()
+    import torch.distributed as dist
     return World(dist.get_rank(), dist.get_world_size(), launched_world().local_rank)
 
 
@@ -78,6 +87,8 @@ def init_distributed(device_spec: str) -> Optional[torch.device]:
     launched = launched_world()
     if launched.size <= 1:
         return None
+    import torch
+    import torch.distributed as dist
     spec = device_spec.strip().lower()
     use_cuda = spec.startswith("cuda") or (spec == "auto" and torch.cuda.is_available())
     if spec.startswith("cuda:"):
@@ -113,7 +124,8 @@ def quiet_stdout() -> None:
 
 
 def close_distributed() -> None:
-    if dist.is_available() and dist.is_initialized():
+    if group_initialized():
+        import torch.distributed as dist
         dist.destroy_process_group()
 
 
@@ -121,6 +133,7 @@ def broadcast_object(value: T) -> T:
     """Rank 0's `value` on every rank."""
     if not is_distributed():
         return value
+    import torch.distributed as dist
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
@@ -130,6 +143,7 @@ def gather_objects(value: T) -> list[T]:
     """Every rank's `value`, in rank order, on every rank."""
     if not is_distributed():
         return [value]
+    import torch.distributed as dist
     values: list[Any] = [None] * world().size
     dist.all_gather_object(values, value)
     return values
@@ -138,6 +152,7 @@ def gather_objects(value: T) -> list[T]:
 def sum_across_ranks(tensor: torch.Tensor) -> torch.Tensor:
     """The element-wise sum of `tensor` over ranks (the tensor itself in one process)."""
     if is_distributed():
+        import torch.distributed as dist
         tensor = tensor.clone()
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
@@ -145,6 +160,7 @@ def sum_across_ranks(tensor: torch.Tensor) -> torch.Tensor:
 
 def barrier() -> None:
     if is_distributed():
+        import torch.distributed as dist
         dist.barrier()
 
 
@@ -182,5 +198,6 @@ def describe_world() -> dict:
     current = world()
     info = {"world_size": current.size}
     if current.size > 1:
+        import torch.distributed as dist
         info.update(backend=dist.get_backend(), nodes=int(os.environ.get("GROUP_WORLD_SIZE", "0")) or None)
     return info

@@ -9,7 +9,6 @@ dropout-MLP, which is what encoders trained for sentence embeddings (MiniLM) exp
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -17,19 +16,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from common.config import option
 from common.load_report import describe_loading, folded_load_report
-
-
-@dataclass
-class HeadOptions:
-    """The keys of a text classifier's head (read by common/models.py `build_classifier`)."""
-
-    head: str = option("linear", "'linear': the model's own head on the first token; 'mean_mlp': mean pooling "
-                       "over tokens, then a dropout-MLP (what sentence-embedding encoders such as MiniLM expect).",
-                       ("linear", "mean_mlp"))
-    head_hidden_size: int = option(256, "Hidden width of the mean_mlp head.", at_least=1)
-    head_dropout: float = option(0.1, "Dropout of the mean_mlp head.", at_least=0, below=1)
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

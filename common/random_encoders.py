@@ -1,6 +1,7 @@
-"""Tiny, randomly initialised encoders with tokenizers made from the words of a data set:
-smoke runs and tests need a real Hugging Face model directory, not a download.
-Nothing they learn is meaningful; they show that the pipeline works end to end."""
+"""Tiny, randomly initialised encoders (and decoder LLMs of the Llama, Qwen2 and Gemma 3
+families) with tokenizers made from the words of a data set: smoke runs and tests need a
+real Hugging Face model directory, not a download. Nothing they learn is meaningful; they
+show that the pipeline works end to end."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -66,4 +67,43 @@ def write_tiny_bart(directory: Path, texts: Iterable[str], seed: int = 0) -> Pat
                         decoder_start_token_id=2, forced_bos_token_id=None)
     BartForConditionalGeneration(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
+    return directory
+
+
+DECODER_CONFIGS = {  # two layers, 32 wide, grouped-query attention as in the real families
+    "llama": ("LlamaConfig", "LlamaForCausalLM", {}),
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", {}),
+    "gemma3_text": ("Gemma3TextConfig", "Gemma3ForCausalLM", {"head_dim": 8, "sliding_window": 64}),
+}
+TINY_CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}</s>{% endfor %}"
+                      "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+
+
+def write_tiny_decoder(directory: Path, texts: Iterable[str], model_type: str = "llama", seed: int = 0) -> Path:
+    """A 2-layer, 32-wide causal LM of `model_type` (llama, qwen2, gemma3_text; random weights)
+    with a byte-level BPE tokenizer of `texts` that, like a decoder LLM's, has bos/eos tokens
+    and a chat template but no pad token."""
+    import torch
+    import transformers
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(list(texts), vocab_size=400, min_frequency=1,
+                            special_tokens=["<unk>", "<s>", "</s>"], show_progress=False)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>",
+                                        unk_token="<unk>")
+    tokenizer.chat_template = TINY_CHAT_TEMPLATE
+    config_name, model_name, extra = DECODER_CONFIGS[model_type]
+    config = getattr(transformers, config_name)(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=1024, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=None, tie_word_embeddings=True, **extra)
+    config.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    # Read back as the family's own tokenizer class would read it (Qwen2's adds its <|endoftext|>):
+    # the embedding table covers every id that tokenizer gives.
+    config.vocab_size = len(transformers.AutoTokenizer.from_pretrained(directory))
+    torch.manual_seed(seed)
+    getattr(transformers, model_name)(config).save_pretrained(directory)
     return directory

@@ -18,16 +18,16 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
-
-import torch
+from typing import TYPE_CHECKING, Any, Iterable
 
 from common import REPO_ROOT
 from common.config import config_to_dict
-from common.device import describe_device
 from common.distributed import describe_world, is_main_process
 from common.errors import ConfigError
 from common.run_lock import acquire, check_unlocked
+
+if TYPE_CHECKING:  # reading records (tables, reports, --check) needs no torch
+    import torch
 
 PACKAGES = ("torch", "torchvision", "transformers", "tokenizers", "datasets", "scikit-learn",
             "numpy", "pandas", "peft", "optuna", "captum", "accelerate")
@@ -109,6 +109,8 @@ def git_state() -> dict:
 
 
 def collect_env(device: torch.device) -> dict:
+    from common.device import describe_device
+
     versions = {}
     for name in PACKAGES:
         try:

@@ -18,7 +18,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from common.batching import summarize_counts, token_counts
 from common.checkpoint import check_checkpoint, find_checkpoint
-from common.device import resolve_amp_dtype, resolve_device
+from common.device import peak_memory, resolve_amp_dtype, resolve_device
 from common.diagnostics import count_leaks, data_warnings, diagnose, print_warnings
 from common.distributed import decide_on_main, init_distributed, world
 from common.training_steps import count_parameters
@@ -74,7 +74,7 @@ def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] 
     """Check every input first: the model/data pairing, the device, the data, the tokenizer
     (`tokenizer_from`: a name, the model's by default, or None for none) and the model's
     config (unless `check_model` is false: a model built from scratch), and whatever the phase
-    checks of the config with that tokenizer (`check_tokenizer(tokenizer)`). Bad input fails here,
+    checks of the config with that tokenizer and the data (`check_tokenizer(tokenizer, splits)`). Bad input fails here,
     before a run directory exists; then the directory is created (or reopened with
     --resume; by rank 0 under torchrun, which joins the process group here) and the
     checkpoint to resume from is found. `max_train_samples` / `max_eval_samples` subsets are
@@ -100,7 +100,7 @@ def open_run(cfg, phase: str, load_splits: Callable, provenance: Optional[dict] 
     name = cfg.model_name_or_path if tokenizer_from == SAME_AS_MODEL else tokenizer_from
     tokenizer = load_tokenizer(name) if name else None
     if check_tokenizer and tokenizer is not None:
-        check_tokenizer(tokenizer)
+        check_tokenizer(tokenizer, splits)
     if check_model:
         check_model_source(cfg.model_name_or_path, getattr(cfg, "max_length", None))
     check_trackers(cfg.report_to)
@@ -156,7 +156,11 @@ def measure_tokens(tokenizer, splits: Splits, max_length: int, names: Sequence[s
 
 def report_tokens(tokenizer, splits: Splits, cfg) -> dict:
     """`measure_tokens` of the splits the run scores, printed; for metrics.json's `data`:
-    `truncated` (share per split) and `tokens` (the full statistics)."""
+    `truncated` (share per split), `tokens` (the full statistics) and, for a tokenizer that
+    had none, what pads (`pad_token`)."""
+    note = getattr(tokenizer, "pad_token_note", None)
+    if note:
+        print(note)
     stats = measure_tokens(tokenizer, splits, cfg.max_length,
                            ("train", "val", "test") if cfg.evaluate_test else ("train", "val"))
     print(f"examples longer than max_length {cfg.max_length} (truncated): "
@@ -166,7 +170,8 @@ def report_tokens(tokenizer, splits: Splits, cfg) -> dict:
             print(f"{name} per group: " + ", ".join(
                 f"{group} {g['truncated']:.1%} truncated, {g['unknown_token_rate']:.1%} unknown tokens, "
                 f"{g['mean_tokens']:.0f} tokens" for group, g in entry["groups"].items()))
-    return {"truncated": {name: entry["truncated"] for name, entry in stats.items()}, "tokens": stats}
+    return {"truncated": {name: entry["truncated"] for name, entry in stats.items()}, "tokens": stats,
+            **({"pad_token": note} if note else {})}
 
 
 def finish_run(cfg, run: RunStart, model: torch.nn.Module, evaluator: Evaluator, result: FitResult,
@@ -181,6 +186,7 @@ def finish_run(cfg, run: RunStart, model: torch.nn.Module, evaluator: Evaluator,
     metrics = evaluator.final(model, run.run_dir, title=cfg.run_name or phase)
     metrics.update(summarize_fit(result, count_parameters(model)["parameters"], train_examples), **records)
     metrics["labels"] = list(run.splits.label_names)  # what the report's titles count
+    metrics["memory"] = peak_memory(run.device)
     stand_in = stand_in_of(getattr(model, "config", None))
     if stand_in:  # an offline conversion (common/offline_models.py): tables and cards say what it is
         metrics["stand_in"] = stand_in

@@ -19,14 +19,6 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from common.heads import mean_pool
 
-# Sizes of the from-scratch encoders (parameter counts, with the 30,522-token uncased
-# WordPiece vocabulary, are in phase 1's README).
-SMALL_ARCHITECTURES = {
-    "mini_transformer": dict(num_hidden_layers=4, hidden_size=256, num_attention_heads=4, intermediate_size=1024),
-    "tiny_transformer": dict(num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=512),
-}
-
-
 class SmallTransformerConfig(PretrainedConfig):
     model_type = "phase1_small_transformer"  # the name saved checkpoints carry (phase 1 introduced the models)
 

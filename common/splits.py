@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from common.errors import DataError
 
@@ -266,6 +265,8 @@ def carve(examples: list[Example], fraction: float, seed: int, source: str,
     label's count, by its name where `label_names` are given."""
     strata = [e.label for e in examples]
     try:
+        from sklearn.model_selection import train_test_split  # here: scikit-learn takes a second to import
+
         return tuple(train_test_split(examples, test_size=fraction, stratify=strata, random_state=seed))
     except ValueError as exc:
         counts = {label_names[k] if label_names and isinstance(k, int) else k: n for k, n in Counter(strata).items()}

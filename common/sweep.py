@@ -36,7 +36,6 @@ from typing import Callable, Optional, Sequence
 
 from common.config import build_config, config_to_dict, parse_config
 from common.phases import load_phase
-from common.device import resolve_device
 from common.distributed import launched_world
 from common.errors import ConfigError
 from common.records import write_json
@@ -132,6 +131,8 @@ def run_sweep(spec: SweepSpec, workers: int = 1, devices: Sequence[str] = (), fi
                           "one shared --storage (postgresql://... or journal:///shared/path/study.log)")
     main, config_cls, space = spec.load()
     check_points(spec, config_cls, space)
+    from common.device import resolve_device  # torch: when a sweep runs, not for its --help
+
     for device in [*devices, spec.base["device"]]:
         resolve_device(device)  # a missing GPU fails here, not in every worker
     study = open_study(spec, space)  # a bad storage or a changed space fails here, once

@@ -23,8 +23,7 @@ from typing import Any, Optional, Sequence
 from common.config import TrainConfig, option
 from common.errors import DataError, describe
 from common.hub import HubRef
-from common.heads import HeadOptions
-from common.models import PretrainedOptions
+from common.model_options import HeadOptions, MemoryOptions, PretrainedOptions
 from common.splits import (Example, TextSplits, carve, check_labels_trained, clean_examples, clean_published,
                            split_by_group, split_stratified, unused_split_groups)
 
@@ -36,11 +35,11 @@ SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "
 
 
 @dataclass
-class TextDataConfig(PretrainedOptions, HeadOptions, TrainConfig):
+class TextDataConfig(MemoryOptions, PretrainedOptions, HeadOptions, TrainConfig):
     """Config keys of the text-classification phases: the generic data path (a phase adds
-    its own data set) here; with them the classification head's keys (common/heads.py
-    `HeadOptions`) and what becomes of a pretrained checkpoint (common/models.py
-    `PretrainedOptions`)."""
+    its own data set) here; with them the classification head's keys (`HeadOptions`) and
+    what becomes of a pretrained checkpoint (`PretrainedOptions`) and the memory levers of
+    large models (`MemoryOptions`), all in common/model_options.py."""
 
     dataset: str = option("text.csv", "A local .csv/.tsv/.jsonl file (relative to data_dir when that is set), "
                           "or a hub data set id.")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from common.config import option
 from common.errors import ConfigError
-from common.scratch import ScratchOptions
+from common.model_options import PromptOptions, ScratchOptions
 from common.text_data import TextDataConfig
 from phase1_financial_phrasebank.fiqa.data import ASPECT_LEVELS, FIQA_TASKS
 
@@ -34,7 +34,7 @@ class LoraOptions:
 
 
 @dataclass
-class Phase1Config(ScratchOptions, LoraOptions, TextDataConfig):
+class Phase1Config(PromptOptions, ScratchOptions, LoraOptions, TextDataConfig):
     # --- the small encoders from scratch: architecture, tokenizer_name_or_path, train_tokenizer (ScratchOptions) ---
     train_agreement: str = option("50Agree", "Agreement level whose train/val splits are used for training.",
                                   LEVELS)
@@ -77,6 +77,8 @@ class Phase1Config(ScratchOptions, LoraOptions, TextDataConfig):
     # --- classification head: head, head_hidden_size, head_dropout (TextDataConfig's keys) ---
 
     # --- LoRA (peft): lora_r, lora_alpha, lora_dropout, lora_target_modules, merge (LoraOptions' keys) ---
+    # --- decoder LLMs: llm_format head|instruction, prompt_template, chat_template, few_shot (PromptOptions);
+    #     model_dtype, quantization, gradient_checkpointing (MemoryOptions) ---
     lora: bool = option(False, "Train LoRA adapters (peft) plus the classification head instead of all weights.")
 
     def __post_init__(self) -> None:
@@ -103,6 +105,13 @@ def check_config(cfg: Phase1Config) -> None:
     if not fiqa and cfg.context_columns and cfg.dataset == "financial_phrasebank":
         raise ConfigError("Financial PhraseBank has no context columns; context_columns is for fiqa_2018 (target, "
                           "aspect) and data sets of your own")
+    if cfg.llm_format == "instruction" and (scratch or cfg.regime != "full" or cfg.head != "linear"
+                                            or is_regression(cfg)):
+        raise ConfigError("llm_format instruction trains a pretrained causal LM on its answers: it takes "
+                          "architecture pretrained, regime full, head linear and a classification task")
+    if cfg.llm_format == "instruction" and (cfg.class_weighting != "none" or cfg.oversample):
+        raise ConfigError("llm_format instruction trains on the answer tokens' LM loss: class_weighting and "
+                          "oversample are for a classification head's cross-entropy")
     if is_regression(cfg) and (cfg.class_weighting != "none" or cfg.oversample):
         raise ConfigError("fiqa_task sentiment_score is a regression: class_weighting and oversample need classes")
 

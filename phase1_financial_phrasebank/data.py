@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
-from sklearn.model_selection import train_test_split
-
 from common.errors import DataError
 from common.hub import HubRef
 from common.text_data import hub_dataset_refs, load_text_splits
@@ -133,6 +131,8 @@ def assign_splits(levels: dict[str, list[Pair]], seed: int, ratios=(0.8, 0.1, 0.
             label_of.setdefault(sentence, label)
     sentences = sorted(label_of)  # order-independent of the input files
     strata = [label_of[s] for s in sentences]
+    from sklearn.model_selection import train_test_split  # here: scikit-learn takes a second to import
+
     try:
         train, rest, _, rest_strata = train_test_split(sentences, strata, train_size=ratios[0],
                                                        stratify=strata, random_state=seed)

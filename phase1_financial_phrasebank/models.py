@@ -1,6 +1,7 @@
-"""Phase 1 models: a pretrained encoder (DistilBERT by default) with a classification
-head, or one of the two small transformer encoders trained from scratch
-(common/small_transformers.py), with LoRA adapters if asked.
+"""Phase 1 models: a pretrained encoder (DistilBERT by default) or decoder LLM with a
+classification head, a decoder LLM scoring each label's answer to a prompt (`llm_format
+instruction`, common/llm.py), or one of the two small transformer encoders trained from
+scratch (common/small_transformers.py), with LoRA adapters if asked.
 """
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ def build_model(cfg, tokenizer: PreTrainedTokenizerBase, label_names: list[str],
                 checkpoint: Optional[Path] = None) -> nn.Module:
     """The model to train (with LoRA adapters if `cfg.lora`), or one restored from `checkpoint`:
     a full Hugging Face model directory, or a LoRA adapter over a freshly built base."""
+    if cfg.llm_format == "instruction":
+        from common.llm import build_answer_scorer
+
+        return build_answer_scorer(cfg, tokenizer, label_names, checkpoint)
     if checkpoint is not None and is_adapter_checkpoint(checkpoint):
         return load_lora(build_new_classifier(cfg, tokenizer, label_names), checkpoint, trainable=True)
     if checkpoint is not None:

@@ -30,14 +30,56 @@ def presets(*names: str):
     return lambda run: run.config.get("preset") in names
 
 
+# The test scores every Financial PhraseBank table shows (negative is the rarest class).
+SCORES = [Column("test accuracy", "metrics.test_accuracy"), Column("test macro-F1", "metrics.test_f1_macro"),
+          IntervalColumn("macro-F1 95% CI", "metrics.test_f1_macro_ci"),
+          Column("negative recall", "metrics.test_recall_negative")]
+
+
 def columns(*extra: Column) -> list[Column]:
     """Before/after scores and cost, after the table's own columns."""
-    return [*extra, Column("before: test macro-F1", "metrics.before_test_f1_macro"),
-            Column("test accuracy", "metrics.test_accuracy"), Column("test macro-F1", "metrics.test_f1_macro"),
-            IntervalColumn("macro-F1 95% CI", "metrics.test_f1_macro_ci"),
-            Column("negative recall", "metrics.test_recall_negative"),
+    return [*extra, Column("before: test macro-F1", "metrics.before_test_f1_macro"), *SCORES,
             Column("trainable params", "metrics.trainable_parameters", "{:,.0f}"),
             SecondsColumn("train s/epoch", "metrics.seconds_per_epoch")]
+
+
+# FinGPT v3 README (Llama-2 13B with LoRA in 8-bit; its own split of Financial PhraseBank, weighted
+# and macro F1): what decoder LLMs reach at their size, beside ours at 135M parameters.
+LLM_REPORTED = [
+    {"source": "FinGPT v3 README (reported, own split)", "model": "FinGPT v3.3: Llama-2 13B, LoRA, 8-bit",
+     "mode": "instruction, fine-tuned", "test macro-F1": "0.877 (weighted F1 0.882)"},
+    {"source": "FinGPT v3 README (reported, own split)", "model": "FinBERT", "mode": "classifier, fine-tuned",
+     "test macro-F1": "0.867 (weighted F1 0.880)"},
+    {"source": "FinGPT v3 README (reported, own split)", "model": "GPT-4", "mode": "zero-shot prompt",
+     "test macro-F1": "0.827 (weighted F1 0.833)"},
+    {"source": "FinGPT v3 README (reported, own split)", "model": "Llama-2 7B chat", "mode": "zero-shot prompt",
+     "test macro-F1": "0.517 (weighted F1 0.390)"},
+]
+LLM_PRESETS = ("smollm2_lora_head", "smollm2_lora_instruction", "smollm2_full", "llama3_8b_qlora_instruction",
+               "qwen2_7b_qlora_head")
+LLM_SUBSET_RUNS = "llm_subset_"  # the encoder runs on the LLM rows' training subset are named so
+
+
+def llm_mode(run) -> str:
+    """How a decoder LLM (or the encoder beside it) made its predictions."""
+    config, metrics = run.config, run.metrics
+    if (metrics.get("baseline") or {}).get("kind", "").startswith("prompting"):
+        return f"prompt, {config.get('few_shot', 0)}-shot, no training"
+    head = "answer likelihood" if config.get("llm_format") == "instruction" else "classification head"
+    return f"{head}, {'LoRA' if config.get('lora') else 'full fine-tuning'}"
+
+
+@dataclass
+class ModeColumn(Column):
+    fmt: str = "{}"
+
+    def value(self, run):
+        return llm_mode(run)
+
+
+def is_llm_row(run) -> bool:
+    return (run.config.get("preset") in LLM_PRESETS or run.config.get("llm_format") == "instruction"
+            or (run.config.get("run_name") or "").startswith(LLM_SUBSET_RUNS))
 
 
 FIQA = "fiqa_2018"  # the `dataset` key of the FiQA runs
@@ -82,8 +124,10 @@ FIQA_TABLES = [
                title="Phase 1, FiQA 2018: sentiment (negative < -0.1 <= neutral <= 0.1 < positive), with and "
                      "without the aspect or target beside the sentence, LoRA vs full",
                select=presets("fiqa_sentiment", "fiqa_sentiment_aspect", "fiqa_sentiment_target",
-                              "fiqa_sentiment_target_aspect", "fiqa_sentiment_aspect_lora"),
-               columns=[CONTEXT, LORA, Column("before: test macro-F1", "metrics.before_test_f1_macro"),
+                              "fiqa_sentiment_target_aspect", "fiqa_sentiment_aspect_lora",
+                              "fiqa_sentiment_smollm2_lora_head", "fiqa_sentiment_smollm2_lora_instruction"),
+               columns=[CONTEXT, LORA, ModeColumn("mode", "config.llm_format"),
+                        Column("before: test macro-F1", "metrics.before_test_f1_macro"),
                         Column("test accuracy (= micro-F1)", "metrics.test_accuracy"),
                         Column("test macro-F1", "metrics.test_f1_macro"),
                         IntervalColumn("macro-F1 95% CI", "metrics.test_f1_macro_ci"),
@@ -157,11 +201,7 @@ TABLES = [
                  select=lambda run: (run.config.get("architecture") or "pretrained") != "pretrained", other_data=False,
                  columns=[Column("architecture", "config.architecture", "{}"), TRAIN_LEVEL,
                           Column("class weighting", "config.class_weighting", "{}"),
-                          Column("epochs", "metrics.epochs_trained", "{:.0f}"),
-                          Column("test accuracy", "metrics.test_accuracy"),
-                          Column("test macro-F1", "metrics.test_f1_macro"),
-                          IntervalColumn("macro-F1 95% CI", "metrics.test_f1_macro_ci"),
-                          Column("negative recall", "metrics.test_recall_negative"),
+                          Column("epochs", "metrics.epochs_trained", "{:.0f}"), *SCORES,
                           *[Column(f"test {level}", f"metrics.test_{level.lower()}_f1_macro") for level in LEVELS],
                           Column("trainable params", "metrics.trainable_parameters", "{:,.0f}"),
                           SecondsColumn("train s/epoch", "metrics.seconds_per_epoch")]),
@@ -172,5 +212,20 @@ TABLES = [
                  other_data=False,
                  columns=[TRAIN_LEVEL]
                  + [Column(f"test {level}", f"metrics.test_{level.lower()}_f1_macro") for level in LEVELS]),
+    phase1_table(name="phase1_llm",
+                 title="Phase 1: a decoder LLM (SmolLM2-135M-Instruct) prompted, with a LoRA head, LoRA on its "
+                       "answers and fully fine-tuned, beside an encoder fine-tuned on the same training subset "
+                       "(runs named llm_subset_*). Every trained row: the same 600 training examples, drawn "
+                       "stratified by label (max_train_samples 600, split_seed 42); validation and test splits "
+                       "whole; one CPU thread per run (the threads column)",
+                 select=is_llm_row, other_data=False,
+                 columns=[ModeColumn("mode", "config.llm_format"),
+                          Column("train examples", "metrics.train_examples", "{:,.0f}"), *SCORES,
+                          Column("trainable share", "metrics.trainable_share", "{:.2%}"),
+                          SecondsColumn("train s/epoch", "metrics.seconds_per_epoch",
+                                        applies=lambda run: bool(run.metrics.get("train_examples"))),
+                          Column("peak RSS MiB", "metrics.memory.peak_rss_mib", "{:,.0f}"),
+                          Column("threads", "env.torch_threads", "{:.0f}")],
+                 reported=LLM_REPORTED),
     *FIQA_TABLES,
 ]

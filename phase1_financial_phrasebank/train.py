@@ -16,34 +16,29 @@ predictions, misclassified examples, plots, checkpoints/{best,last}[,merged]).
 """
 from __future__ import annotations
 
-import copy
-import functools
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
-import torch
-import torch.nn.functional as F
-
-from common.checkpoint import save_checkpoint
 from common.cli import run_cli
-from common.evaluation import Evaluator, RegressionEvaluator, encode_examples
-from common.run_lifecycle import finish_run, open_run, report_tokens
-from common.fit import OnEpochEnd, fit
-from phase1_financial_phrasebank.imbalance import inverse_frequency_weights, oversample
-from common.lora import merge_lora
-from common.models import head_origin
-from common.regression import mse_loss
-from common.seeding import set_seed
-from common.scratch import run_tokenizer, tokenizer_source
 from phase1_financial_phrasebank.config import PHASE, PRESET_DIR, Phase1Config, is_regression
-from phase1_financial_phrasebank.data import load_splits
-from phase1_financial_phrasebank.models import build_model
-from phase1_financial_phrasebank.regimes import apply_regime
+
+if TYPE_CHECKING:
+    import torch
+
+    from common.fit import OnEpochEnd
 
 
 def training_examples_and_loss(cfg: Phase1Config, splits, device: torch.device) -> tuple[list, Callable, dict]:
     """The training examples (oversampled, if asked), the loss (cross-entropy, class-weighted
     if asked; MSE for the score regression) and what metrics.json records of them."""
+    import functools
+
+    import torch
+    import torch.nn.functional as F
+
+    from common.regression import mse_loss
+    from phase1_financial_phrasebank.imbalance import inverse_frequency_weights, oversample
+
     examples = splits.train
     if is_regression(cfg):
         return examples, mse_loss, {}
@@ -60,19 +55,45 @@ def training_examples_and_loss(cfg: Phase1Config, splits, device: torch.device) 
 def main(cfg: Phase1Config, provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None) -> Path:
     """Train, keep the best epoch by its validation score (macro-F1; R² for the score
     regression), evaluate it; return the run directory."""
+    # torch, transformers and peft load here, not at import: `--help` and `reproduce --check` start without them.
+    import copy
+    import functools
+
+    from common.checkpoint import save_checkpoint
+    from common.evaluation import Evaluator, RegressionEvaluator, encode_examples
+    from common.fit import fit
+    from common.llm import check_prompting, describe_prompt, encode_prompts, prompt_format, prompt_loader_factory
+    from common.lora import merge_lora
+    from common.models import head_origin
+    from common.run_lifecycle import finish_run, open_run, report_tokens
+    from common.scratch import run_tokenizer, tokenizer_source
+    from common.seeding import set_seed
+    from phase1_financial_phrasebank.data import load_splits
+    from phase1_financial_phrasebank.models import build_model
+    from phase1_financial_phrasebank.regimes import apply_regime
+
     # Data, tokenizer and model source are checked before a run directory exists.
     run = open_run(cfg, PHASE, load_splits, provenance, check_model=cfg.architecture == "pretrained",
-                   tokenizer_from=tokenizer_source(cfg))
+                   tokenizer_from=tokenizer_source(cfg),
+                   check_tokenizer=functools.partial(check_prompting, cfg) if cfg.llm_format == "instruction" else None)
     tokenizer, tokenizer_record = run_tokenizer(cfg, run)  # loaded above, or trained on the train split
     set_seed(cfg.seed)  # before the model and its new head are built
     model = build_model(cfg, tokenizer, run.splits.label_names, checkpoint=run.resume_from).to(run.device)
     tokens = report_tokens(tokenizer, run.splits, cfg)  # truncation and unknown tokens per split
-    # Scores of a classifier (and every agreement level's test), or of FiQA's score regression.
-    evaluator = (RegressionEvaluator if is_regression(cfg) else Evaluator)(run.splits, tokenizer, cfg, run.device,
-                                                                          run.amp_dtype)
-
-    train_examples, loss_fn, records = training_examples_and_loss(cfg, run.splits, run.device)
-    train_set = encode_examples(tokenizer, train_examples, cfg.max_length)
+    if cfg.llm_format == "instruction":  # prompts in, each label's answer scored (common/llm.py)
+        prompt = prompt_format(cfg, run.splits.label_names, run.splits.train)
+        cut: dict = {}
+        evaluator = Evaluator(run.splits, tokenizer, cfg, run.device, run.amp_dtype,
+                              make_loader=prompt_loader_factory(tokenizer, prompt, cfg, cut))
+        train_examples, loss_fn = run.splits.train, model.answer_loss
+        train_set, cut["train"] = encode_prompts(tokenizer, train_examples, prompt, cfg.max_length)
+        records = {"prompt": describe_prompt(prompt, tokenizer, cut)}  # the evaluator encoded its sets above
+    else:
+        # Scores of a classifier (and every agreement level's test), or of FiQA's score regression.
+        evaluator = (RegressionEvaluator if is_regression(cfg) else Evaluator)(run.splits, tokenizer, cfg,
+                                                                              run.device, run.amp_dtype)
+        train_examples, loss_fn, records = training_examples_and_loss(cfg, run.splits, run.device)
+        train_set = encode_examples(tokenizer, train_examples, cfg.max_length)
 
     def set_stage(epoch: int) -> dict:
         return {"stage": apply_regime(model, cfg.regime, epoch, cfg.head_epochs, cfg.unfreeze_layers_per_epoch)}
@@ -83,7 +104,9 @@ def main(cfg: Phase1Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     model = build_model(cfg, tokenizer, run.splits.label_names, checkpoint=run.best_checkpoint()).to(run.device)
     if cfg.merge:  # merged from a copy: the evaluation below scores the adapter model itself
         save_checkpoint(run.run_dir / "checkpoints" / "merged", merge_lora(copy.deepcopy(model)), tokenizer)
-    finish_run(cfg, run, model, evaluator, result, len(train_set), PHASE, head=head_origin(model),
+    # An instruction-tuned model answers in words: the text-generation pipeline serves it.
+    pipeline_tag = "text-generation" if cfg.llm_format == "instruction" else None
+    finish_run(cfg, run, model, evaluator, result, len(train_set), PHASE, pipeline_tag, head=head_origin(model),
                data={**run.splits.info, **tokens, **tokenizer_record}, **records)
     return run.run_dir
 

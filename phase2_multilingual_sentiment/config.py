@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from common.config import option
-from common.scratch import ScratchOptions
+from common.model_options import ScratchOptions
 from common.text_data import TextDataConfig
 
 PHASE = "phase2_multilingual_sentiment"  # the package, and the runs subfolder of its run directories

@@ -12,7 +12,6 @@ import math
 import statistics
 from pathlib import Path
 
-from common.plots import plot_group_scores
 from common.tables import (BlockSpec, Column, FigureSpec, GroupColumns, IntervalColumn, SecondsColumn, TableSpec,
                            collect_runs, data_of, group_runs, markdown_rows, model_label, row_label)
 from common.study_figures import original_row
@@ -132,6 +131,8 @@ def draw_language_bars(groups, path, title) -> bool:
         if per_language:
             scores[f"{short_model(members[0])}: {row_label(members)}"] = per_language
     if scores:
+        from common.plots import plot_group_scores  # matplotlib: only when a figure is drawn
+
         plot_group_scores(scores, path, title=title)
     return bool(scores)
 

@@ -16,17 +16,13 @@ per-language scores, predictions with their language, plots, checkpoints/{best,l
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from common.cli import run_cli
-from common.evaluation import Evaluator, encode_examples
-from common.run_lifecycle import finish_run, load_run_classifier, open_run, report_tokens
-from common.fit import OnEpochEnd, fit
-from common.models import head_origin, load_trained_classifier
-from common.seeding import set_seed
-from common.scratch import run_tokenizer, tokenizer_source
 from phase2_multilingual_sentiment.config import PHASE, PRESET_DIR, Phase2Config
-from phase2_multilingual_sentiment.data import load_splits
+
+if TYPE_CHECKING:
+    from common.fit import OnEpochEnd
 
 
 def main(cfg: Phase2Config, provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None,
@@ -34,6 +30,15 @@ def main(cfg: Phase2Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     """Train on the training languages, keep the best epoch by their validation macro-F1,
     evaluate it on every evaluated language; return the run directory (under `phase`: phase 3
     runs this same experiment, recorded as its own)."""
+    # torch and transformers load here, not at import: `--help` and `reproduce --check` start without them.
+    from common.evaluation import Evaluator, encode_examples
+    from common.fit import fit
+    from common.models import head_origin, load_trained_classifier
+    from common.run_lifecycle import finish_run, load_run_classifier, open_run, report_tokens
+    from common.scratch import run_tokenizer, tokenizer_source
+    from common.seeding import set_seed
+    from phase2_multilingual_sentiment.data import load_splits
+
     # train/val from cfg.train_languages, test from cfg.languages: zero-shot when they differ
     scratch = cfg.architecture != "pretrained"
     run = open_run(cfg, phase, load_splits, provenance, check_model=not scratch, tokenizer_from=tokenizer_source(cfg))

@@ -10,7 +10,7 @@ from common.reproduce import Context, Step, asset_step, sweep_step
 from common.random_encoders import write_tiny_bert
 from phase2_multilingual_sentiment.synthetic import vocabulary, write_tweets
 from phase3_hp_tuning_xlm_roberta.config import PHASE, STUDY_DIR
-from phase3_hp_tuning_xlm_roberta.study import run_study
+
 CPU_ONLY = {"lr_x_optimizer_small"}  # the CPU stand-in study, run by hand with a local model
 QUICK_STUDY = """study_name: quick_random
 sampler: random
@@ -32,7 +32,13 @@ def study_step(ctx: Context, runner: Runner, space: Path, name: str, extra: list
     report = ctx.runs / PHASE / f"sweep_{name}" / "study_report.json"
     argv = ["--space", str(space), "--output_dir", str(ctx.runs), "--device", ctx.device,
             "--confirm_seeds", ",".join(map(str, ctx.seeds if len(ctx.seeds) >= 3 else [42, 43, 44])), *extra]
-    step = sweep_step(runner, f"study {name}", report.parent, lambda: run_study(argv), extra)
+
+    def run() -> None:
+        from phase3_hp_tuning_xlm_roberta.study import run_study  # optuna, scipy, matplotlib: when it runs
+
+        run_study(argv)
+
+    step = sweep_step(runner, f"study {name}", report.parent, run, extra)
     step.done = report.exists
     return step
 

@@ -24,7 +24,6 @@ from common.offline_models import describe_stand_in
 from common.records import read_json
 from common.tables import (BlockSpec, Column, GroupColumns, IntervalColumn, TableSpec, WorstGroupColumn, collect_runs,
                            markdown_rows, model_label, publish_figure)
-from phase3_hp_tuning_xlm_roberta.plots import PLOTS
 from common.study_figures import original_row
 from phase2_multilingual_sentiment.config import TWEET_DATASET, TWEET_LANGUAGES
 from phase3_hp_tuning_xlm_roberta.config import PHASE, STUDY_DIR
@@ -102,6 +101,8 @@ def render_trials(runs_root: Path, out: Path, study: Optional[str] = None) -> st
         name = directory.name.removeprefix("sweep_")
         if (study is not None and name != study) or (study is None and name in declared):
             continue
+        from phase3_hp_tuning_xlm_roberta.plots import PLOTS  # matplotlib: only when a study is rendered
+
         report = read_json(directory / "study_report.json")
         frame = pd.read_csv(directory / "trials.csv")
         base = read_json(directory / "best_preset.json") if (directory / "best_preset.json").exists() else {}

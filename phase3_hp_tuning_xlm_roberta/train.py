@@ -11,12 +11,14 @@ Usage:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from common.cli import run_cli
-from common.fit import OnEpochEnd
 from phase2_multilingual_sentiment.train import main as train_phase2
 from phase3_hp_tuning_xlm_roberta.config import PHASE, PRESET_DIR, Phase3Config
+
+if TYPE_CHECKING:
+    from common.fit import OnEpochEnd
 
 
 def main(cfg: Phase3Config, provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None) -> Path:

@@ -10,11 +10,27 @@ from pathlib import Path
 
 from common.config import option
 from common.text_data import TextDataConfig
-from phase4_medical_text_xai.long_inputs import LongInputOptions
 
 PHASE = "phase4_medical_text_xai"  # the package, and the runs subfolder of its run directories
 PRESET_DIR = Path(__file__).parent / "presets"
 MEDICAL_DATASET = "medical_abstracts"
+STRATEGIES = ("head", "head_tail", "chunks")
+POOLINGS = ("mean", "max")
+
+
+@dataclass
+class LongInputOptions:
+    """The config keys of the long-abstract strategies (phase4_medical_text_xai/long_inputs.py)."""
+
+    long_inputs: str = option("head", "What the model reads of a text longer than max_length: 'head' (its first "
+                              "tokens), 'head_tail' (its first head_tokens and its last tokens, Sun et al. 2019) "
+                              "or 'chunks' (overlapping windows whose logits are pooled).", STRATEGIES)
+    head_tokens: int = option(128, "head_tail: tokens kept from the start; the rest of max_length comes from "
+                              "the end.", at_least=1)
+    chunk_stride: int = option(64, "chunks: tokens that consecutive windows share.", at_least=0)
+    max_chunks: int = option(8, "chunks: most windows per text; a text that needs more loses its end.", at_least=1)
+    chunk_pooling: str = option("mean", "chunks: how the windows' logits make the text's ('mean' or 'max').",
+                                POOLINGS)
 
 
 @dataclass

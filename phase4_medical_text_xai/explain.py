@@ -22,27 +22,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional, Sequence
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
-from common.checkpoint import find_checkpoint
 from common.cli import exit_on_bad_input
-from common.device import resolve_device
 from common.errors import ConfigError, DataError, describe
-from common.heads import MeanPoolingClassifierConfig
-from common.models import load_tokenizer, load_trained_classifier
 from common.records import read_json, write_json
-from phase4_medical_text_xai.attention import attention_rollout, attention_weights, plot_attention
 from phase4_medical_text_xai.config import Phase4Config
 from phase4_medical_text_xai.faithfulness import perturbation_curves, summarize, window_probabilities
 from phase4_medical_text_xai.html_report import example_name, write_example_page, write_index
-from phase4_medical_text_xai.integrated_gradients import adaptive_integrated_gradients
-from phase4_medical_text_xai.long_inputs import (pool_logits, pooling_weights, read_documents, special_frame,
-                                                 window_input_ids)
-from phase4_medical_text_xai.lrp import CONSERVATION_TOLERANCE, lrp_relevance
-from phase4_medical_text_xai.plots import plot_faithfulness_curves
+
+if TYPE_CHECKING:  # torch, captum, transformers and matplotlib load where they are used: `--help` starts at once
+    import torch
 
 METHODS = ("attention", "ig", "lrp")
 
@@ -98,6 +91,12 @@ def parse_methods(text: str) -> list[str]:
 
 def load_run(run_dir: Path, device: torch.device):
     """(model, tokenizer, test predictions, run config) of a finished run."""
+    import pandas as pd
+
+    from common.checkpoint import find_checkpoint
+    from common.heads import MeanPoolingClassifierConfig
+    from common.models import load_tokenizer, load_trained_classifier
+
     if not run_dir.is_dir():
         raise DataError(f"run directory {run_dir} does not exist")
     checkpoint = find_checkpoint(run_dir / "checkpoints" / "best")
@@ -153,6 +152,8 @@ def how_the_run_read(config: dict) -> Phase4Config:
 
 def window_batch(ids: Sequence[int], device: torch.device) -> dict:
     """One window as a one-example batch."""
+    import torch
+
     input_ids = torch.tensor([list(ids)], device=device)
     return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
 
@@ -193,6 +194,14 @@ def explain_example(model, tokenizer, row, index: int, methods: Sequence[str], s
     its max_length and long_inputs keys): each window is explained on its own, and the
     scores are weighted as the windows' logits are pooled and put back onto the text's
     tokens, so they shade the original text (one window: the scores of that window)."""
+    import torch
+
+    from phase4_medical_text_xai.attention import attention_rollout, attention_weights, plot_attention
+    from phase4_medical_text_xai.integrated_gradients import adaptive_integrated_gradients
+    from phase4_medical_text_xai.long_inputs import (pool_logits, pooling_weights, read_documents, special_frame,
+                                                     window_input_ids)
+    from phase4_medical_text_xai.lrp import CONSERVATION_TOLERANCE, lrp_relevance
+
     document = read_documents(tokenizer, [row.text], reading)[0]
     frame = special_frame(tokenizer)
     windows = [window_input_ids(frame, document, window) for window in document.windows]
@@ -267,6 +276,11 @@ def explain_run(run_dir: Path, n: int = 20, methods: Sequence[str] = METHODS, *,
                 out: Optional[Path] = None, **settings) -> Path:
     """Explain the first `n` test examples of a run; return the output folder. `settings`
     are the fields of `ExplainSettings` (ig_steps, ig_tolerance, ig_max_steps, ig_batch_size, fractions, seed)."""
+    import torch
+
+    from common.device import resolve_device
+    from phase4_medical_text_xai.plots import plot_faithfulness_curves
+
     settings = ExplainSettings(**settings)
     for name, value in (("n", n), ("ig_steps", settings.ig_steps), ("ig_batch_size", settings.ig_batch_size),
                         ("fractions", settings.fractions), ("ig_max_steps", settings.ig_max_steps)):

@@ -20,9 +20,6 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
-import torch
-
-from phase4_medical_text_xai.long_inputs import pool_logits
 
 METRICS = ("comprehensiveness", "sufficiency", "deletion_auc", "insertion_auc")
 HIGHER_IS_BETTER = {"comprehensiveness": True, "sufficiency": False, "deletion_auc": False, "insertion_auc": True}
@@ -48,6 +45,10 @@ def window_probabilities(model, windows: Sequence[Sequence[int]], positions: Seq
     text tokens to hide, replaces them by `replacement_id` in every window that holds them,
     scores every window, pools each text's windows' logits (`pooling`, as in training)
     and returns the probability of class `target` for each set."""
+    import torch  # here, not at import: the report reads METRICS without torch
+
+    from phase4_medical_text_xai.long_inputs import pool_logits
+
     def probabilities(hidden_sets: list[np.ndarray]) -> np.ndarray:
         rows, owners = [], []
         for number, hidden in enumerate(hidden_sets):

@@ -16,7 +16,8 @@ A text is read as a `Document`: its tokens (tokenized once, without special toke
 their character offsets in the text) and its windows, each a list of indices into those
 tokens. Training and evaluation batch documents (`WindowedDataset`, `collate_windows`,
 `WindowPooledClassifier`); `explain` explains each window and maps the scores back onto
-the document's tokens, so they shade the original text.
+the document's tokens, so they shade the original text. Their config keys
+(`LongInputOptions`) are in phase4_medical_text_xai/config.py.
 """
 from __future__ import annotations
 
@@ -28,27 +29,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from common.config import option
 from common.errors import ConfigError
-
-STRATEGIES = ("head", "head_tail", "chunks")
-POOLINGS = ("mean", "max")
-
-
-@dataclass
-class LongInputOptions:
-    """The config keys of the strategies above."""
-
-    long_inputs: str = option("head", "What the model reads of a text longer than max_length: 'head' (its first "
-                              "tokens), 'head_tail' (its first head_tokens and its last tokens, Sun et al. 2019) "
-                              "or 'chunks' (overlapping windows whose logits are pooled).", STRATEGIES)
-    head_tokens: int = option(128, "head_tail: tokens kept from the start; the rest of max_length comes from "
-                              "the end.", at_least=1)
-    chunk_stride: int = option(64, "chunks: tokens that consecutive windows share.", at_least=0)
-    max_chunks: int = option(8, "chunks: most windows per text; a text that needs more loses its end.", at_least=1)
-    chunk_pooling: str = option("mean", "chunks: how the windows' logits make the text's ('mean' or 'max').",
-                                POOLINGS)
-
 
 def content_budget(tokenizer, max_length: int) -> int:
     """Tokens of text one window holds: max_length less the special tokens around it."""

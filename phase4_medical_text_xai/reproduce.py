@@ -7,15 +7,19 @@ from common.phases import Runner
 from common.reproduce import Context, Step, asset_step, train_step
 from common.random_encoders import write_tiny_roberta
 from phase4_medical_text_xai.config import PHASE
-from phase4_medical_text_xai.explain import METHODS, explain_run
 from phase4_medical_text_xai.synthetic import synthetic_abstracts, write_abstracts, write_labels
 
 
 def explain_step(ctx: Context, run_name: str, n: int, **settings) -> Step:
     """Explain the run's first `n` test abstracts with every method (settings: see explain.ExplainSettings)."""
     run_dir = ctx.runs / PHASE / run_name
-    return Step(PHASE, f"explain {run_name}", (run_dir / "explanations" / "index.html").exists,
-                lambda: explain_run(run_dir, n, METHODS, device=ctx.device, **settings))
+
+    def explain() -> None:
+        from phase4_medical_text_xai.explain import METHODS, explain_run  # captum and torch: when the step runs
+
+        explain_run(run_dir, n, METHODS, device=ctx.device, **settings)
+
+    return Step(PHASE, f"explain {run_name}", (run_dir / "explanations" / "index.html").exists, explain)
 
 
 def steps(ctx: Context, runner: Runner) -> list[Step]:

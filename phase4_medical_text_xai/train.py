@@ -16,24 +16,29 @@ directory without retraining.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from common.batching import make_eval_loader, make_train_loader
 from common.cli import run_cli
-from common.evaluation import Evaluator, encode_examples
-from common.run_lifecycle import finish_run, load_run_classifier, open_run, report_tokens
-from common.fit import OnEpochEnd, fit
-from common.models import head_origin, load_trained_classifier
-from common.seeding import set_seed
 from phase4_medical_text_xai.config import PHASE, PRESET_DIR, Phase4Config
-from phase4_medical_text_xai.data import load_splits
-from phase4_medical_text_xai.long_inputs import (WindowPooledClassifier, check_long_inputs, collate_windows,
-                                                 describe_long_inputs, encode_documents)
+
+if TYPE_CHECKING:
+    from common.fit import OnEpochEnd
 
 
 def main(cfg: Phase4Config, provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None) -> Path:
     """Train, keep the best epoch by validation macro-F1, evaluate it; return the run directory."""
-    run = open_run(cfg, PHASE, load_splits, provenance, check_tokenizer=lambda t: check_long_inputs(cfg, t))
+    # torch and transformers load here, not at import: `--help` and `reproduce --check` start without them.
+    from common.batching import make_eval_loader, make_train_loader
+    from common.evaluation import Evaluator, encode_examples
+    from common.fit import fit
+    from common.models import head_origin, load_trained_classifier
+    from common.run_lifecycle import finish_run, load_run_classifier, open_run, report_tokens
+    from common.seeding import set_seed
+    from phase4_medical_text_xai.data import load_splits
+    from phase4_medical_text_xai.long_inputs import (WindowPooledClassifier, check_long_inputs, collate_windows,
+                                                     describe_long_inputs, encode_documents)
+
+    run = open_run(cfg, PHASE, load_splits, provenance, check_tokenizer=lambda t, _: check_long_inputs(cfg, t))
     set_seed(cfg.seed)  # before the new classification head is initialised
     tokenizer = run.tokenizer  # the model's own, checked with the data before the run directory was made
     model = load_run_classifier(cfg, run)

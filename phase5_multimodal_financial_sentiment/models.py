@@ -25,7 +25,6 @@ from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedMode
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from common.errors import ConfigError, describe
-from common.hub import HubRef, model_ref, url_ref
 from common.models import label_maps, load_error
 
 FEATURES = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048}
@@ -191,14 +190,6 @@ def load_image_weights(name: str, policy: str):
               "starts from random weights (image_weights auto), as metrics.json records")
         return None
     return weights
-
-
-def model_refs(cfg) -> list[HubRef]:
-    """What `build_model` downloads: the text encoder from the hub, the ImageNet weights from torchvision."""
-    refs = model_ref(cfg.model_name_or_path, "") if cfg.modality != "image" else []
-    if cfg.modality != "text" and cfg.image_weights != "none":
-        refs.append(url_ref(torchvision.models.get_model_weights(cfg.image_model).DEFAULT.url, ""))
-    return refs
 
 
 def load_text_encoder(name_or_path: str) -> PreTrainedModel:

@@ -17,25 +17,26 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional, Sequence
 
-from common.checkpoint import find_checkpoint
 from common.cli import exit_on_bad_input
-from common.device import resolve_amp_dtype, resolve_device
-from common.training_steps import predict as predict_logits
 from common.errors import ConfigError, DataError
-from common.evaluation import prediction_frame
-from common.metrics import compute_metrics
-from common.models import load_tokenizer
 from common.records import write_csv
 from common.text_data import SPLIT_ALIASES
-from phase5_multimodal_financial_sentiment.data import (ManifestDataset, ImageTransform, make_loader,
-                                                        manifest_columns, read_manifest)
 from phase5_multimodal_financial_sentiment.config import MAX_IMAGE_PIXELS
-from phase5_multimodal_financial_sentiment.models import load_trained_model
-
 
 def predict_manifest(checkpoint: Path, manifest: Path, split: Optional[str] = None, device: str = "auto",
                      batch_size: int = 64, num_workers: int = 0, max_image_pixels: int = MAX_IMAGE_PIXELS):
     """(prediction frame, metrics or None) for the rows of `manifest` (of one split if given)."""
+    # torch, torchvision and transformers load here, not at import: `--help` starts without them.
+    from common.checkpoint import find_checkpoint
+    from common.device import resolve_amp_dtype, resolve_device
+    from common.evaluation import prediction_frame
+    from common.metrics import compute_metrics
+    from common.models import load_tokenizer
+    from common.training_steps import predict as predict_logits
+    from phase5_multimodal_financial_sentiment.data import (ImageTransform, ManifestDataset, make_loader,
+                                                            manifest_columns, read_manifest)
+    from phase5_multimodal_financial_sentiment.models import load_trained_model
+
     found = find_checkpoint(Path(checkpoint))
     if found is None:
         raise DataError(f"{checkpoint} holds no saved model (expected a run's checkpoints/best)")

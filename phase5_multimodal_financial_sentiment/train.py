@@ -19,21 +19,19 @@ confusion matrix, learning curves, checkpoints/{best,last}).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from common.cli import run_cli
-from common.evaluation import Evaluator
-from common.run_lifecycle import finish_run, open_run
-from common.fit import OnEpochEnd, fit
-from common.seeding import set_seed
 from phase5_multimodal_financial_sentiment.config import PHASE, PRESET_DIR, Phase5Config
-from phase5_multimodal_financial_sentiment.data import (ManifestDataset, ImageTransform, example_key,
-                                                        load_splits, make_loader, manifest_columns)
-from phase5_multimodal_financial_sentiment.models import build_model, load_trained_model
+
+if TYPE_CHECKING:
+    from common.fit import OnEpochEnd
 
 
 def loader_factory(model_config, tokenizer, cfg: Phase5Config):
     """`make(examples, batch_size, seed)`: a loader of exactly what the model reads."""
+    from phase5_multimodal_financial_sentiment.data import ImageTransform, ManifestDataset, make_loader
+
     transform = (ImageTransform(model_config.image_size, model_config.image_mean, model_config.image_std)
                  if model_config.uses_image else None)
     text_tokenizer = tokenizer if model_config.uses_text else None
@@ -47,6 +45,14 @@ def loader_factory(model_config, tokenizer, cfg: Phase5Config):
 
 def main(cfg: Phase5Config, provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None) -> Path:
     """Train, keep the best epoch by validation macro-F1, evaluate it; return the run directory."""
+    # torch and transformers load here, not at import: `--help` and `reproduce --check` start without them.
+    from common.evaluation import Evaluator
+    from common.fit import fit
+    from common.run_lifecycle import finish_run, open_run
+    from common.seeding import set_seed
+    from phase5_multimodal_financial_sentiment.data import example_key, load_splits, manifest_columns
+    from phase5_multimodal_financial_sentiment.models import build_model, load_trained_model
+
     uses_text = cfg.modality != "image"
     # Every manifest row and image, the tokenizer and the text encoder's source are checked first.
     run = open_run(cfg, PHASE, load_splits, provenance, tokenizer_from=cfg.model_name_or_path if uses_text else None,

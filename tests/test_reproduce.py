@@ -65,19 +65,22 @@ def test_every_readme_command_answers_help(target, capsys, monkeypatch):
 def test_quick_reproduction_runs_skips_finished_steps_and_rebuilds_tables(tmp_path, monkeypatch):
     import phase1_financial_phrasebank.reproduce as phase1
 
-    monkeypatch.setattr(phase1, "PRESETS", ["distilbert", "regime_head_only", "fiqa_score"])  # a tiny configuration
+    monkeypatch.setattr(phase1, "PRESETS", ["distilbert", "regime_head_only", "fiqa_score",  # a tiny configuration
+                                            "smollm2_lora_instruction"])
     monkeypatch.setattr(phase1, "TARGET_PRESETS", ["minilm_encoder_decoder_lora"])
     runs, out = tmp_path / "runs", tmp_path / "runs" / "experiments.md"
     first = reproduce(["phase1_financial_phrasebank"], Context(runs, quick=True, device="cpu"), out)
-    assert first == {**first, "ran": 9, "done before": 0}  # 5 synthetic data sets and tiny models, 4 runs
+    # 6 synthetic data sets and tiny models (a tiny Llama among them), 5 training runs, 2 prompting baselines
+    assert first == {**first, "ran": 13, "done before": 0}
     for name in ("distilbert_seed42", "regime_head_only_seed42", "fiqa_score_seed42",
-                 "targets_minilm_encoder_decoder_lora_seed42"):
+                 "targets_minilm_encoder_decoder_lora_seed42", "smollm2_lora_instruction_seed42",
+                 "prompt_tiny_llama_phrasebank_0shot_seed42", "prompt_tiny_llama_phrasebank_5shot_seed42"):
         assert (runs / "phase1_financial_phrasebank" / name / "metrics.json").exists()
     text = out.read_text()
     assert text.startswith("# Smoke results") and "| distilbert_seed42 | assets/tiny_distilbert_phrasebank |" in text
     assert "| regime_head_only_seed42 |" in text
     second = reproduce(["phase1_financial_phrasebank"], Context(runs, quick=True, device="cpu"), out)
-    assert second["ran"] == 0 and second["done before"] == 9
+    assert second["ran"] == 0 and second["done before"] == 13
     assert out.read_text().count("<!-- START TABLE phase1_main -->") == 1
 
 

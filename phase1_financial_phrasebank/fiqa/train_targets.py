@@ -16,21 +16,16 @@ with `AutoModelForSeq2SeqLM.from_pretrained` (transformers 5 has no text2text pi
 """
 from __future__ import annotations
 
-import copy
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from common.checkpoint import save_checkpoint
 from common.cli import run_cli
-from common.run_lifecycle import finish_run, open_run, report_tokens
-from common.fit import OnEpochEnd, fit
-from common.lora import merge_lora
-from common.seeding import set_seed
 from phase1_financial_phrasebank.config import PHASE
 from phase1_financial_phrasebank.fiqa.data import target_splits
 from phase1_financial_phrasebank.fiqa.target_config import PRESET_DIR, TargetConfig
-from phase1_financial_phrasebank.fiqa.target_evaluation import TargetEvaluator, make_target_train_loader, token_loss
-from phase1_financial_phrasebank.fiqa.target_models import build_target_model
+
+if TYPE_CHECKING:
+    from common.fit import OnEpochEnd
 
 PIPELINE_TAGS = {"seq2seq": "text2text-generation", "span_tagger": "token-classification"}  # the hub's task tags
 
@@ -41,6 +36,18 @@ def load_splits(cfg: TargetConfig):
 
 def main(cfg: TargetConfig, provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None) -> Path:
     """Train, keep the best epoch by validation token F1, evaluate it; return the run directory."""
+    # torch, transformers and peft load here, not at import: `--help` starts without them.
+    import copy
+
+    from common.checkpoint import save_checkpoint
+    from common.fit import fit
+    from common.lora import merge_lora
+    from common.run_lifecycle import finish_run, open_run, report_tokens
+    from common.seeding import set_seed
+    from phase1_financial_phrasebank.fiqa.target_evaluation import (TargetEvaluator, make_target_train_loader,
+                                                                    token_loss)
+    from phase1_financial_phrasebank.fiqa.target_models import build_target_model
+
     run = open_run(cfg, PHASE, load_splits, provenance)  # data, tokenizer and model checked first
     set_seed(cfg.seed)  # before the model (and any new head or cross-attention) is built
     tokenizer = run.tokenizer
