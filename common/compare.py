@@ -7,7 +7,9 @@ Usage:
 Reads both runs' predictions.csv, refuses runs whose test examples differ (another split,
 another data set, other sample limits: the first differing row is named), and prints the
 difference A - B of the metric with its paired bootstrap interval and the p-value of a
-paired permutation test (common/uncertainty.py). Writes nothing.
+paired permutation test (common/uncertainty.py). `--cluster_column COLUMN` (a column of
+predictions.csv, e.g. phase 5's `cluster`, the trading day) resamples and swaps whole
+clusters instead of examples, for rows that move together. Writes nothing.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import pandas as pd
 from common.cli import exit_on_bad_input
 from common.errors import DataError, describe
 from common.records import read_json
-from common.uncertainty import compare_predictions
+from common.uncertainty import compare_clustered, compare_predictions
 
 IDENTITY = ("text", "text_pair", "image", "label")  # the columns that name a test example, where present
 
@@ -66,7 +68,7 @@ def label_names(run_dirs: Sequence[Path], frames: Sequence[pd.DataFrame]) -> lis
 
 
 def compare_runs(run_a: Path, run_b: Path, metric: str = "f1_macro", n_resamples: int = 10000,
-                 seed: int = 0) -> dict:
+                 seed: int = 0, cluster_column: Optional[str] = None) -> dict:
     a, b = read_predictions(run_a), read_predictions(run_b)
     check_same_examples(a, b, str(run_a), str(run_b))
     names = label_names([run_a, run_b], [a, b])
@@ -78,8 +80,21 @@ def compare_runs(run_a: Path, run_b: Path, metric: str = "f1_macro", n_resamples
     def codes(column: pd.Series) -> list[int]:
         return [index[str(v)] for v in column]
 
-    result = compare_predictions(codes(a["label"]), codes(a["prediction"]), codes(b["prediction"]), len(names),
-                                 metric=metric, n_resamples=n_resamples, seed=seed)
+    if metric == "mcc" and len(names) != 2:
+        raise DataError(f"--metric mcc is the two-class measure; these runs have {len(names)} labels "
+                        f"({', '.join(names)})")
+    if cluster_column is not None:
+        if cluster_column not in a.columns or cluster_column not in b.columns:
+            raise DataError(f"--cluster_column {cluster_column!r}: not a column of both runs' predictions.csv "
+                            f"(columns: {', '.join(map(str, a.columns))})")
+        if (a[cluster_column].astype(str) != b[cluster_column].astype(str)).any():
+            raise DataError(f"the runs put their test examples in different {cluster_column!r} clusters")
+        result = compare_clustered(codes(a["label"]), codes(a["prediction"]), codes(b["prediction"]),
+                                   a[cluster_column].astype(str).tolist(), len(names), metric=metric,
+                                   n_resamples=n_resamples, seed=seed)
+    else:
+        result = compare_predictions(codes(a["label"]), codes(a["prediction"]), codes(b["prediction"]),
+                                     len(names), metric=metric, n_resamples=n_resamples, seed=seed)
     return {"run_a": str(run_a), "run_b": str(run_b), **result}
 
 
@@ -109,21 +124,26 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(allow_abbrev=False, description="Paired comparison of two runs' test scores.")
     parser.add_argument("run_a")
     parser.add_argument("run_b")
-    parser.add_argument("--metric", default="f1_macro", choices=("f1_macro", "accuracy"))
+    parser.add_argument("--metric", default="f1_macro", choices=("f1_macro", "accuracy", "mcc"),
+                        help="mcc: two-class runs only.")
+    parser.add_argument("--cluster_column", default=None, help="A predictions.csv column of clusters of rows that "
+                        "move together (e.g. cluster, phase 5's trading day): resample and swap whole clusters.")
     parser.add_argument("--resamples", type=int, default=10000, help="Bootstrap resamples and permutations.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
     args = parser.parse_args(argv)
 
     def entry() -> None:
-        result = compare_runs(Path(args.run_a), Path(args.run_b), args.metric, args.resamples, args.seed)
+        result = compare_runs(Path(args.run_a), Path(args.run_b), args.metric, args.resamples, args.seed,
+                              args.cluster_column)
         if args.json:
             print(json.dumps(result, indent=1))
             return
         low, high = result["interval"]
+        over = f" over {result['clusters']} {args.cluster_column} clusters" if "clusters" in result else ""
         print(f"{args.metric} on {result['n']} shared test examples: A {result['a']:.4f}, B {result['b']:.4f}; "
               f"A - B = {result['difference']:+.4f}, {result['level']:.0%} interval [{low:+.4f}, {high:+.4f}] "
-              f"(paired bootstrap), p = {result['p_value']:.4f} (paired permutation test, "
+              f"(paired bootstrap{over}), p = {result['p_value']:.4f} (paired permutation test{over}, "
               f"{result['resamples']} resamples)")
 
     exit_on_bad_input(entry)

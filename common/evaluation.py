@@ -33,7 +33,7 @@ from common.plots import plot_confusion_matrix, plot_group_scores, plot_predicte
 from common.records import write_csv
 from common.regression import evaluate_regression
 from common.splits import Splits
-from common.uncertainty import bootstrap_intervals, regression_intervals
+from common.uncertainty import bootstrap_intervals, cluster_bootstrap_intervals, regression_intervals
 from common.splits import Example
 
 
@@ -199,11 +199,18 @@ class Evaluator:
         if not self.test_splits:
             return metrics
         test_metrics, test_logits = results["test"]
-        # How sure the test scores are: a seeded bootstrap over the test examples.
-        intervals = bootstrap_intervals([e.label for e in self.examples["test"]], test_logits.argmax(-1),
-                                        len(label_names))
+        # How sure the test scores are: a seeded bootstrap over the test examples, or over their
+        # clusters (e.g. trading days) where the examples name one: those move together.
+        truth, clusters = [e.label for e in self.examples["test"]], [getattr(e, "cluster", None)
+                                                                     for e in self.examples["test"]]
+        if all(cluster is not None for cluster in clusters) and clusters:
+            intervals = cluster_bootstrap_intervals(truth, test_logits.argmax(-1), clusters, len(label_names))
+        else:
+            intervals = bootstrap_intervals(truth, test_logits.argmax(-1), len(label_names))
         metrics["test_accuracy_ci"], metrics["test_f1_macro_ci"] = intervals.pop("accuracy"), intervals.pop("f1_macro")
-        metrics["test_intervals"] = intervals  # level, resamples, seed
+        if "mcc" in intervals:
+            metrics["test_mcc_ci"] = intervals.pop("mcc")
+        metrics["test_intervals"] = intervals  # level, resamples, seed (and clusters, where resampled by cluster)
         test_sets = {}
         for name in self.splits.extra_tests:
             extra = test_metrics if name in self.same_as_test else results[name][0]

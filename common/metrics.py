@@ -8,11 +8,14 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+from sklearn.metrics import (accuracy_score, classification_report, confusion_matrix, f1_score,
+                             matthews_corrcoef)
 
 
 def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int], label_names: Sequence[str]) -> dict:
-    """Accuracy, macro/micro/weighted F1, per-class precision/recall/F1/support, confusion matrix.
+    """Accuracy, macro/micro/weighted F1, Matthews correlation (MCC, the measure of market
+    movement tasks; scikit-learn's multiclass form beyond two classes), per-class
+    precision/recall/F1/support, confusion matrix.
 
     Every class in `label_names` is reported, also when absent from `y_true`, so tables
     from different splits line up. The macro averages are over the classes that occur in
@@ -32,6 +35,7 @@ def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int], label_names: S
         "f1_macro": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
         "f1_micro": float(f1_score(y_true, y_pred, labels=present, average="micro", zero_division=0)),
         "f1_weighted": float(f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
+        "mcc": float(matthews_corrcoef(y_true, y_pred)) if len(y_true) else 0.0,
         "precision_macro": float(averaged["macro avg"]["precision"]),
         "recall_macro": float(averaged["macro avg"]["recall"]),
         "per_class": {name: {k: float(v) for k, v in report[name].items()} for name in label_names},

@@ -15,8 +15,8 @@ The task as its authors' code defines it (`stocknet-code`, `src/config.yml`, `sr
   are dropped;
 - the text is the stock's tweets dated in the `tweet_days` (5) calendar days before the target
   day (nothing dated on or after it), at most 30 a day, duplicates dropped, oldest first, and
-  at most `max_tweets` in all (the cap is recorded); a row whose window has no tweet keeps an
-  empty text and `has_tweet` 0;
+  at most `max_tweets` in all (the cap is recorded); a row whose window has no tweet gets the
+  text `NO_TWEETS` (a manifest's text cannot be empty) and `has_tweet` 0;
 - split by the authors' dates: train from 2014-01-01, validation from 2015-08-01, test from
   2015-10-01 to 2016-01-01.
 The image is a candlestick chart of the `window` (30) trading days before the target day,
@@ -53,6 +53,7 @@ START, VAL_START, TEST_START, END = (dt.date(2014, 1, 1), dt.date(2015, 8, 1), d
                                      dt.date(2016, 1, 1))
 TWEETS_PER_DAY = 30  # config.yml: max_n_msgs
 LABELS = ("down", "up")
+NO_TWEETS = "[no tweets in the days before]"  # the text of a row whose window holds none
 COLUMNS = ("text", "image", "label", "split", "ticker", "date", "has_tweet", "movement")
 
 
@@ -148,7 +149,7 @@ def build_rows(data_dir: Path, out: Path, window: int, size: int, tweet_days: in
                 continue
             text, count = window_text(tweets, day, tweet_days, max_tweets)
             chart = cache.path(prices.before(day, window), size)
-            rows.append({"text": text, "image": chart.relative_to(out).as_posix(),
+            rows.append({"text": text or NO_TWEETS, "image": chart.relative_to(out).as_posix(),
                          "label": LABELS[movement >= UP], "split": split, "ticker": symbol,
                          "date": day.isoformat(), "has_tweet": int(count > 0), "movement": movement})
     return rows, cache

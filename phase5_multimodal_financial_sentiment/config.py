@@ -41,6 +41,9 @@ class Phase5Config(TrainConfig):
                                "other label is an error.")
     group_column: Optional[str] = option(None, "Manifest column whose values get their own metrics (e.g. "
                                          "'informative' of the synthetic charts).")
+    cluster_column: Optional[str] = option(None, "Manifest column of rows that move together (e.g. 'date' of "
+                                           "the StockNet stock-days: the stocks of one day rise and fall "
+                                           "together): the test intervals resample these clusters, not rows.")
     split_seed: int = option(42, "Seed of the stratified 80/10/10 split of a manifest without a split column.",
                              at_least=0)
 

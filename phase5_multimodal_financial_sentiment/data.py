@@ -44,6 +44,7 @@ class ImageTextExample:
     image: Path  # absolute
     label: int
     group: Optional[str] = None
+    cluster: Optional[str] = None  # rows that move together (a trading day): test intervals resample these
 
 
 def example_key(example: ImageTextExample) -> str:
@@ -53,8 +54,10 @@ def example_key(example: ImageTextExample) -> str:
 
 
 def manifest_columns(examples: Sequence[ImageTextExample]) -> dict[str, list]:
-    """An example's columns of predictions.csv: its text, its image and its group where there are any."""
+    """An example's columns of predictions.csv: its text, its image, and its group and cluster where there are any."""
     columns = {"text": [e.text for e in examples], "image": [str(e.image) for e in examples]}
+    if any(e.cluster for e in examples):  # what common.compare --cluster_column cluster resamples
+        columns["cluster"] = [e.cluster for e in examples]
     if any(e.group for e in examples):
         columns["group"] = [e.group for e in examples]
     return columns
@@ -107,11 +110,12 @@ def resolve_image(root: Path, value: str, where: str, max_pixels: int = MAX_IMAG
 
 
 def read_manifest(path: Path, label_names: Sequence[str], group_column: Optional[str] = None,
-                  with_labels: bool = True, max_pixels: int = MAX_IMAGE_PIXELS
+                  with_labels: bool = True, max_pixels: int = MAX_IMAGE_PIXELS, cluster_column: Optional[str] = None
                   ) -> tuple[list[ImageTextExample], list[Optional[str]]]:
     """The manifest's examples and each row's split name (None where it has no split column).
     Without `with_labels` (prediction on new data) a label column is optional. Every image is
-    checked here (readable, at most `max_pixels`, a mode that becomes RGB)."""
+    checked here (readable, at most `max_pixels`, a mode that becomes RGB). `group_column` and
+    `cluster_column` name the columns of the rows' groups and clusters, when given."""
     path = Path(path)
     rows = read_table(path)
     root = path.parent.resolve()
@@ -128,19 +132,21 @@ def read_manifest(path: Path, label_names: Sequence[str], group_column: Optional
                 raise DataError(f"{where}: unknown label {name!r} (known: {', '.join(label_names)})")
             label = label_ids[name]
         group = str(require_cell(row, group_column, where)).strip() if group_column else None
+        cluster = str(require_cell(row, cluster_column, where)).strip() if cluster_column else None
         split = None
         if "split" in row:
             split = SPLIT_ALIASES.get(str(row["split"]).strip().lower())
             if split is None:
                 raise DataError(f"{where}: unknown split {row['split']!r} (expected train, validation/val/dev or test)")
-        examples.append(ImageTextExample(text, image, label, group))
+        examples.append(ImageTextExample(text, image, label, group, cluster))
         splits.append(split)
     return examples, splits
 
 
 def load_splits(cfg) -> Splits:
     path = Path(cfg.data_dir or ".") / cfg.dataset
-    examples, split_names = read_manifest(path, cfg.labels, cfg.group_column, max_pixels=cfg.max_image_pixels)
+    examples, split_names = read_manifest(path, cfg.labels, cfg.group_column, max_pixels=cfg.max_image_pixels,
+                                          cluster_column=cfg.cluster_column)
     if all(name is not None for name in split_names):
         parts = {name: [e for e, s in zip(examples, split_names) if s == name] for name in SPLITS}
         how = "by the manifest's split column"

@@ -224,9 +224,14 @@ def test_an_image_cache_larger_than_half_the_free_memory_is_an_error():
 def test_text_and_image_ablations_run_through_the_same_code(charts, tiny_text_encoder, tmp_path):
     from phase5_multimodal_financial_sentiment.train import main
 
+    import json
+
     for modality in ("text", "image"):
-        run = main(config(charts, tiny_text_encoder, tmp_path, modality=modality, run_name=modality, epochs=1))
-        assert (run / "metrics.json").exists()
+        clusters = "informative" if modality == "image" else None  # test intervals resample these clusters
+        run = main(config(charts, tiny_text_encoder, tmp_path, modality=modality, run_name=modality, epochs=1,
+                          cluster_column=clusters))
+        intervals = json.loads((run / "metrics.json").read_text())["test_intervals"]
+        assert ("clusters" in intervals) == (clusters is not None)
         saved = MultimodalClassifier.from_pretrained(run / "checkpoints" / "best")
         assert saved.config.modality == modality
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from common.errors import DataError
-from phase5_multimodal_financial_sentiment.build_stocknet import build
+from phase5_multimodal_financial_sentiment.build_stocknet import NO_TWEETS, build
 from phase5_multimodal_financial_sentiment.prices import read_prices
 from phase5_multimodal_financial_sentiment.charts import DOWN, UP, ChartCache, render_candlesticks
 
@@ -74,7 +74,7 @@ def test_rows_follow_the_authors_rule_and_never_see_the_target_day(tmp_path):
     assert [rows[d]["split"] for d in ("2015-07-30", "2015-09-08", "2015-10-05")] == ["train", "validation", "test"]
     # the 5 calendar days before: deduplicated, oldest first; neither the day itself nor the 6th day back
     assert rows["2015-09-08"]["text"] == "early news\nlater news" and rows["2015-09-08"]["has_tweet"] == "1"
-    assert rows["2015-09-18"]["has_tweet"] == "0" and rows["2015-09-18"]["text"] == ""
+    assert rows["2015-09-18"]["has_tweet"] == "0" and rows["2015-09-18"]["text"] == NO_TWEETS
     # the chart: the 10 trading days before the target, split-adjusted, the target day not drawn
     prices = read_prices(tmp_path / "release" / "price" / "raw" / "ABC.csv")
     assert prices.null_days == 1
@@ -233,3 +233,26 @@ def test_real_stockemotions_published_split_shares_days_with_train(real_data_dir
     by_date = build_emotions(real_data_dir / "stockemotions", tmp_path / "out", window=30, size=16,
                              drop_undrawable=True)
     assert by_date["splits"]["test"]["sharing_ticker_and_date_with_train"] == 0
+
+
+def test_a_built_manifest_trains_in_phase_5_with_day_clustered_intervals(tmp_path):
+    """The builder's manifest is phase 5's format: an image-only run on it scores MCC, with
+    test intervals resampled over trading days, and predictions.csv names each row's day."""
+    import pandas as pd
+
+    from phase5_multimodal_financial_sentiment.config import Phase5Config
+    from phase5_multimodal_financial_sentiment.train import main
+
+    movements = {day: (0.01 if i % 2 else -0.01) for i, day in enumerate(DAYS) if i >= 12}
+    out = tmp_path / "stocknet"
+    build(write_release(tmp_path / "release", movements, {}), out, window=8, size=32, progress=False)
+    run = main(Phase5Config(data_dir=str(out), labels=["down", "up"], modality="image", image_model="resnet18",
+                            image_weights="none", image_size=32, epochs=1, batch_size=16, learning_rate=1e-3,
+                            cluster_column="date", output_dir=str(tmp_path / "runs"), run_name="stocknet",
+                            device="cpu", progress=False))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert "test_mcc" in metrics and "test_mcc_ci" in metrics
+    assert metrics["test_intervals"]["clusters"] == len({d for d, r in read_manifest(out).items()
+                                                         if r["split"] == "test"})
+    predictions = pd.read_csv(run / "predictions.csv")
+    assert predictions["cluster"].str.match(r"2015-\d\d-\d\d").all()

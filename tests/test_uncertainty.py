@@ -108,3 +108,66 @@ def test_baseline_scores_a_ready_classifier_with_its_labels_mapped(stars_classif
         run_baseline("1", str(stars_classifier), mapping.replace("5 stars:positive", "5 stars:great"), keys,
                      run_name="bad_target")
     assert not (run_dir.parent / "unmapped").exists() and not (run_dir.parent / "bad_target").exists()
+
+
+def test_mcc_is_scikit_learns_and_bootstraps_for_two_classes():
+    from sklearn.metrics import matthews_corrcoef
+
+    from common.uncertainty import bootstrap_intervals, matthews
+
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 2, 300)
+    predictions = np.where(rng.random(300) < 0.7, truth, 1 - truth)
+    assert float(matthews(truth, predictions)) == pytest.approx(matthews_corrcoef(truth, predictions))
+    assert float(matthews(truth, np.ones_like(truth))) == 0.0  # undefined: 0, as scikit-learn says
+    intervals = bootstrap_intervals(truth, predictions, 2)
+    assert intervals["mcc"][0] < matthews_corrcoef(truth, predictions) < intervals["mcc"][1]
+    assert "mcc" not in bootstrap_intervals(truth % 3, predictions % 3, 3)
+
+
+def test_resampling_days_widens_the_interval_of_rows_that_move_together():
+    """64 trading days of 58 stocks, each day's predictions right or wrong together (a market
+    move): resampling stock-days treats 3,712 rows as independent; resampling days sees 64."""
+    from common.uncertainty import bootstrap_intervals, cluster_bootstrap_intervals
+
+    rng = np.random.default_rng(1)
+    days = np.repeat(np.arange(64), 58)
+    truth = rng.integers(0, 2, len(days))
+    day_right = rng.random(64) < 0.55
+    predictions = np.where(day_right[days], truth, 1 - truth)
+    rows = bootstrap_intervals(truth, predictions, 2)
+    by_day = cluster_bootstrap_intervals(truth, predictions, days, 2)
+    width = {name: (iv[1] - iv[0], by_day[name][1] - by_day[name][0]) for name, iv in rows.items()
+             if name in ("accuracy", "f1_macro", "mcc")}
+    assert all(day_width > 4 * row_width for row_width, day_width in width.values()), width
+    assert by_day["clusters"] == 64 and by_day["accuracy"][0] < np.mean(truth == predictions) < by_day["accuracy"][1]
+
+
+def test_one_row_per_cluster_gives_the_rows_interval():
+    from common.uncertainty import bootstrap_intervals, cluster_bootstrap_intervals
+
+    rng = np.random.default_rng(2)
+    truth = rng.integers(0, 3, 2000)
+    predictions = np.where(rng.random(2000) < 0.6, truth, rng.integers(0, 3, 2000))
+    rows = bootstrap_intervals(truth, predictions, 3)
+    singletons = cluster_bootstrap_intervals(truth, predictions, np.arange(2000), 3)
+    for name in ("accuracy", "f1_macro"):
+        assert singletons[name] == pytest.approx(rows[name], abs=0.01)
+
+
+def test_clustered_comparison_swaps_and_resamples_whole_clusters():
+    from common.uncertainty import compare_clustered
+
+    rng = np.random.default_rng(3)
+    days = np.repeat(np.arange(40), 50)
+    truth = rng.integers(0, 2, len(days))
+    day_a, day_b = rng.random(40) < 0.6, rng.random(40) < 0.5
+    pred_a = np.where(day_a[days], truth, 1 - truth)
+    pred_b = np.where(day_b[days], truth, 1 - truth)
+    by_day = compare_clustered(truth, pred_a, pred_b, days, 2, metric="accuracy", n_resamples=2000)
+    by_row = compare_predictions(truth, pred_a, pred_b, 2, metric="accuracy", n_resamples=2000)
+    assert by_day["difference"] == pytest.approx(by_row["difference"]) and by_day["clusters"] == 40
+    width = lambda r: r["interval"][1] - r["interval"][0]  # noqa: E731
+    assert width(by_day) > 3 * width(by_row) and by_day["p_value"] > by_row["p_value"]
+    same = compare_clustered(truth, pred_a, pred_a, days, 2, metric="mcc", n_resamples=200)
+    assert same["difference"] == 0.0 and same["p_value"] == 1.0
