@@ -8,8 +8,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from sklearn.metrics import (accuracy_score, classification_report, confusion_matrix, f1_score,
-                             matthews_corrcoef)
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
 
 def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int], label_names: Sequence[str]) -> dict:
@@ -35,13 +34,24 @@ def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int], label_names: S
         "f1_macro": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
         "f1_micro": float(f1_score(y_true, y_pred, labels=present, average="micro", zero_division=0)),
         "f1_weighted": float(f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
-        "mcc": float(matthews_corrcoef(y_true, y_pred)) if len(y_true) else 0.0,
+        "mcc": matthews_from_confusion(confusion_matrix(y_true, y_pred, labels=labels)),
         "precision_macro": float(averaged["macro avg"]["precision"]),
         "recall_macro": float(averaged["macro avg"]["recall"]),
         "per_class": {name: {k: float(v) for k, v in report[name].items()} for name in label_names},
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "n": int(len(y_true)),
     }
+
+
+def matthews_from_confusion(matrix) -> float:
+    """Matthews correlation from a confusion matrix (rows true, columns predicted), the
+    multiclass form scikit-learn's `matthews_corrcoef` computes (Gorodkin 2004), without its
+    warning for a split or prediction of one class; 0 where it is undefined."""
+    matrix = np.asarray(matrix, dtype=float)
+    true, predicted, total = matrix.sum(1), matrix.sum(0), matrix.sum()
+    numerator = np.trace(matrix) * total - predicted @ true
+    denominator = np.sqrt((total ** 2 - predicted @ predicted) * (total ** 2 - true @ true))
+    return float(numerator / denominator) if denominator > 0 else 0.0
 
 
 def prefix_metrics(metrics: dict, prefix: str) -> dict:

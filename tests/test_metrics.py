@@ -48,3 +48,19 @@ def test_prefix_flattens_per_class_recall():
     assert flat["test_recall_negative"] == 0.5
     assert flat["test_recall_positive"] == 0.0
     assert flat["test_confusion_matrix"] == m["confusion_matrix"]
+
+
+def test_mcc_is_scikit_learns_and_quiet_for_one_class():
+    import warnings
+
+    from sklearn.metrics import matthews_corrcoef
+
+    rng = np.random.default_rng(0)
+    for classes in (2, 3):
+        truth = rng.integers(0, classes, 400)
+        predictions = np.where(rng.random(400) < 0.6, truth, rng.integers(0, classes, 400))
+        names = [str(i) for i in range(classes)]
+        assert compute_metrics(truth, predictions, names)["mcc"] == pytest.approx(matthews_corrcoef(truth, predictions))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scikit-learn's own warns about a single label
+        assert compute_metrics([1, 1, 1], [1, 1, 1], ["a", "b"])["mcc"] == 0.0
