@@ -65,7 +65,10 @@ def llm_mode(run) -> str:
     config, metrics = run.config, run.metrics
     if (metrics.get("baseline") or {}).get("kind", "").startswith("prompting"):
         return f"prompt, {config.get('few_shot', 0)}-shot, no training"
-    head = "answer likelihood" if config.get("llm_format") == "instruction" else "classification head"
+    if config.get("llm_format") == "instruction":
+        head = "answer likelihood"
+    else:  # the model's own head reads an encoder's first token, a decoder's last real one
+        head = "mean-pooling + MLP head" if config.get("head") == "mean_mlp" else "the model's own head"
     return f"{head}, {'LoRA' if config.get('lora') else 'full fine-tuning'}"
 
 
@@ -123,9 +126,11 @@ FIQA_TABLES = [
     fiqa_table(name="phase1_fiqa_sentiment",
                title="Phase 1, FiQA 2018: sentiment (negative < -0.1 <= neutral <= 0.1 < positive), with and "
                      "without the aspect or target beside the sentence, LoRA vs full",
-               select=presets("fiqa_sentiment", "fiqa_sentiment_aspect", "fiqa_sentiment_target",
-                              "fiqa_sentiment_target_aspect", "fiqa_sentiment_aspect_lora",
-                              "fiqa_sentiment_smollm2_lora_head", "fiqa_sentiment_smollm2_lora_instruction"),
+               select=lambda run: presets("fiqa_sentiment", "fiqa_sentiment_aspect", "fiqa_sentiment_target",
+                                          "fiqa_sentiment_target_aspect", "fiqa_sentiment_aspect_lora",
+                                          "fiqa_sentiment_smollm2_lora_head",
+                                          "fiqa_sentiment_smollm2_lora_instruction")(run)
+               or (run.config.get("fiqa_task") == "sentiment" and "prompt" in llm_mode(run)),
                columns=[CONTEXT, LORA, ModeColumn("mode", "config.llm_format"),
                         Column("before: test macro-F1", "metrics.before_test_f1_macro"),
                         Column("test accuracy (= micro-F1)", "metrics.test_accuracy"),
