@@ -47,8 +47,9 @@ def count_leaks(splits: Splits, key: Callable = text_key) -> dict[str, dict[str,
 
 def data_warnings(info: dict) -> list[str]:
     """Warnings about a data set from its loader's record (`Splits.info`): its leak counts,
-    cleaning that removed half the rows or more, and columns that look like the id of rows
-    that belong together but were split apart."""
+    rows that share a loader's leak columns with train rows (`shared_with_train`), cleaning
+    that removed half the rows or more, and columns that look like the id of rows that
+    belong together but were split apart."""
     warnings = leak_warnings(info.get("leaks") or {})
     cleaning = info.get("cleaning") or {}
     if cleaning.get("raw") and cleaning.get("clean") is not None and cleaning["clean"] <= cleaning["raw"] / 2:
@@ -60,6 +61,14 @@ def data_warnings(info: dict) -> list[str]:
         if counts["examples"]:
             warnings.append(f"{counts['examples']} {split} examples ({counts['share']:.1%}) carry {counts['labels']} "
                             "label(s) that no training example has: no classifier can get them right")
+    shared = info.get("shared_with_train") or {}
+    for split in ("val", "test"):
+        counts = shared.get(split) or {}
+        if counts.get("shared"):
+            columns = ", ".join(shared["columns"])
+            warnings.append(f"{counts['shared']} of the {counts['n']} {split} rows share {columns} with a train row: "
+                            "a model can learn what those rows share (e.g. the day's move) instead of reading them; "
+                            "split so that no such value is in two splits (e.g. by date)")
     for column, counts in (info.get("unused_split_groups") or {}).items():
         warnings.append(f"column {column!r} looks like the id of rows that belong together ({counts['rows']} rows "
                         f"share {counts['values']} values, each across different {counts['group_column']!r} values, "

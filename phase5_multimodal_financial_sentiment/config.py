@@ -44,6 +44,10 @@ class Phase5Config(TrainConfig):
     cluster_column: Optional[str] = option(None, "Manifest column of rows that move together (e.g. 'date' of "
                                            "the StockNet stock-days: the stocks of one day rise and fall "
                                            "together): the test intervals resample these clusters, not rows.")
+    leak_columns: list[str] = option([], "Manifest columns whose values together must not straddle splits (e.g. "
+                                     "ticker,date: posts on one stock and day share that day's move): validation "
+                                     "and test rows that share them with a train row are counted "
+                                     "(data.shared_with_train) and warned about.")
     split_seed: int = option(42, "Seed of the stratified 80/10/10 split of a manifest without a split column.",
                              at_least=0)
 

@@ -45,6 +45,7 @@ class ImageTextExample:
     label: int
     group: Optional[str] = None
     cluster: Optional[str] = None  # rows that move together (a trading day): test intervals resample these
+    shared_key: Optional[str] = None  # the values of `leak_columns` (e.g. ticker and date), where given
 
 
 def example_key(example: ImageTextExample) -> str:
@@ -110,12 +111,13 @@ def resolve_image(root: Path, value: str, where: str, max_pixels: int = MAX_IMAG
 
 
 def read_manifest(path: Path, label_names: Sequence[str], group_column: Optional[str] = None,
-                  with_labels: bool = True, max_pixels: int = MAX_IMAGE_PIXELS, cluster_column: Optional[str] = None
-                  ) -> tuple[list[ImageTextExample], list[Optional[str]]]:
+                  with_labels: bool = True, max_pixels: int = MAX_IMAGE_PIXELS, cluster_column: Optional[str] = None,
+                  leak_columns: Sequence[str] = ()) -> tuple[list[ImageTextExample], list[Optional[str]]]:
     """The manifest's examples and each row's split name (None where it has no split column).
     Without `with_labels` (prediction on new data) a label column is optional. Every image is
     checked here (readable, at most `max_pixels`, a mode that becomes RGB). `group_column` and
-    `cluster_column` name the columns of the rows' groups and clusters, when given."""
+    `cluster_column` name the columns of the rows' groups and clusters, `leak_columns` those
+    whose values together must not straddle splits, when given."""
     path = Path(path)
     rows = read_table(path)
     root = path.parent.resolve()
@@ -133,12 +135,13 @@ def read_manifest(path: Path, label_names: Sequence[str], group_column: Optional
             label = label_ids[name]
         group = str(require_cell(row, group_column, where)).strip() if group_column else None
         cluster = str(require_cell(row, cluster_column, where)).strip() if cluster_column else None
+        shared = "\t".join(str(require_cell(row, c, where)).strip() for c in leak_columns) if leak_columns else None
         split = None
         if "split" in row:
             split = SPLIT_ALIASES.get(str(row["split"]).strip().lower())
             if split is None:
                 raise DataError(f"{where}: unknown split {row['split']!r} (expected train, validation/val/dev or test)")
-        examples.append(ImageTextExample(text, image, label, group, cluster))
+        examples.append(ImageTextExample(text, image, label, group, cluster, shared))
         splits.append(split)
     return examples, splits
 
@@ -146,7 +149,7 @@ def read_manifest(path: Path, label_names: Sequence[str], group_column: Optional
 def load_splits(cfg) -> Splits:
     path = Path(cfg.data_dir or ".") / cfg.dataset
     examples, split_names = read_manifest(path, cfg.labels, cfg.group_column, max_pixels=cfg.max_image_pixels,
-                                          cluster_column=cfg.cluster_column)
+                                          cluster_column=cfg.cluster_column, leak_columns=cfg.leak_columns)
     if all(name is not None for name in split_names):
         parts = {name: [e for e, s in zip(examples, split_names) if s == name] for name in SPLITS}
         how = "by the manifest's split column"
@@ -154,8 +157,20 @@ def load_splits(cfg) -> Splits:
         parts = split_stratified(examples, cfg.split_seed, str(path), cfg.labels)
         how = f"stratified 80/10/10, split_seed {cfg.split_seed}"
     check_labels_trained(parts, cfg.labels, str(path))
-    return Splits(list(cfg.labels), parts["train"], parts["val"], parts["test"],
-                      info={"source": str(path), "split": how, "sizes": {k: len(v) for k, v in parts.items()}})
+    info = {"source": str(path), "split": how, "sizes": {k: len(v) for k, v in parts.items()}}
+    if cfg.leak_columns:
+        info["shared_with_train"] = count_shared_with_train(parts, cfg.leak_columns)
+    return Splits(list(cfg.labels), parts["train"], parts["val"], parts["test"], info=info)
+
+
+def count_shared_with_train(parts: dict, columns: Sequence[str]) -> dict:
+    """How many validation and test rows share the values of `columns` (e.g. ticker and date)
+    with a train row: a model can learn what those rows have in common (the day's move)
+    instead of reading its inputs (common.diagnostics warns)."""
+    train = {e.shared_key for e in parts["train"]}
+    return {"columns": list(columns),
+            **{name: {"n": len(parts[name]), "shared": sum(e.shared_key in train for e in parts[name])}
+               for name in ("val", "test")}}
 
 
 class ImageTransform:

@@ -256,3 +256,27 @@ def test_a_built_manifest_trains_in_phase_5_with_day_clustered_intervals(tmp_pat
                                                          if r["split"] == "test"})
     predictions = pd.read_csv(run / "predictions.csv")
     assert predictions["cluster"].str.match(r"2015-\d\d-\d\d").all()
+
+
+def test_rows_sharing_ticker_and_date_with_train_are_counted_and_warned(tmp_path):
+    """StockEmotions' published (random) split puts a post of a training (ticker, date) in
+    validation: with leak_columns ticker,date the run's data record counts it and warns."""
+    from common.diagnostics import data_warnings
+    from phase5_multimodal_financial_sentiment.build_stockemotions import build as build_emotions
+    from phase5_multimodal_financial_sentiment.config import Phase5Config
+    from phase5_multimodal_financial_sentiment.data import load_splits
+
+    days = [d for d in DAYS if d >= dt.date(2015, 9, 3)][:10]
+    posts = {"train": [(days[i].isoformat(), "AAPL", ("bullish", "bearish")[i % 2], f"post {i}") for i in range(10)],
+             "validation": [(days[0].isoformat(), "AAPL", "bullish", "same day"),
+                            (days[1].isoformat(), "AAPL", "bearish", "same day again")],
+             "test": [(days[9].isoformat(), "AAPL", "bullish", "last day"),
+                      (days[8].isoformat(), "AAPL", "bearish", "day before")]}
+    out = tmp_path / "published"
+    build_emotions(write_stockemotions(tmp_path / "release", posts), out, window=5, size=16, split="published")
+    cfg = Phase5Config(data_dir=str(out), labels=["bearish", "bullish"], leak_columns=["ticker", "date"])
+    info = load_splits(cfg).info
+    assert info["shared_with_train"] == {"columns": ["ticker", "date"], "val": {"n": 2, "shared": 2},
+                                         "test": {"n": 2, "shared": 2}}
+    assert any("2 of the 2 val rows share ticker, date with a train row" in w for w in data_warnings(info))
+    assert "shared_with_train" not in load_splits(Phase5Config(data_dir=str(out), labels=["bearish", "bullish"])).info
