@@ -13,9 +13,10 @@
   (no free-running generation): `AnswerScorer` returns those scores as the classifier's
   logits, so probabilities, every metric, interval and predictions.csv work as for a head.
 
-The memory levers (weights' dtype, 8-bit and 4-bit loading, gradient checkpointing) are
-applied in `load_decoder`; bitsandbytes quantisation runs on CUDA only and is refused
-elsewhere before anything loads.
+The memory levers (weights' dtype, 8-bit and 4-bit loading: `loading_options`; gradient
+checkpointing and k-bit preparation: `prepare_for_training`) apply to both ways, through
+`load_causal_lm` here and common/models.py `build_classifier`; bitsandbytes quantisation
+runs on CUDA only and is refused elsewhere before anything loads.
 """
 from __future__ import annotations
 
@@ -178,14 +179,20 @@ def encode_prompts(tokenizer: PreTrainedTokenizerBase, examples: Sequence[Exampl
     cut: a text is shortened, never the instruction or its "Answer:", so that every prompt
     ends where an answer starts. `max_length` bounds the prompt and the longest answer."""
     budget, answer_room = text_budget(tokenizer, prompt, max_length)
-    rows, cut = [], 0
+    limit, rows, cut = max_length - answer_room, [], 0
     for example in examples:
-        text_ids = tokenizer(join_pair(example), add_special_tokens=False)["input_ids"]
         text = join_pair(example)
-        if len(text_ids) > budget:
+        ids = tokenizer(prompt.prompt(text, tokenizer))["input_ids"]
+        if len(ids) > limit:
             cut += 1
-            text = tokenizer.decode(text_ids[:budget])
-        rows.append(tokenizer(prompt.prompt(text, tokenizer))["input_ids"][:max_length - answer_room])
+            text_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+            keep = min(budget, len(text_ids))
+            while True:  # a cut text tokenized again inside the prompt may take a token more: cut further
+                ids = tokenizer(prompt.prompt(tokenizer.decode(text_ids[:keep]), tokenizer))["input_ids"]
+                if len(ids) <= limit or keep == 0:
+                    break
+                keep = max(0, keep - (len(ids) - limit))
+        rows.append(ids)
     return EncodedDataset({"input_ids": rows, "attention_mask": [[1] * len(r) for r in rows]},
                           [e.label for e in examples]), cut
 
