@@ -323,20 +323,20 @@ def build_answer_scorer(cfg, tokenizer: PreTrainedTokenizerBase, label_names: Se
     return AnswerScorer(model, answers, tokenizer.pad_token_id)
 
 
-def prompt_loader_factory(tokenizer: PreTrainedTokenizerBase, prompt: PromptFormat, cfg, cut: dict):
+def prompt_loader_factory(tokenizer: PreTrainedTokenizerBase, prompt: PromptFormat, cfg, cut: list):
     """`make_loader(examples)` for the Evaluator: the examples' prompts in evaluation batches;
-    `cut` counts, per call, the texts shortened to fit max_length."""
+    each call appends to `cut` how many of its texts were shortened to fit max_length."""
     from common.batching import make_eval_loader
 
     def make(examples):
         dataset, shortened = encode_prompts(tokenizer, examples, prompt, cfg.max_length)
-        cut[len(cut)] = shortened
+        cut.append(shortened)
         return make_eval_loader(dataset, tokenizer, cfg.eval_batch_size, cfg.num_workers)
 
     return make
 
 
-def describe_prompt(prompt: PromptFormat, tokenizer: PreTrainedTokenizerBase, cut: dict) -> dict:
+def describe_prompt(prompt: PromptFormat, tokenizer: PreTrainedTokenizerBase, cut: list) -> dict:
     """What metrics.json records of instruction mode: the prompt as the model sees it (for an
     example text), the answers' tokens, the demonstrations and the texts shortened."""
     return {"template": prompt.template, "chat_template": prompt.chat, "few_shot": len(prompt.demonstrations),
@@ -345,7 +345,7 @@ def describe_prompt(prompt: PromptFormat, tokenizer: PreTrainedTokenizerBase, cu
             "example_prompt": prompt.prompt("<text>", tokenizer),
             "answers": {name: tokenizer.convert_ids_to_tokens(ids)
                         for name, ids in zip(prompt.label_names, answer_ids(tokenizer, prompt))},
-            "texts_shortened": sum(cut.values())}
+            "texts_shortened": sum(cut)}
 
 
 def load_causal_lm(cfg, name_or_path: Optional[str] = None) -> nn.Module:

@@ -47,7 +47,7 @@ def run_prompting(phase_name: str, model_id: str, shots: int, config_args: Seque
                    check_tokenizer=functools.partial(check_prompting, cfg))
     prompt = prompt_format(cfg, run.splits.label_names, run.splits.train)
     model = build_answer_scorer(cfg, run.tokenizer, run.splits.label_names).to(run.device).eval()
-    cut: dict = {}
+    cut: list = []
     evaluator = Evaluator(run.splits, run.tokenizer, cfg, run.device, run.amp_dtype,
                           make_loader=prompt_loader_factory(run.tokenizer, prompt, cfg, cut))
     return finish_untrained(cfg, run, model, evaluator, phase.name, "text-generation",

@@ -142,7 +142,8 @@ def compare_clustered(y_true: Sequence[int], pred_a: Sequence[int], pred_b: Sequ
         return count_scores(weights @ counts["true"], weights @ counts["pred"], weights @ counts["correct"])[metric]
 
     every = np.ones(len(ids))
-    observed = float(score(every, a) - score(every, b))
+    score_a, score_b = float(score(every, a)), float(score(every, b))
+    observed = score_a - score_b
     draws = cluster_draws(len(ids), n_resamples, seed)
     differences = score(draws, a) - score(draws, b)
     swaps = np.random.default_rng(seed + 1).integers(0, 2, size=(n_resamples, len(ids)))
@@ -150,7 +151,7 @@ def compare_clustered(y_true: Sequence[int], pred_a: Sequence[int], pred_b: Sequ
     other = {name: swaps @ a[name] + (1 - swaps) @ b[name] for name in ("true", "pred", "correct")}
     permuted = count_scores(*swapped.values())[metric] - count_scores(*other.values())[metric]
     p_value = (np.sum(np.abs(permuted) >= abs(observed) - 1e-12) + 1) / (n_resamples + 1)
-    return {"metric": metric, "a": float(score(every, a)), "b": float(score(every, b)), "difference": observed,
+    return {"metric": metric, "a": score_a, "b": score_b, "difference": observed,
             "interval": percentile_interval(differences, level), "p_value": float(min(p_value, 1.0)),
             "n": int(len(y_true)), "clusters": int(len(ids)), "resamples": n_resamples, "seed": seed,
             "level": level}

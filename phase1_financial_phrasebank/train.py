@@ -82,11 +82,12 @@ def main(cfg: Phase1Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     tokens = report_tokens(tokenizer, run.splits, cfg)  # truncation and unknown tokens per split
     if cfg.llm_format == "instruction":  # prompts in, each label's answer scored (common/llm.py)
         prompt = prompt_format(cfg, run.splits.label_names, run.splits.train)
-        cut: dict = {}
+        cut: list = []
         evaluator = Evaluator(run.splits, tokenizer, cfg, run.device, run.amp_dtype,
                               make_loader=prompt_loader_factory(tokenizer, prompt, cfg, cut))
         train_examples, loss_fn = run.splits.train, model.answer_loss
-        train_set, cut["train"] = encode_prompts(tokenizer, train_examples, prompt, cfg.max_length)
+        train_set, shortened = encode_prompts(tokenizer, train_examples, prompt, cfg.max_length)
+        cut.append(shortened)
         records = {"prompt": describe_prompt(prompt, tokenizer, cut)}  # the evaluator encoded its sets above
     else:
         # Scores of a classifier (and every agreement level's test), or of FiQA's score regression.

@@ -27,16 +27,16 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import io
 import json
 import sys
 import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from common.cli import exit_on_bad_input
 from common.errors import DataError
-from common.records import atomic_write_text, write_json
 from phase5_multimodal_financial_sentiment.charts import ChartCache
+from phase5_multimodal_financial_sentiment.manifests import write_build
 from phase5_multimodal_financial_sentiment.prices import Prices, read_prices
 
 FILES = {"train": "train_stockemo.csv", "validation": "val_stockemo.csv", "test": "test_stockemo.csv"}
@@ -114,17 +114,11 @@ def build(data_dir: Path, out: Path, window: int = 30, size: int = 64, chart_end
                      "sharing_ticker_and_date_with_train": sum(row["split"] == name and (row["ticker"], row["date"])
                                                               in train_days for row in rows)}
               for name in FILES}
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out / "manifest.csv", buffer.getvalue())
     record = {"source": str(data_dir), "split": split, "chart_end": chart_end, "window_trading_days": window,
               "chart_size": size, "splits": counts, "dropped_undrawable": dropped,
               "charts_rendered": cache.rendered, "charts_reused": cache.reused,
               "seconds": round(time.perf_counter() - started, 1)}
-    write_json(out / "build.json", record)
-    return record
+    return write_build(out, COLUMNS, rows, record)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -144,12 +138,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.window < 1 or args.size < 8:
         parser.error("--window must be at least 1 and --size at least 8")
-    try:
-        record = build(args.data_dir, args.out, args.window, args.size, args.chart_end, args.split,
-                       args.drop_undrawable)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    record = exit_on_bad_input(lambda: build(args.data_dir, args.out, args.window, args.size, args.chart_end,
+                                             args.split, args.drop_undrawable))
     print(json.dumps(record["splits"]))
     print(f"{len(record['dropped_undrawable'])} posts left out (no chart); charts rendered "
           f"{record['charts_rendered']}, reused {record['charts_reused']} -> {args.out / 'manifest.csv'}")

@@ -31,9 +31,7 @@ lines, a target day outside the price file's range) is an error naming the file 
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
-import io
 import json
 import sys
 import time
@@ -43,9 +41,10 @@ from typing import Optional, Sequence
 
 from tqdm.auto import tqdm
 
+from common.cli import exit_on_bad_input
 from common.errors import DataError
-from common.records import atomic_write_text, write_json
 from phase5_multimodal_financial_sentiment.charts import ChartCache
+from phase5_multimodal_financial_sentiment.manifests import write_build
 from phase5_multimodal_financial_sentiment.prices import read_prices
 
 UP, DOWN = 0.0055, -0.005  # the authors' movement thresholds (config.yml: y_threshold)
@@ -133,15 +132,16 @@ def symbols_of(data_dir: Path) -> list[str]:
 
 
 def build_rows(data_dir: Path, out: Path, window: int, size: int, tweet_days: int, max_tweets: int,
-               symbols: Optional[Sequence[str]] = None, progress: bool = True) -> tuple[list[dict], ChartCache]:
-    """Every kept stock-day as a manifest row; charts drawn (or found) under `<out>/charts`."""
-    cache = ChartCache(out / "charts")
-    rows, cache.null_price_days = [], {}
+               symbols: Optional[Sequence[str]] = None, progress: bool = True
+               ) -> tuple[list[dict], ChartCache, dict[str, int]]:
+    """Every kept stock-day as a manifest row, charts drawn (or found) under `<out>/charts`,
+    and per stock the days its price file leaves without prices."""
+    cache, rows, null_days = ChartCache(out / "charts"), [], {}
     for symbol in tqdm(symbols or symbols_of(data_dir), desc="stocks", disable=not progress):
         movements = read_movements(data_dir / "price" / "preprocessed" / f"{symbol}.txt")
         prices = read_prices(data_dir / "price" / "raw" / f"{symbol}.csv")
         if prices.null_days:
-            cache.null_price_days[symbol] = prices.null_days
+            null_days[symbol] = prices.null_days
         tweets = data_dir / "tweet" / "preprocessed" / symbol
         for day in sorted(movements):
             movement, split = movements[day], split_of(day)
@@ -152,7 +152,7 @@ def build_rows(data_dir: Path, out: Path, window: int, size: int, tweet_days: in
             rows.append({"text": text or NO_TWEETS, "image": chart.relative_to(out).as_posix(),
                          "label": LABELS[movement >= UP], "split": split, "ticker": symbol,
                          "date": day.isoformat(), "has_tweet": int(count > 0), "movement": movement})
-    return rows, cache
+    return rows, cache, null_days
 
 
 def describe_rows(rows: Sequence[dict]) -> dict:
@@ -172,20 +172,15 @@ def build(data_dir: Path, out: Path, window: int = 30, size: int = 64, tweet_day
     """Write `<out>/manifest.csv` and `<out>/build.json`; return the build record."""
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    rows, cache = build_rows(Path(data_dir), out, window, size, tweet_days, max_tweets, symbols, progress)
+    rows, cache, null_days = build_rows(Path(data_dir), out, window, size, tweet_days, max_tweets, symbols,
+                                        progress)
     seconds = time.perf_counter() - started
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out / "manifest.csv", buffer.getvalue())
     record = {"source": str(data_dir), "window_trading_days": window, "chart_size": size, "tweet_days": tweet_days,
               "max_tweets": max_tweets, "tweets_per_day": TWEETS_PER_DAY, "thresholds": {"up": UP, "down": DOWN},
-              "splits": describe_rows(rows), "price_days_without_prices": cache.null_price_days,
+              "splits": describe_rows(rows), "price_days_without_prices": null_days,
               "charts_rendered": cache.rendered, "charts_reused": cache.reused,
               "seconds": round(seconds, 1), "rows_per_second": round(len(rows) / max(seconds, 1e-9), 1)}
-    write_json(out / "build.json", record)
-    return record
+    return write_build(out, COLUMNS, rows, record)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -201,12 +196,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for name in ("window", "size", "tweet_days", "max_tweets"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
-    try:
-        record = build(args.data_dir, args.out, args.window, args.size, args.tweet_days, args.max_tweets,
-                       args.symbols.split(",") if args.symbols else None)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    record = exit_on_bad_input(lambda: build(args.data_dir, args.out, args.window, args.size, args.tweet_days,
+                                             args.max_tweets, args.symbols.split(",") if args.symbols else None))
     print(json.dumps(record["splits"]))
     print(f"{sum(s['rows'] for s in record['splits'].values())} rows in {record['seconds']} s; charts rendered "
           f"{record['charts_rendered']}, reused {record['charts_reused']} -> {args.out / 'manifest.csv'}")

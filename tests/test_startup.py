@@ -70,7 +70,7 @@ def test_imagenet_weights_urls_are_torchvisions():
     from phase5_multimodal_financial_sentiment.config import Phase5Config
     from phase5_multimodal_financial_sentiment.phase import IMAGENET_WEIGHTS_URLS
 
-    choices = Phase5Config.__dataclass_fields__["image_model"].metadata.get("choices")
-    assert set(IMAGENET_WEIGHTS_URLS) == set(choices or IMAGENET_WEIGHTS_URLS)
+    choices = Phase5Config.__dataclass_fields__["image_model"].metadata["choices"]
+    assert set(IMAGENET_WEIGHTS_URLS) == set(choices)
     for name, url in IMAGENET_WEIGHTS_URLS.items():
         assert torchvision.models.get_model_weights(name).DEFAULT.url == url
