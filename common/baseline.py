@@ -83,13 +83,15 @@ def text_phase(phase_name: str):
 
 
 def finish_untrained(cfg, run, model, evaluator, phase_name: str, pipeline_tag: Optional[str] = None,
-                     **records) -> Path:
-    """Score a model nothing trained on the run's splits and write its records like a run's."""
+                     fitted_on: int = 0, **records) -> Path:
+    """Score a model no gradient trained on the run's splits and write its records like a run's;
+    `fitted_on`: the training examples it was fitted on otherwise (a price baseline's regression),
+    recorded as its `train_examples`."""
     from common.fit import FitResult
     from common.run_lifecycle import finish_run
 
-    finish_run(cfg, run, model, evaluator, FitResult(history=[], best_epoch=0, train_seconds=0.0, before={}), 0,
-               phase_name, pipeline_tag, **records)
+    finish_run(cfg, run, model, evaluator, FitResult(history=[], best_epoch=0, train_seconds=0.0, before={}),
+               fitted_on, phase_name, pipeline_tag, **records)
     return run.run_dir
 
 

@@ -98,15 +98,21 @@ def compare_runs(run_a: Path, run_b: Path, metric: str = "f1_macro", n_resamples
     return {"run_a": str(run_a), "run_b": str(run_b), **result}
 
 
-def compare_seeds(root: Path, stem_a: str, stem_b: str) -> list[dict]:
+def compare_seeds(root: Path, stem_a: str, stem_b: str, metric: str = "f1_macro",
+                  cluster_column: Optional[str] = None) -> list[dict]:
     """`compare_runs` of `<stem_a>_seed<N>` against `<stem_b>_seed<N>` under `root`, for every
-    seed N both have finished (with predictions), each with that seed as `run_seed`."""
+    seed N both have finished (with predictions), each with that seed as `run_seed`; a
+    `stem_b` without seeds (a baseline, e.g. `stocknet_majority`) is compared with every
+    seed of `stem_a`."""
     results = []
     for run_a in sorted(Path(root).glob(f"{stem_a}_seed*")):
         seed = run_a.name.rsplit("_seed", 1)[1]
         run_b = Path(root) / f"{stem_b}_seed{seed}"
+        if not run_b.is_dir():
+            run_b = Path(root) / stem_b
         if (run_a / "predictions.csv").exists() and (run_b / "predictions.csv").exists():
-            results.append({**compare_runs(run_a, run_b), "run_seed": seed})
+            results.append({**compare_runs(run_a, run_b, metric=metric, cluster_column=cluster_column),
+                            "run_seed": seed})
     return results
 
 

@@ -65,6 +65,8 @@ class Phase:
     tables: Sequence = ()  # common.report.TableSpec
     figures: Sequence = ()  # common.report.FigureSpec
     blocks: Sequence = ()  # common.report.BlockSpec
+    summary: Sequence = ()  # common.summary.SummaryRow: its rows of experiments.md's summary
+    claims: Sequence = ()  # common.claims.ClaimVerdict: its verdicts on the original study's findings
     study_data: Optional[StudyData] = None  # what its model cards say of the study's data set
     pipeline_tag: Optional[str] = "text-classification"  # the transformers pipeline that serves its models
 

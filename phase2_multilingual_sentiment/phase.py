@@ -7,7 +7,7 @@ from common.scratch import encoder_refs
 from phase2_multilingual_sentiment.config import PHASE as NAME, PRESET_DIR, TWEET_DATASET, Phase2Config
 from phase2_multilingual_sentiment.data import HUB_ID, data_refs, load_splits
 from phase2_multilingual_sentiment.reproduce import quick_steps, steps
-from phase2_multilingual_sentiment.tables import BLOCKS, FIGURES, TABLES
+from phase2_multilingual_sentiment.tables import BLOCKS, FIGURES, SUMMARY, TABLES
 from phase2_multilingual_sentiment.train import main
 
 
@@ -21,4 +21,4 @@ def hub_refs(cfg: Phase2Config) -> list[HubRef]:
 TWEETS = StudyData(TWEET_DATASET, "XLM-T multilingual tweet sentiment (Barbieri et al. 2022)", HUB_ID, "other",
                    "the terms of the source tweet data sets", f"https://huggingface.co/datasets/{HUB_ID}")
 PHASE = Phase(Runner(NAME, Phase2Config, PRESET_DIR, main, hub_refs, load_splits), steps, quick_steps, tables=TABLES,
-              figures=FIGURES, blocks=BLOCKS, study_data=TWEETS)
+              figures=FIGURES, blocks=BLOCKS, study_data=TWEETS, summary=SUMMARY)

@@ -6,7 +6,7 @@ from common.phases import Phase, Runner, StudyData
 from phase4_medical_text_xai.config import MEDICAL_DATASET, PHASE as NAME, PRESET_DIR, Phase4Config
 from phase4_medical_text_xai.data import HUB_ID, data_refs, load_splits
 from phase4_medical_text_xai.reproduce import quick_steps, steps
-from phase4_medical_text_xai.tables import BLOCKS, TABLES
+from phase4_medical_text_xai.tables import BLOCKS, CLAIMS, SUMMARY, TABLES
 from phase4_medical_text_xai.train import main
 
 
@@ -16,4 +16,4 @@ def hub_refs(cfg: Phase4Config) -> list[HubRef]:
 
 ABSTRACTS = StudyData(MEDICAL_DATASET, "Medical Abstracts (Schopf et al. 2022)", HUB_ID, "cc-by-sa-3.0")
 PHASE = Phase(Runner(NAME, Phase4Config, PRESET_DIR, main, hub_refs, load_splits), steps, quick_steps, tables=TABLES,
-              blocks=BLOCKS, study_data=ABSTRACTS)
+              blocks=BLOCKS, study_data=ABSTRACTS, summary=SUMMARY, claims=CLAIMS)

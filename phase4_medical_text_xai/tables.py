@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common.summary import SummaryRow
+from common.claims import ClaimVerdict
 from common.records import read_json
+from common.study_figures import original_row, original_summary
 from common.tables import (BlockSpec, Column, GroupColumns, IntervalColumn, SecondsColumn, TableSpec, describe_device,
                            model_label, publish_figure)
 from phase4_medical_text_xai.faithfulness import HIGHER_IS_BETTER, METRICS
@@ -90,9 +93,29 @@ COLUMNS = [Column("split", "metrics.data.split", "{}"), Column("max length", "co
            SecondsColumn("train s/epoch", "metrics.seconds_per_epoch")]
 TABLES = [
     TableSpec(name="phase4_classification", phase=PHASE, title="Phase 4: text classification, test split",
-              study_data=MEDICAL_DATASET, columns=COLUMNS, select=lambda run: not in_long_inputs_study(run)),
+              study_data=MEDICAL_DATASET, columns=COLUMNS, select=lambda run: not in_long_inputs_study(run),
+              reported=[original_row(PHASE, accuracy="test accuracy", f1_macro="test macro-F1",
+                                     data="medical text: its data and split not published")]),
     TableSpec(name="phase4_long_inputs", phase=PHASE, title="Phase 4: long abstracts, head vs head + tail vs "
               "windows, at 256 and 512 tokens, test split", study_data=MEDICAL_DATASET, columns=COLUMNS,
               select=in_long_inputs_study),
 ]
 BLOCKS = [BlockSpec(name="phase4_faithfulness", render=render_faithfulness)]
+
+# The summary's row (common/summary.py) and the verdict on the study's explanation claim.
+SUMMARY = (
+    SummaryRow(task="medical abstracts, 5 conditions (phase 4)", tables=("phase4_classification",),
+               section="Phase 4: medical abstracts, classification and explanations",
+               original=original_summary(PHASE),
+               published="none quoted: the rows re-split the published test file (Schopf et al. 2022 report "
+                         "supervised baselines on the published split)"),
+)
+CLAIMS = (
+    ClaimVerdict(claim=3, verdict="supported in the narrow sense of faithfulness; not testable here as a clinical "
+                                  "claim",
+                 why="deleting the tokens that attention rollout, Integrated Gradients or LRP rank first moves the "
+                     "prediction far more than deleting random ones, for every method, so the explanations follow "
+                     "the model; whether they support a clinician's decision needs clinicians, one model and one "
+                     "seed were explained",
+                 tables=("phase4_faithfulness",)),
+)

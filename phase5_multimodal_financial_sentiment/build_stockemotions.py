@@ -9,18 +9,23 @@ Usage:
 
 One row per post of `tweet/{train,val,test}_stockemo.csv`: text = the post as written
 (`original`), label = its `senti_label`, image = a chart of the `window` (30) trading days of
-`price/<TICKER>.csv` before the post's `date` (`--chart_end before`, the default). Two traps
-of these files (the data README's check): the labelled day's return agrees with the label for
-90% of posts, so a chart that includes that day (`--chart_end including`, only to show the
-leak) hands the model the label; and the published split is random, so most test posts share
+`price/<TICKER>.csv` before the post's trading day (`--chart_end before`, the default).
+The files' `date` is one calendar day ahead of the US day the post was written (posts
+cluster Tuesday to Saturday), so the post's day is `date` minus one day (`POST_DAY_OFFSET`).
+Two traps of these files (the data README's check, confirmed here): the return of the
+post's day agrees with the label for about 85% of posts (a coin's 50% for the day before
+it), so a chart that includes that day (`--chart_end including`, only to show the leak)
+hands the model the label; and the published split is random, so most test posts share
 ticker and date with a training post (`--split published`); `--split date` (the default)
 puts the earliest 80% of days in train, the next 10% in validation, the last 10% in test,
 so no day is in two splits. `build.json` counts the test rows whose (ticker, date) a train
 row also has.
 
-A post whose ticker has no trading day before its date (ABNB was listed on 2020-12-10; its
+Each row also carries `returns`, the last 5 daily returns the chart shows (the price
+baselines' input). A post whose ticker has no trading day before its day (ABNB was listed on 2020-12-10; its
 posts start 2020-12-07) cannot be drawn: an error naming the file and line, or, with
-`--drop_undrawable`, left out and counted. Charts are cached by their prices (charts.py).
+`--drop_undrawable`, left out and counted (under either chart end, so that the two builds
+hold the same posts). Charts are cached by their prices (charts.py).
 """
 from __future__ import annotations
 
@@ -36,14 +41,15 @@ from typing import Optional, Sequence
 from common.cli import exit_on_bad_input
 from common.errors import DataError
 from phase5_multimodal_financial_sentiment.charts import ChartCache
-from phase5_multimodal_financial_sentiment.manifests import write_build
-from phase5_multimodal_financial_sentiment.prices import Prices, read_prices
+from phase5_multimodal_financial_sentiment.manifests import describe_chart_sharing, write_build
+from phase5_multimodal_financial_sentiment.prices import Prices, last_returns, read_prices
 
 FILES = {"train": "train_stockemo.csv", "validation": "val_stockemo.csv", "test": "test_stockemo.csv"}
 REQUIRED = ("id", "date", "ticker", "senti_label", "original")
-COLUMNS = ("text", "image", "label", "split", "published_split", "ticker", "date", "id")
+COLUMNS = ("text", "image", "label", "split", "published_split", "ticker", "date", "id", "returns")
 CHART_ENDS = ("before", "including")
 SPLITS = ("date", "published")
+POST_DAY_OFFSET = dt.timedelta(days=1)  # `date` minus this is the day the post was written (see above)
 
 
 def read_posts(data_dir: Path) -> list[dict]:
@@ -96,8 +102,11 @@ def build(data_dir: Path, out: Path, window: int = 30, size: int = 64, chart_end
         ticker = post["ticker"]
         if ticker not in prices:
             prices[ticker] = read_prices(price_file(data_dir, ticker))
-        try:
-            ohlc = prices[ticker].before(post["day"], window, including=chart_end == "including")
+        written = post["day"] - POST_DAY_OFFSET
+        try:  # a post stays only where the chart before its day exists: both chart ends keep the same posts
+            ohlc = prices[ticker].before(written, window)
+            if chart_end == "including":
+                ohlc = prices[ticker].before(written, window, including=True)
         except DataError as exc:
             if not drop_undrawable:
                 raise DataError(f"{post['where']}: {ticker} on {post['day']}: {exc}; pass --drop_undrawable to "
@@ -107,15 +116,17 @@ def build(data_dir: Path, out: Path, window: int = 30, size: int = 64, chart_end
         rows.append({"text": post["original"], "image": cache.path(ohlc, size).relative_to(out).as_posix(),
                      "label": post["senti_label"], "split": by_date[post["day"]] if split == "date" else
                      post["published_split"], "published_split": post["published_split"], "ticker": ticker,
-                     "date": post["day"].isoformat(), "id": post["id"]})
+                     "date": post["day"].isoformat(), "id": post["id"], "returns": last_returns(ohlc)})
     train_days = {(row["ticker"], row["date"]) for row in rows if row["split"] == "train"}
     counts = {name: {"rows": sum(row["split"] == name for row in rows),
                      "bullish": sum(row["split"] == name and row["label"] == "bullish" for row in rows),
                      "sharing_ticker_and_date_with_train": sum(row["split"] == name and (row["ticker"], row["date"])
                                                               in train_days for row in rows)}
               for name in FILES}
-    record = {"source": str(data_dir), "split": split, "chart_end": chart_end, "window_trading_days": window,
+    record = {"builder": "stockemotions", "source": str(data_dir), "split": split, "chart_end": chart_end,
+              "window_trading_days": window,
               "chart_size": size, "splits": counts, "dropped_undrawable": dropped,
+              "train_chart_sharing": describe_chart_sharing(rows),
               "charts_rendered": cache.rendered, "charts_reused": cache.reused,
               "seconds": round(time.perf_counter() - started, 1)}
     return write_build(out, COLUMNS, rows, record)
@@ -128,8 +139,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--window", type=int, default=30, help="Trading days a chart shows.")
     parser.add_argument("--size", type=int, default=64, help="Side of a chart in pixels.")
     parser.add_argument("--chart_end", default="before", choices=CHART_ENDS,
-                        help="before: the chart ends the trading day before the post's date; including: it shows "
-                             "that day too (its move is the label 90%% of the time: only to show the leak).")
+                        help="before: the chart ends the trading day before the post's day (its date minus one "
+                             "day); including: it shows that day too (its move is the label about 85%% of the time: "
+                             "only to show the leak).")
     parser.add_argument("--split", default="date", choices=SPLITS,
                         help="date: train, validation, test by date (80/10/10 of the days); published: the "
                              "files' random split.")

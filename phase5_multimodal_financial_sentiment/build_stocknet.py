@@ -24,7 +24,8 @@ from `price/raw/<SYM>.csv` with open, high and low scaled by Adj Close / Close (
 dividends, as the movement is), so the target day is never drawn (common to all rows: the
 chart's own scale, no axis). Charts are cached by their prices (charts.py): a rebuild renders
 nothing. Writes `<out>/manifest.csv` (text, image, label, split, ticker, date, has_tweet,
-movement) and `<out>/build.json` (settings, counts, seconds, charts per second) only once
+movement, and `returns`: the last 5 daily returns the chart shows, oldest first, the price
+baselines' input) and `<out>/build.json` (settings, counts, seconds, charts per second) only once
 everything was read and drawn; bad input (a missing price file, a tweet file that is not JSON
 lines, a target day outside the price file's range) is an error naming the file and line.
 """
@@ -44,8 +45,8 @@ from tqdm.auto import tqdm
 from common.cli import exit_on_bad_input
 from common.errors import DataError
 from phase5_multimodal_financial_sentiment.charts import ChartCache
-from phase5_multimodal_financial_sentiment.manifests import write_build
-from phase5_multimodal_financial_sentiment.prices import read_prices
+from phase5_multimodal_financial_sentiment.manifests import describe_chart_sharing, write_build
+from phase5_multimodal_financial_sentiment.prices import last_returns, read_prices
 
 UP, DOWN = 0.0055, -0.005  # the authors' movement thresholds (config.yml: y_threshold)
 START, VAL_START, TEST_START, END = (dt.date(2014, 1, 1), dt.date(2015, 8, 1), dt.date(2015, 10, 1),
@@ -53,7 +54,7 @@ START, VAL_START, TEST_START, END = (dt.date(2014, 1, 1), dt.date(2015, 8, 1), d
 TWEETS_PER_DAY = 30  # config.yml: max_n_msgs
 LABELS = ("down", "up")
 NO_TWEETS = "[no tweets in the days before]"  # the text of a row whose window holds none
-COLUMNS = ("text", "image", "label", "split", "ticker", "date", "has_tweet", "movement")
+COLUMNS = ("text", "image", "label", "split", "ticker", "date", "has_tweet", "movement", "returns")
 
 
 def read_movements(path: Path) -> dict[dt.date, float]:
@@ -148,10 +149,12 @@ def build_rows(data_dir: Path, out: Path, window: int, size: int, tweet_days: in
             if split is None or DOWN <= movement < UP:
                 continue
             text, count = window_text(tweets, day, tweet_days, max_tweets)
-            chart = cache.path(prices.before(day, window), size)
+            ohlc = prices.before(day, window)
+            chart = cache.path(ohlc, size)
             rows.append({"text": text or NO_TWEETS, "image": chart.relative_to(out).as_posix(),
                          "label": LABELS[movement >= UP], "split": split, "ticker": symbol,
-                         "date": day.isoformat(), "has_tweet": int(count > 0), "movement": movement})
+                         "date": day.isoformat(), "has_tweet": int(count > 0), "movement": movement,
+                         "returns": last_returns(ohlc)})
     return rows, cache, null_days
 
 
@@ -175,9 +178,11 @@ def build(data_dir: Path, out: Path, window: int = 30, size: int = 64, tweet_day
     rows, cache, null_days = build_rows(Path(data_dir), out, window, size, tweet_days, max_tweets, symbols,
                                         progress)
     seconds = time.perf_counter() - started
-    record = {"source": str(data_dir), "window_trading_days": window, "chart_size": size, "tweet_days": tweet_days,
+    record = {"builder": "stocknet", "source": str(data_dir), "window_trading_days": window, "chart_size": size,
+              "tweet_days": tweet_days,
               "max_tweets": max_tweets, "tweets_per_day": TWEETS_PER_DAY, "thresholds": {"up": UP, "down": DOWN},
               "splits": describe_rows(rows), "price_days_without_prices": null_days,
+              "train_chart_sharing": describe_chart_sharing(rows),
               "charts_rendered": cache.rendered, "charts_reused": cache.reused,
               "seconds": round(seconds, 1), "rows_per_second": round(len(rows) / max(seconds, 1e-9), 1)}
     return write_build(out, COLUMNS, rows, record)

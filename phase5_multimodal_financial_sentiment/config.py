@@ -71,7 +71,9 @@ class Phase5Config(TrainConfig):
                                 "false decodes every epoch.")
     fusion_hidden_size: int = option(256, "Width of the fusion layers.", at_least=1)
     fusion_dropout: float = option(0.1, "Dropout in the fusion head.", at_least=0, below=1)
-    freeze_text: bool = option(False, "Keep the text encoder's weights fixed (train the rest).")
+    freeze_text: bool = option(False, "Keep the text encoder's weights fixed and train the rest on its vectors, "
+                               "computed once per text and kept under <output_dir>/<phase>/.cache (the frozen-"
+                               "feature rows: a CPU's way through tens of thousands of texts).")
     freeze_image: bool = option(False, "Keep the image encoder's weights (and batch-norm statistics) fixed.")
     group_by_length: bool = option(False, "Unused here: batches are drawn uniformly at random.")
 
@@ -82,9 +84,6 @@ class Phase5Config(TrainConfig):
 
 def check_config(cfg: Phase5Config) -> None:
     """Combinations that each key alone allows but that make no sense together."""
-    if cfg.modality == "text" and cfg.freeze_text:
-        raise ConfigError("modality text with freeze_text leaves only the classifier to train; that is a linear "
-                          "probe, not the text-only ablation: drop freeze_text")
     if cfg.modality == "image" and cfg.freeze_image and cfg.image_weights == "none":
         raise ConfigError("a frozen image encoder with random weights (image_weights none) learns nothing")
     if len(set(cfg.labels)) != len(cfg.labels) or len(cfg.labels) < 2:

@@ -3,7 +3,9 @@
 A manifest is a CSV (header line) or JSONL file with the columns `text`, `image` (a path
 relative to the manifest's folder) and `label`, and optionally `split`
 (train/validation/test; without it the rows are split 80/10/10, stratified and seeded)
-plus any columns of its own (e.g. a group for per-group metrics). Every row is checked
+plus any columns of its own (e.g. a group for per-group metrics; `returns`, the builders'
+last daily returns, is read for the price baselines). A `build.json` beside the manifest
+(a builder's record) is noted in the run's data record. Every row is checked
 up front: a missing or unreadable image (each is decoded once, whole), an image path that
 leaves the manifest's folder, an unknown label or an empty split is an error naming the row.
 
@@ -30,6 +32,7 @@ from tqdm.auto import tqdm
 
 from common.batching import EpochRandomSampler, ShardedBatchSampler, ShardedEvalSampler
 from common.errors import ConfigError, DataError
+from common.records import read_json
 from common.splits import Splits, check_labels_trained, split_stratified
 from common.text_data import SPLIT_ALIASES, SPLITS, read_table, require_cell
 from phase5_multimodal_financial_sentiment.config import MAX_IMAGE_PIXELS
@@ -46,6 +49,7 @@ class ImageTextExample:
     group: Optional[str] = None
     cluster: Optional[str] = None  # rows that move together (a trading day): test intervals resample these
     shared_key: Optional[str] = None  # the values of `leak_columns` (e.g. ticker and date), where given
+    returns: Optional[tuple[float, ...]] = None  # the manifest's `returns` (the last daily returns), where given
 
 
 def example_key(example: ImageTextExample) -> str:
@@ -141,9 +145,32 @@ def read_manifest(path: Path, label_names: Sequence[str], group_column: Optional
             split = SPLIT_ALIASES.get(str(row["split"]).strip().lower())
             if split is None:
                 raise DataError(f"{where}: unknown split {row['split']!r} (expected train, validation/val/dev or test)")
-        examples.append(ImageTextExample(text, image, label, group, cluster, shared))
+        returns = parse_returns(row["returns"], where) if row.get("returns") not in (None, "") else None
+        examples.append(ImageTextExample(text, image, label, group, cluster, shared, returns))
         splits.append(split)
     return examples, splits
+
+
+def parse_returns(value, where: str) -> tuple[float, ...]:
+    """A `returns` cell: daily returns separated by spaces, oldest first (the builders' column)."""
+    try:
+        returns = tuple(float(part) for part in str(value).split())
+    except ValueError:
+        raise DataError(f"{where}: returns {value!r} are not numbers separated by spaces") from None
+    if not all(np.isfinite(returns)):
+        raise DataError(f"{where}: returns {value!r} hold a value that is not finite")
+    return returns
+
+
+def read_build(manifest: Path) -> Optional[dict]:
+    """What a builder (build_stocknet.py, build_stockemotions.py) recorded of the manifest:
+    its `build.json` settings, without the counts; None for a manifest no builder wrote."""
+    path = manifest.parent / "build.json"
+    if not path.is_file():
+        return None
+    record = read_json(path)
+    return {key: record[key] for key in ("builder", "split", "chart_end", "window_trading_days", "chart_size",
+                                         "tweet_days", "max_tweets") if key in record}
 
 
 def load_splits(cfg) -> Splits:
@@ -158,6 +185,9 @@ def load_splits(cfg) -> Splits:
         how = f"stratified 80/10/10, split_seed {cfg.split_seed}"
     check_labels_trained(parts, cfg.labels, str(path))
     info = {"source": str(path), "split": how, "sizes": {k: len(v) for k, v in parts.items()}}
+    build = read_build(path)
+    if build:
+        info["build"] = build  # which builder and settings made it: the tables sort runs by it
     if cfg.leak_columns:
         info["shared_with_train"] = count_shared_with_train(parts, cfg.leak_columns)
     return Splits(list(cfg.labels), parts["train"], parts["val"], parts["test"], info=info)
@@ -218,15 +248,17 @@ def check_cache_fits(count: int, image_size: int, available: Optional[int]) -> i
 
 
 class ManifestDataset(Dataset):
-    """Tokenized texts (once, up front) and images of a list of examples; a modality the
-    model does not use is left out. With `cache_images` every image is loaded (decoded,
+    """Tokenized texts (once, up front), or the frozen encoder's `text_features` (one row per
+    example) in their place, and images of a list of examples; a modality the model does not
+    use is left out. With `cache_images` every image is loaded (decoded,
     resized, cropped) once, here, and only normalised per item; otherwise per item."""
 
     def __init__(self, examples: Sequence[ImageTextExample], tokenizer=None, transform: Optional[ImageTransform] = None,
-                 max_length: int = 64, cache_images: bool = False, progress: bool = True):
-        self.examples, self.transform = list(examples), transform
+                 max_length: int = 64, cache_images: bool = False, progress: bool = True,
+                 text_features: Optional[torch.Tensor] = None):
+        self.examples, self.transform, self.text_features = list(examples), transform, text_features
         self.encodings = self.images = None
-        if tokenizer is not None:
+        if tokenizer is not None and text_features is None:
             encoded = tokenizer([e.text for e in self.examples], truncation=True, max_length=max_length)
             self.encodings = {k: encoded[k] for k in TEXT_KEYS if k in encoded}
         if transform is not None and cache_images and self.examples:
@@ -243,6 +275,8 @@ class ManifestDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         item = {k: v[index] for k, v in self.encodings.items()} if self.encodings else {}
+        if self.text_features is not None:
+            item["text_features"] = self.text_features[index]
         if self.images is not None:
             item["pixel_values"] = self.transform.normalize(self.images[index])
         elif self.transform is not None:
@@ -252,15 +286,15 @@ class ManifestDataset(Dataset):
 
 
 class Collator:
-    """Pads the text part with the tokenizer, stacks the images."""
+    """Pads the text part with the tokenizer, stacks everything else (images, text features)."""
 
     def __init__(self, tokenizer=None):
         self.tokenizer = tokenizer
 
     def __call__(self, items: list[dict]) -> dict:
         batch = {"labels": torch.tensor([item["labels"] for item in items])}
-        if "pixel_values" in items[0]:
-            batch["pixel_values"] = torch.stack([item["pixel_values"] for item in items])
+        for key in (key for key in items[0] if key != "labels" and key not in TEXT_KEYS):  # images, vectors
+            batch[key] = torch.stack([item[key] for item in items])
         if self.tokenizer is not None and "input_ids" in items[0]:
             text = [{k: item[k] for k in TEXT_KEYS if k in item} for item in items]
             batch.update(self.tokenizer.pad(text, return_tensors="pt"))

@@ -162,8 +162,13 @@ class MultimodalClassifier(PreTrainedModel):
         return self.text_encoder(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state[:, 0]
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, pixel_values=None, labels=None,
-                **kwargs) -> SequenceClassifierOutput:
-        text = self.encode_text(input_ids, attention_mask, token_type_ids) if self.text_encoder is not None else None
+                text_features=None, **kwargs) -> SequenceClassifierOutput:
+        """`text_features`: the frozen text encoder's vectors, computed once (text_features.py),
+        read instead of the token ids."""
+        text = None
+        if self.text_encoder is not None:
+            text = text_features if text_features is not None else self.encode_text(input_ids, attention_mask,
+                                                                                    token_type_ids)
         image_map = self.image_encoder(pixel_values) if self.image_encoder is not None else None
         if self.config.modality == "fusion":
             logits = self.head(text, image_map)
@@ -171,6 +176,21 @@ class MultimodalClassifier(PreTrainedModel):
             logits = self.head(text if text is not None else image_map.mean((2, 3)))
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+class ReturnsClassifier(nn.Module):
+    """A fixed linear map from a row's last daily returns to logits: the price baselines
+    (price_baselines.py) scored through the same evaluation as the trained models."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor):
+        super().__init__()
+        self.linear = nn.Linear(weight.shape[1], weight.shape[0])
+        with torch.no_grad():
+            self.linear.weight.copy_(weight)
+            self.linear.bias.copy_(bias)
+
+    def forward(self, returns: torch.Tensor, labels=None, **kwargs) -> SequenceClassifierOutput:
+        return SequenceClassifierOutput(logits=self.linear(returns))
 
 
 def load_image_weights(name: str, policy: str):

@@ -5,7 +5,7 @@ from common.hub import HubRef, model_ref, url_ref
 from common.phases import Phase, Runner
 from phase5_multimodal_financial_sentiment.config import PHASE as NAME, PRESET_DIR, Phase5Config
 from phase5_multimodal_financial_sentiment.reproduce import quick_steps, steps
-from phase5_multimodal_financial_sentiment.tables import TABLES
+from phase5_multimodal_financial_sentiment.tables import CLAIMS, SUMMARY, TABLES
 from phase5_multimodal_financial_sentiment.train import main
 
 # torchvision's default ImageNet weights of each image_model (`get_model_weights(name).DEFAULT.url`,
@@ -31,4 +31,4 @@ def model_refs(cfg: Phase5Config) -> list[HubRef]:
 # The data is a local manifest: only the encoders come from the hub (and torchvision). Its
 # fusion models take text and an image, which no transformers pipeline serves.
 PHASE = Phase(Runner(NAME, Phase5Config, PRESET_DIR, main, model_refs), steps, quick_steps, tables=TABLES,
-              pipeline_tag=None)
+              pipeline_tag=None, summary=SUMMARY, claims=CLAIMS)

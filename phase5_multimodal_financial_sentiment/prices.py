@@ -34,6 +34,19 @@ class Prices:
         return self.ohlc[max(0, end - window):end]
 
 
+RETURN_DAYS = 5  # the last daily returns a manifest row carries (the price baselines' input)
+
+
+def last_returns(ohlc: np.ndarray, days: int = RETURN_DAYS) -> str:
+    """The last `days` daily returns of the closes of `ohlc` (oldest first), space-separated,
+    as a manifest's `returns` column holds them; fewer where the window is shorter, 0 for none
+    (a listing's first days)."""
+    closes = np.asarray(ohlc, dtype=np.float64)[-(days + 1):, 3]
+    returns = closes[1:] / closes[:-1] - 1 if len(closes) > 1 else np.zeros(0)
+    returns = np.concatenate([np.zeros(days - len(returns)), returns])
+    return " ".join(f"{value:.6f}" for value in returns)
+
+
 def read_prices(path: Path) -> Prices:
     """`price/raw/<SYM>.csv` (Date,Open,High,Low,Close,Adj Close,Volume; oldest first), with
     open, high, low and close scaled by Adj Close / Close. A day whose every price is "null"

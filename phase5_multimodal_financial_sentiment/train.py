@@ -28,19 +28,37 @@ if TYPE_CHECKING:
     from common.fit import OnEpochEnd
 
 
-def loader_factory(model_config, tokenizer, cfg: Phase5Config):
-    """`make(examples, batch_size, seed)`: a loader of exactly what the model reads."""
+def loader_factory(model, tokenizer, cfg: Phase5Config, device, store=None):
+    """`make(examples, batch_size, seed)`: a loader of exactly what the model reads; with a
+    `store` (a frozen text encoder) the texts' vectors from it instead of their tokens."""
     from phase5_multimodal_financial_sentiment.data import ImageTransform, ManifestDataset, make_loader
+    from phase5_multimodal_financial_sentiment.text_features import text_encoding
 
+    model_config = model.config
     transform = (ImageTransform(model_config.image_size, model_config.image_mean, model_config.image_std)
                  if model_config.uses_image else None)
     text_tokenizer = tokenizer if model_config.uses_text else None
+    encode = text_encoding(model, tokenizer, cfg.max_length, device) if store is not None else None
 
     def make(examples, batch_size: int = cfg.eval_batch_size, seed: Optional[int] = None):
-        dataset = ManifestDataset(examples, text_tokenizer, transform, cfg.max_length, cfg.cache_images, cfg.progress)
+        features = (store.features([e.text for e in examples], encode, cfg.eval_batch_size, cfg.progress)
+                    if store is not None else None)
+        dataset = ManifestDataset(examples, text_tokenizer, transform, cfg.max_length, cfg.cache_images, cfg.progress,
+                                  features)
         return make_loader(dataset, text_tokenizer, batch_size, cfg.num_workers, seed)
 
     return make
+
+
+def feature_store(cfg: Phase5Config, model):
+    """The store of the frozen text encoder's vectors (text_features.py), or None where the
+    text encoder trains or is absent."""
+    from phase5_multimodal_financial_sentiment.text_features import TextFeatureStore, encoder_key
+
+    if not (cfg.freeze_text and model.config.uses_text):
+        return None
+    key = encoder_key(cfg.model_name_or_path, model.config.text_config, cfg.max_length)
+    return TextFeatureStore(Path(cfg.output_dir) / PHASE / ".cache" / "text_features", key)
 
 
 def main(cfg: Phase5Config, provenance: Optional[dict] = None, on_epoch_end: Optional[OnEpochEnd] = None) -> Path:
@@ -61,7 +79,8 @@ def main(cfg: Phase5Config, provenance: Optional[dict] = None, on_epoch_end: Opt
     tokenizer = run.tokenizer
     model = (load_trained_model(run.resume_from) if run.resume_from else build_model(cfg, run.splits.label_names))
     model = model.to(run.device)
-    make = loader_factory(model.config, tokenizer, cfg)
+    store = feature_store(cfg, model)
+    make = loader_factory(model, tokenizer, cfg, run.device, store)
     evaluator = Evaluator(run.splits, tokenizer, cfg, run.device, run.amp_dtype, make_loader=make,
                           columns=manifest_columns)
     train_loader = make(run.splits.train, cfg.batch_size, seed=cfg.seed)
@@ -74,7 +93,8 @@ def main(cfg: Phase5Config, provenance: Optional[dict] = None, on_epoch_end: Opt
 
     model = load_trained_model(run.best_checkpoint()).to(run.device)
     metrics = finish_run(cfg, run, model, evaluator, result, len(train_loader.dataset), PHASE, data=run.splits.info,
-                         image_weights=model.config.image_weights if model.config.uses_image else None)
+                         image_weights=model.config.image_weights if model.config.uses_image else None,
+                         text_features=store.record if store is not None else None)
     if "test_recall_neutral" in metrics:
         print("test recall per class: " + ", ".join(f"{name} {metrics[f'test_recall_{name}']:.3f}"
                                                        for name in run.splits.label_names))

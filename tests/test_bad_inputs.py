@@ -633,7 +633,7 @@ def test_report_skips_a_metrics_file_that_is_not_a_record_and_names_a_broken_ben
     err = capsys.readouterr().err
     assert "skipping" in err and "listed" in err and "not a JSON object" in err
     assert "killed.json cannot be read" in err and "Traceback" not in err
-    assert "killed.json: the result file cannot be read" in out.read_text()
+    assert "killed.json: the result file cannot be read" in (tmp_path / "benchmarks.md").read_text()
     with pytest.raises(SystemExit) as exit_info:
         report_main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path)])
     assert exit_info.value.code == 2 and "is a folder; name the Markdown file" in capsys.readouterr().err

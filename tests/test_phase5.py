@@ -184,16 +184,11 @@ def test_smoke_run_writes_its_run_directory(fused_run):
 
 
 def test_predict_reloads_the_model_and_reproduces_test_predictions(fused_run, charts, tmp_path):
-    import subprocess
-    import sys
+    from tests.phase5_helpers import predict_test_split
 
-    out = tmp_path / "predicted.csv"
-    result = subprocess.run([sys.executable, "-m", "phase5_multimodal_financial_sentiment.predict", "--model",
-                             str(fused_run / "checkpoints" / "best"), "--manifest", str(charts / "manifest.csv"),
-                             "--split", "test", "--out", str(out), "--device", "cpu"],
-                            cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    saved, predicted = pd.read_csv(fused_run / "predictions.csv"), pd.read_csv(out)
+    predicted = predict_test_split(fused_run / "checkpoints" / "best", charts / "manifest.csv",
+                                   tmp_path / "predicted.csv")
+    saved = pd.read_csv(fused_run / "predictions.csv")
     assert predicted["prediction"].tolist() == saved["prediction"].tolist()
     for column in [c for c in saved.columns if c.startswith("prob_")]:
         assert np.allclose(predicted[column], saved[column], atol=2e-4), column
@@ -240,8 +235,10 @@ def test_cli_rejects_meaningless_combinations(charts):
     from common.config import parse_config
     from phase5_multimodal_financial_sentiment.config import PRESET_DIR
 
-    with pytest.raises(ConfigError, match="linear probe"):  # when the config is built, before any data is read
-        parse_config(Phase5Config, ["--preset", "text_only", "--freeze_text"], PRESET_DIR)
+    with pytest.raises(ConfigError, match="learns nothing"):  # when the config is built, before any data is read
+        parse_config(Phase5Config, ["--preset", "image_only", "--freeze_image", "--image_weights", "none"], PRESET_DIR)
+    # a frozen text encoder under a trained head: the frozen-feature rows (text_features.py)
+    assert parse_config(Phase5Config, ["--preset", "text_only", "--freeze_text"], PRESET_DIR)[0].freeze_text
     with pytest.raises(ConfigError, match="fusion"):
         parse_config(Phase5Config, ["--fusion", "sum"], PRESET_DIR)
 

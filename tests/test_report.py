@@ -125,13 +125,15 @@ def test_unfinished_runs_are_ignored(tmp_path):
     assert [run.path.name for run in collect_runs(tmp_path)] == ["done"]
 
 
-def test_missing_markers_are_appended_and_benchmarks_rendered(tmp_path):
+def test_missing_markers_are_appended_and_benchmarks_go_to_their_own_file(tmp_path):
     write_json(tmp_path / "benchmarks" / "speed.json", {"title": "Speed", "setup": {"device": "CPU"},
                                                         "rows": [{"pipeline": "a", "s/epoch": 1.5}]})
     out = tmp_path / "e.md"
     text = build_report(tmp_path, out, specs=[SPEC])
     assert "<!-- START TABLE t1 -->" in text and "_no finished runs yet_" in text
-    assert "<!-- START TABLE benchmark:speed -->" in text and "| a | 1.5 |" in text
+    assert "benchmark:speed" not in text
+    benchmarks = (tmp_path / "benchmarks.md").read_text()
+    assert "<!-- START TABLE benchmark:speed -->" in benchmarks and "| a | 1.5 |" in benchmarks
     assert replace_block(text, "t1", "new") .count("<!-- START TABLE t1 -->") == 1
 
 
@@ -250,3 +252,107 @@ def test_phase2_paired_comparisons_are_common_compares_seed_by_seed(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| multilingual")]
     assert len(rows) == 1 and f"| 42 | {expected['a']:.4f} | {expected['b']:.4f} | {expected['difference']:+.4f} |" \
         in rows[0] and "zero-shot" not in text.split("\n\n", 1)[1]
+
+
+def test_summary_takes_the_best_row_of_its_tables_and_says_where_none_ran(tmp_path):
+    """The summary reads each declared row's tables as the report just rebuilt them: the
+    highest score of the competing rows, its run, model, device and seeds; a table without
+    runs makes the row say so."""
+    from common.summary import SummaryRow, render_summary
+
+    for seed, accuracy in [(1, 0.80), (2, 0.84)]:
+        fake_run(tmp_path, f"good_seed{seed}", seed, accuracy)
+    fake_run(tmp_path, "better_elsewhere", 1, 0.95, train_agreement="AllAgree")
+    text = build_report(tmp_path, tmp_path / "e.md", specs=[SPEC])
+    rows = [SummaryRow(task="the task", tables=("t1",), section="Phase 1: Financial PhraseBank",
+                       metric="test accuracy", interval=None, where=(("level", "50Agree"),), original="0.5 reported",
+                       published="0.9 by Somebody"),
+            SummaryRow(task="no runs", tables=("absent",), section="Elsewhere")]
+    summary = render_summary(rows, text)
+    [line] = table_rows(summary, "the task")
+    assert "`good_seed*` (table `t1`)" in line and "test accuracy 0.8200 ± 0.0283" in line  # not the AllAgree run
+    assert "seeds 2 (1, 2)" in line and "[Phase 1: Financial PhraseBank](#phase-1-financial-phrasebank)" in line
+    assert "_no finished run yet_" in table_rows(summary, "no runs")[0]
+
+
+def write_predictions(run_dir, labels, predictions, days):
+    import pandas as pd
+
+    pd.DataFrame({"text": [f"t{i}" for i in range(len(labels))], "cluster": days, "label": labels,
+                  "prediction": predictions}).to_csv(run_dir / "predictions.csv", index=False)
+    write_json(run_dir / "metrics.json", {"labels": ["down", "up"]})
+
+
+def test_claims_show_each_verdict_with_evidence_computed_from_the_runs(tmp_path):
+    from common.claims import ClaimVerdict, Comparison, render_claims
+    from common.compare import compare_runs
+
+    labels = ["up", "down"] * 20
+    days = [f"d{i // 4}" for i in range(40)]
+    root = tmp_path / "phase5_multimodal_financial_sentiment"
+    for name, predictions in (("fused_seed1", labels[:30] + ["up"] * 10), ("text_seed1", ["up"] * 40)):
+        (root / name).mkdir(parents=True)
+        write_predictions(root / name, labels, predictions, days)
+    verdict = ClaimVerdict(claim=4, verdict="supported here", why="because",
+                           comparisons=(Comparison("fusion vs text", "fused", "text", cluster_column="cluster"),
+                                        Comparison("absent pair", "nothing", "text")),
+                           tables=("phase5_stocknet",))
+    text = render_claims([(root.name, verdict)], tmp_path)
+    expected = compare_runs(root / "fused_seed1", root / "text_seed1", cluster_column="cluster")
+    [line] = table_rows(text, "4. fusing")
+    assert "**supported here**" in line and "because" in line and "table `phase5_stocknet`" in line
+    assert f"seed 1: {expected['difference']:+.3f} [{expected['interval'][0]:+.3f}" in line
+    assert "over trading days" in line and "_no pair of finished runs `nothing_seed*`" in line
+    assert "**not testable here**" in table_rows(text, "1. model depth")[0]  # no verdict declared for claim 1
+
+
+def test_prose_may_quote_only_scores_a_generated_table_holds(tmp_path):
+    """A score typed into the prose is caught once a rebuild of the tables no longer holds it."""
+    from common.report import unbacked_scores
+
+    fake_run(tmp_path, "run", 1, 0.8123)
+    out = tmp_path / "e.md"
+    build_report(tmp_path, out, specs=[SPEC])
+    out.write_text(out.read_text() + "\nThe run scores 0.8123, far above 0.7777 (made up).\n")
+    assert unbacked_scores(out.read_text()) == ["0.7777"]
+    fake_run(tmp_path, "run", 1, 0.8456)  # the run is made again and scores otherwise
+    text = build_report(tmp_path, out, specs=[SPEC])
+    assert unbacked_scores(text) == ["0.8123", "0.7777"]
+
+
+def test_the_committed_results_quote_no_score_their_tables_lack():
+    from common import REPO_ROOT
+    from common.report import unbacked_scores
+
+    texts = [(REPO_ROOT / name).read_text(encoding="utf-8") for name in ("experiments.md", "benchmarks.md")]
+    assert unbacked_scores(*texts) == []
+
+
+def test_the_readme_layout_names_every_module_of_common():
+    import re
+
+    from common import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout"):readme.index("phase1_.../")]
+    modules = sorted(path.stem for path in (REPO_ROOT / "common").glob("*.py") if path.stem != "__init__")
+    assert [m for m in modules if not re.search(rf"\b{m}\b", layout)] == []
+
+
+def test_reported_rows_are_refreshed_without_the_runs(tmp_path):
+    """A machine without a table's runs renders its reported part anew and keeps the rows of
+    runs as the block holds them; a block without a reported part gets one after its table."""
+    import dataclasses
+
+    fake_run(tmp_path / "here", "run", 1, 0.8123)
+    out = tmp_path / "e.md"
+    bare = dataclasses.replace(SPEC, reported=[])
+    build_report(tmp_path / "here", out, specs=[bare])
+    assert "Reported by others" not in out.read_text()
+    newer = dataclasses.replace(SPEC, reported=[{"source": "Newer 2026 (reported)", "test accuracy": "0.95"}])
+    fake_run(tmp_path / "elsewhere", "other", 1, 0.5)  # the machine that refreshes lacks the table's run
+    text = build_report(tmp_path / "elsewhere", out, specs=[newer], only=[], reported_only=["t1"])
+    assert "0.8123" in text and "| other" not in text  # the runs part as it was
+    assert text.count("Reported by others, not run here:") == 1 and "Newer 2026 (reported)" in text
+    text = build_report(tmp_path / "elsewhere", out, specs=[SPEC], only=[], reported_only=["t1"])
+    assert "Somebody 2020 (reported)" in text and "Newer 2026" not in text and "0.8123" in text

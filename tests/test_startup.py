@@ -18,7 +18,7 @@ LIGHT_MODULES = [
     "phase1_financial_phrasebank.train", "phase1_financial_phrasebank.fiqa.train_targets",
     "phase2_multilingual_sentiment.train", "phase2_multilingual_sentiment.sweep", "phase3_hp_tuning_xlm_roberta.train",
     "phase4_medical_text_xai.train", "phase4_medical_text_xai.explain", "phase5_multimodal_financial_sentiment.train",
-    "phase5_multimodal_financial_sentiment.predict",
+    "phase5_multimodal_financial_sentiment.predict", "phase5_multimodal_financial_sentiment.price_baselines",
     *(f"{phase}.phase" for phase in ("phase1_financial_phrasebank", "phase2_multilingual_sentiment",
                                      "phase3_hp_tuning_xlm_roberta", "phase4_medical_text_xai",
                                      "phase5_multimodal_financial_sentiment")),
@@ -51,7 +51,8 @@ def run_module_code(module: str, argv: list[str]) -> str:
 @pytest.mark.parametrize("module", ["phase1_financial_phrasebank.train", "phase2_multilingual_sentiment.train",
                                     "phase4_medical_text_xai.train", "phase5_multimodal_financial_sentiment.train",
                                     "phase1_financial_phrasebank.fiqa.train_targets", "phase4_medical_text_xai.explain",
-                                    "common.prompting", "common.baseline"])
+                                    "common.prompting", "common.baseline",
+                                    "phase5_multimodal_financial_sentiment.price_baselines"])
 def test_help_imports_no_heavy_library(module):
     assert imported_heavy(run_module_code(module, ["--help"])) == []
 

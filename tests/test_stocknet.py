@@ -5,6 +5,7 @@ under DATA_DIR: the authors' test set of 3,720 stock-days."""
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 import datetime as dt
 import json
 
@@ -196,19 +197,28 @@ def test_stockemotions_charts_end_before_the_post_and_the_date_split_shares_no_d
     assert before["splits"]["test"]["sharing_ticker_and_date_with_train"] == 0
     published = build_emotions(root, tmp_path / "published", window=5, size=16, split="published")
     assert published["splits"]["validation"]["sharing_ticker_and_date_with_train"] == 1
-    # `including` draws the post's own day: the last candle is that day's, which `before` never shows
+    # The post was written the day before its `date` (the files' dates run one day ahead):
+    # `before` ends before that day, `including` draws it, and both keep the same posts.
     prices = read_prices(root / "price" / "AAPL.csv")
     last = next(r for r in rows if r["date"] == days[9].isoformat())
+    written = days[9] - dt.timedelta(days=1)
+    assert written in DAYS  # a trading day: the two charts differ by its candle
     drawn = np.asarray(Image.open(tmp_path / "before" / last["image"]))
-    assert np.array_equal(drawn, render_candlesticks(prices.before(days[9], 5), 16))
-    assert not np.array_equal(drawn, render_candlesticks(prices.before(days[9], 5, including=True), 16))
+    assert np.array_equal(drawn, render_candlesticks(prices.before(written, 5), 16))
+    including = build_emotions(root, tmp_path / "including", window=5, size=16, chart_end="including")
+    with open(tmp_path / "including" / "manifest.csv", newline="", encoding="utf-8") as handle:
+        leaky = {row["id"]: row for row in csv.DictReader(handle)}
+    assert set(leaky) == {row["id"] for row in rows} and including["splits"] == before["splits"]
+    drawn = np.asarray(Image.open(tmp_path / "including" / leaky[last["id"]]["image"]))
+    assert np.array_equal(drawn, render_candlesticks(prices.before(written, 5, including=True), 16))
+    assert not np.array_equal(drawn, render_candlesticks(prices.before(written, 5), 16))
 
 
 def test_stockemotions_post_without_prices_before_it_is_an_error_or_dropped(tmp_path):
     from phase5_multimodal_financial_sentiment.build_stockemotions import build as build_emotions
 
-    first = min(d for d in DAYS if d >= dt.date(2015, 9, 1))
-    posts = {"train": [(first.isoformat(), "AAPL", "bullish", "before any price"),
+    first = min(d for d in DAYS if d >= dt.date(2015, 9, 1))  # written the day before: no price before it
+    posts = {"train": [((first + dt.timedelta(days=1)).isoformat(), "AAPL", "bullish", "before any price"),
                        ((first + dt.timedelta(days=7)).isoformat(), "AAPL", "bearish", "fine")]}
     root = write_stockemotions(tmp_path / "release", posts)
     with pytest.raises(DataError, match=r"train_stockemo.csv:2: AAPL on .*--drop_undrawable"):
@@ -220,7 +230,8 @@ def test_stockemotions_post_without_prices_before_it_is_an_error_or_dropped(tmp_
 
 def test_real_stockemotions_published_split_shares_days_with_train(real_data_dir, tmp_path):
     """The data README's check: most published test posts share ticker and date with a
-    training post; the date split shares none. ABNB's first posts precede its listing."""
+    training post; the date split shares none; the label follows the return of the day the
+    post was written (its date minus one) far more often than that of the day before."""
     from phase5_multimodal_financial_sentiment.build_stockemotions import build as build_emotions
 
     if not (real_data_dir / "stockemotions").is_dir():
@@ -229,10 +240,21 @@ def test_real_stockemotions_published_split_shares_days_with_train(real_data_dir
                                split="published", drop_undrawable=True)
     test = published["splits"]["test"]
     assert test["sharing_ticker_and_date_with_train"] / test["rows"] > 0.8
-    assert all(entry.startswith("ABNB") for entry in published["dropped_undrawable"])
+    # ABNB's posts before its listing, and posts dated 2020-01-01 (written on 2019-12-31, the prices' first day)
+    assert all(entry.startswith("ABNB") or " 2020-01-01 " in entry for entry in published["dropped_undrawable"])
     by_date = build_emotions(real_data_dir / "stockemotions", tmp_path / "out", window=30, size=16,
                              drop_undrawable=True)
     assert by_date["splits"]["test"]["sharing_ticker_and_date_with_train"] == 0
+    leaky = build_emotions(real_data_dir / "stockemotions", tmp_path / "leaky", window=30, size=16,
+                           chart_end="including", drop_undrawable=True)
+    assert leaky["splits"] == by_date["splits"]
+
+    def agreement(out):  # the share of posts whose label is the sign of the last return the chart shows
+        with open(out / "manifest.csv", newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        return np.mean([(float(r["returns"].split()[-1]) >= 0) == (r["label"] == "bullish") for r in rows])
+
+    assert agreement(tmp_path / "leaky") > 0.8 and abs(agreement(tmp_path / "out") - 0.5) < 0.05
 
 
 def test_a_built_manifest_trains_in_phase_5_with_day_clustered_intervals(tmp_path):
@@ -280,3 +302,161 @@ def test_rows_sharing_ticker_and_date_with_train_are_counted_and_warned(tmp_path
                                          "test": {"n": 2, "shared": 2}}
     assert any("2 of the 2 val rows share ticker, date with a train row" in w for w in data_warnings(info))
     assert "shared_with_train" not in load_splits(Phase5Config(data_dir=str(out), labels=["bearish", "bullish"])).info
+
+
+# --- price baselines, frozen text features, the real-data tables ------------------------------------------
+
+
+def alternating_release(tmp_path):
+    """A StockNet replica whose every weekday from the 13th on is a target, up and down in turn."""
+    movements = {day: (0.01 if i % 2 else -0.01) for i, day in enumerate(DAYS) if i >= 12}
+    out = tmp_path / "stocknet"
+    build(write_release(tmp_path / "release", movements, {}), out, window=8, size=32, progress=False)
+    return out
+
+
+def test_returns_are_the_last_five_the_chart_shows(tmp_path):
+    out = alternating_release(tmp_path)
+    prices = read_prices(tmp_path / "release" / "price" / "raw" / "ABC.csv")
+    for date, row in read_manifest(out).items():
+        closes = prices.before(dt.date.fromisoformat(date), 8)[-6:, 3]
+        assert np.allclose([float(v) for v in row["returns"].split()], closes[1:] / closes[:-1] - 1, atol=1e-6)
+
+
+def test_price_baselines_are_scored_like_runs(tmp_path):
+    """Majority, the previous day's sign and a logistic regression on the returns, each a run
+    directory with day-clustered intervals; their predictions are what each rule says."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from phase5_multimodal_financial_sentiment.price_baselines import main as baselines
+
+    out = alternating_release(tmp_path)
+    baselines(["--data_dir", str(out), "--preset", "stocknet", "--output_dir", str(tmp_path / "runs"),
+               "--run_prefix", "sn_", "--device", "cpu", "--progress", "false"])
+    rows = list(read_manifest(out).values())
+    test = [r for r in rows if r["split"] == "test"]
+    returns = lambda chosen: np.array([[float(v) for v in r["returns"].split()] for r in chosen])  # noqa: E731
+    runs = tmp_path / "runs" / "phase5_multimodal_financial_sentiment"
+    predicted = {kind: pd.read_csv(runs / f"sn_{kind}" / "predictions.csv")
+                 for kind in ("majority", "previous_day", "logistic_returns")}
+    train_labels = [r["label"] for r in rows if r["split"] == "train"]
+    assert set(predicted["majority"]["prediction"]) == {max(set(train_labels), key=train_labels.count)}
+    assert predicted["previous_day"]["prediction"].tolist() == ["up" if r[-1] >= 0 else "down"
+                                                                for r in returns(test)]
+    train = [r for r in rows if r["split"] == "train"]
+    reference = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(
+        returns(train), [r["label"] for r in train])
+    assert np.allclose(predicted["logistic_returns"]["prob_up"], reference.predict_proba(returns(test))[:, 1],
+                       atol=1e-3)
+    metrics = json.loads((runs / "sn_previous_day" / "metrics.json").read_text())
+    assert metrics["baseline"]["kind"] == "previous day's movement" and "test_mcc_ci" in metrics
+    assert metrics["train_examples"] == len(train)  # what it was fitted on (the same rows a trained row sees)
+    assert metrics["test_intervals"]["clusters"] == len({r["date"] for r in test})
+
+
+def test_a_manifest_without_returns_is_an_error_naming_it(tmp_path):
+    from phase5_multimodal_financial_sentiment.price_baselines import run_price_baseline
+
+    out = alternating_release(tmp_path)
+    with open(out / "manifest.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    with open(out / "manifest.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, [c for c in rows[0] if c != "returns"])
+        writer.writeheader()
+        writer.writerows({k: v for k, v in r.items() if k != "returns"} for r in rows)
+    with pytest.raises(DataError, match=r"manifest.csv: row 1 of the split has no `returns`"):
+        run_price_baseline("logistic_returns", ["--data_dir", str(out), "--preset", "stocknet", "--output_dir",
+                                                str(tmp_path / "runs"), "--device", "cpu", "--progress", "false"])
+
+
+@pytest.fixture(scope="module")
+def tiny_stock_encoder(tmp_path_factory):
+    from common.random_encoders import write_tiny_bert
+
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), {"up", "down", "news", "early", "later"})
+
+
+def test_frozen_text_features_are_computed_once_and_are_the_encoders(tmp_path, tiny_stock_encoder):
+    """With freeze_text every distinct text is encoded once, kept on disk and read again by the
+    next run (another seed, another head); the vectors are the model's own encode_text, so
+    predict.py on raw text gives the run's test predictions."""
+    import pandas as pd
+    import torch
+    from transformers import AutoTokenizer
+
+    from phase5_multimodal_financial_sentiment.config import Phase5Config
+    from phase5_multimodal_financial_sentiment.models import load_trained_model
+    from phase5_multimodal_financial_sentiment.text_features import TextFeatureStore
+    from phase5_multimodal_financial_sentiment.train import main
+    from tests.phase5_helpers import predict_test_split
+
+    movements = {day: (0.01 if i % 2 else -0.01) for i, day in enumerate(DAYS) if i >= 12}
+    tweets = {day: [(at(day, 9), f"news {'up' if i % 3 else 'down'} {i}")] for i, day in enumerate(DAYS)}
+    release = write_release(tmp_path / "release", movements, tweets)
+    out = tmp_path / "stocknet"
+    build(release, out, window=8, size=32, progress=False)
+    common = dict(data_dir=str(out), labels=["down", "up"], model_name_or_path=str(tiny_stock_encoder),
+                  freeze_text=True, image_model="resnet18", image_weights="none", image_size=32, epochs=1,
+                  batch_size=8, max_length=16, output_dir=str(tmp_path / "runs"), device="cpu", progress=False)
+    first = main(Phase5Config(modality="text", run_name="text", **common))
+    second = main(Phase5Config(modality="fusion", fusion="gated", run_name="gated", seed=43, **common))
+    texts = {r["text"] for r in read_manifest(out).values()}
+    recorded = [json.loads((run / "metrics.json").read_text())["text_features"] for run in (first, second)]
+    assert recorded[0]["computed"] == len(texts) and recorded[0]["reused"] == 0
+    assert recorded[1]["computed"] == 0 and recorded[1]["reused"] == len(texts)
+    store = TextFeatureStore(tmp_path / "runs" / "phase5_multimodal_financial_sentiment" / ".cache" / "text_features",
+                             Path(recorded[0]["store"]).stem)
+    model = load_trained_model(second / "checkpoints" / "best").eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_stock_encoder))
+    text = sorted(texts)[0]
+    with torch.no_grad():
+        direct = model.encode_text(**tokenizer([text], truncation=True, max_length=16, return_tensors="pt"))[0]
+    assert torch.allclose(store.features([text], encode=None)[0], direct, atol=1e-5)
+    again = predict_test_split(second / "checkpoints" / "best", out / "manifest.csv", tmp_path / "predicted.csv")
+    assert np.allclose(pd.read_csv(second / "predictions.csv")["prob_up"], again["prob_up"], atol=2e-4)
+
+
+def test_the_feature_store_key_follows_the_encoder_and_max_length(tmp_path, tiny_stock_encoder):
+    import os
+
+    from phase5_multimodal_financial_sentiment.text_features import encoder_key
+
+    config = {"model_type": "distilbert"}
+    key = encoder_key(str(tiny_stock_encoder), config, 16)
+    assert key == encoder_key(str(tiny_stock_encoder), config, 16) != encoder_key(str(tiny_stock_encoder), config, 32)
+    weights = next(p for p in tiny_stock_encoder.iterdir() if p.suffix == ".safetensors")
+    stat = weights.stat()
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # new weights in the same folder
+    assert encoder_key(str(tiny_stock_encoder), config, 16) != key
+
+
+def test_real_data_tables_hold_their_runs_the_baselines_and_the_published_rows(tmp_path):
+    from common.report import build_report
+    from phase5_multimodal_financial_sentiment.price_baselines import main as baselines
+
+    out = alternating_release(tmp_path)
+    baselines(["--data_dir", str(out), "--preset", "stocknet", "--output_dir", str(tmp_path / "runs"),
+               "--run_prefix", "sn_", "--device", "cpu", "--progress", "false", "--baselines", "previous_day"])
+    text = build_report(tmp_path / "runs", tmp_path / "experiments.md")
+    stocknet = text.split("<!-- START TABLE phase5_stocknet -->")[1].split("<!-- END")[0]
+    metrics = json.loads((tmp_path / "runs" / "phase5_multimodal_financial_sentiment" / "sn_previous_day" /
+                          "metrics.json").read_text())
+    row = next(line for line in stocknet.splitlines() if line.startswith("| sn_previous_day"))
+    assert "previous day's movement" in row and "last 5 daily returns" in row
+    assert f"{metrics['test_mcc']:.4f}" in row and f"{metrics['test_mcc_ci'][0]:.3f}" in row
+    assert "Xu and Cohen 2018" in stocknet and "0.5823" in stocknet
+    ablation = text.split("<!-- START TABLE phase5_ablation -->")[1].split("<!-- END")[0]
+    assert "sn_previous_day" not in ablation
+
+
+def test_chart_sharing_says_how_much_of_the_train_labels_a_chart_identifies():
+    from phase5_multimodal_financial_sentiment.manifests import describe_chart_sharing
+
+    rows = [{"split": split, "image": image, "label": label} for split, image, label in (
+        ("train", "a.png", "up"), ("train", "a.png", "up"), ("train", "a.png", "down"), ("train", "b.png", "down"),
+        ("test", "a.png", "down"))]
+    assert describe_chart_sharing(rows) == {"rows": 4, "distinct_charts": 2, "rows_sharing_a_chart": 3,
+                                            "chart_majority_accuracy": 0.75}
