@@ -25,7 +25,7 @@ SCORE_NAMES = {"f1_macro": "macro-F1", "accuracy": "accuracy", "mcc": "MCC"}
 
 @dataclass(frozen=True)
 class Comparison:
-    """Runs `<stem_a>_seed<N>` against `<stem_b>_seed<N>` (or the seedless run `<stem_b>`)."""
+    """Runs `<stem_a>_seed<N>` against `<stem_b>_seed<N>`, seed by seed."""
 
     title: str
     stem_a: str
@@ -51,7 +51,8 @@ def describe_comparison(runs: Path, comparison: Comparison) -> str:
                             comparison.cluster_column)
     name = SCORE_NAMES.get(comparison.metric, comparison.metric)
     if not results:
-        return f"{comparison.title}: _no pair of finished runs `{comparison.stem_a}_seed*`, `{comparison.stem_b}`_"
+        return (f"{comparison.title}: _no pair of finished runs `{comparison.stem_a}_seed*`, "
+                f"`{comparison.stem_b}_seed*`_")
     over = " over trading days" if comparison.cluster_column else ""
     per_seed = "; ".join(f"seed {r['run_seed']}: {r['difference']:+.3f} [{r['interval'][0]:+.3f}, "
                          f"{r['interval'][1]:+.3f}], p {r['p_value']:.4f}" for r in results)
@@ -59,7 +60,8 @@ def describe_comparison(runs: Path, comparison: Comparison) -> str:
 
 
 def render_claims(declared: Sequence[tuple[str, ClaimVerdict]], runs_root: Path) -> str:
-    """The claims table: every claim, each phase's verdict on it with its evidence (phase, verdict) pairs."""
+    """The claims table: every claim, and each verdict of `declared` ((phase, verdict) pairs) on it
+    with its evidence, computed from the runs under `runs_root`."""
     rows = []
     for number, claim in enumerate(ORIGINAL_CLAIMS, start=1):
         verdicts = [(phase, verdict) for phase, verdict in declared if verdict.claim == number]

@@ -100,16 +100,13 @@ def compare_runs(run_a: Path, run_b: Path, metric: str = "f1_macro", n_resamples
 
 def compare_seeds(root: Path, stem_a: str, stem_b: str, metric: str = "f1_macro",
                   cluster_column: Optional[str] = None) -> list[dict]:
-    """`compare_runs` of `<stem_a>_seed<N>` against `<stem_b>_seed<N>` under `root`, for every
-    seed N both have finished (with predictions), each with that seed as `run_seed`; a
-    `stem_b` without seeds (a baseline, e.g. `stocknet_majority`) is compared with every
-    seed of `stem_a`."""
+    """`compare_runs` (scoring `metric`, resampling `cluster_column` where given) of
+    `<stem_a>_seed<N>` against `<stem_b>_seed<N>` under `root`, for every seed N both have
+    finished (with predictions), each with that seed as `run_seed`."""
     results = []
     for run_a in sorted(Path(root).glob(f"{stem_a}_seed*")):
         seed = run_a.name.rsplit("_seed", 1)[1]
         run_b = Path(root) / f"{stem_b}_seed{seed}"
-        if not run_b.is_dir():
-            run_b = Path(root) / stem_b
         if (run_a / "predictions.csv").exists() and (run_b / "predictions.csv").exists():
             results.append({**compare_runs(run_a, run_b, metric=metric, cluster_column=cluster_column),
                             "run_seed": seed})

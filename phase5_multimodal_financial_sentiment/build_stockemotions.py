@@ -29,7 +29,6 @@ hold the same posts). Charts are cached by their prices (charts.py).
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime as dt
 import json
@@ -41,7 +40,7 @@ from typing import Optional, Sequence
 from common.cli import exit_on_bad_input
 from common.errors import DataError
 from phase5_multimodal_financial_sentiment.charts import ChartCache
-from phase5_multimodal_financial_sentiment.manifests import describe_chart_sharing, write_build
+from phase5_multimodal_financial_sentiment.manifests import builder_parser, write_build
 from phase5_multimodal_financial_sentiment.prices import Prices, last_returns, read_prices
 
 FILES = {"train": "train_stockemo.csv", "validation": "val_stockemo.csv", "test": "test_stockemo.csv"}
@@ -124,20 +123,12 @@ def build(data_dir: Path, out: Path, window: int = 30, size: int = 64, chart_end
                                                               in train_days for row in rows)}
               for name in FILES}
     record = {"builder": "stockemotions", "source": str(data_dir), "split": split, "chart_end": chart_end,
-              "window_trading_days": window,
-              "chart_size": size, "splits": counts, "dropped_undrawable": dropped,
-              "train_chart_sharing": describe_chart_sharing(rows),
-              "charts_rendered": cache.rendered, "charts_reused": cache.reused,
-              "seconds": round(time.perf_counter() - started, 1)}
-    return write_build(out, COLUMNS, rows, record)
+              "window_trading_days": window, "chart_size": size, "splits": counts, "dropped_undrawable": dropped}
+    return write_build(out, COLUMNS, rows, record, cache, started)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data_dir", required=True, type=Path, help="StockEmotions (tweet/, price/).")
-    parser.add_argument("--out", required=True, type=Path, help="Folder of the manifest and its charts.")
-    parser.add_argument("--window", type=int, default=30, help="Trading days a chart shows.")
-    parser.add_argument("--size", type=int, default=64, help="Side of a chart in pixels.")
+    parser = builder_parser(__doc__, "StockEmotions (tweet/, price/).", "before the post's day")
     parser.add_argument("--chart_end", default="before", choices=CHART_ENDS,
                         help="before: the chart ends the trading day before the post's day (its date minus one "
                              "day); including: it shows that day too (its move is the label about 85%% of the time: "

@@ -31,7 +31,6 @@ lines, a target day outside the price file's range) is an error naming the file 
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import sys
@@ -45,7 +44,7 @@ from tqdm.auto import tqdm
 from common.cli import exit_on_bad_input
 from common.errors import DataError
 from phase5_multimodal_financial_sentiment.charts import ChartCache
-from phase5_multimodal_financial_sentiment.manifests import describe_chart_sharing, write_build
+from phase5_multimodal_financial_sentiment.manifests import builder_parser, write_build
 from phase5_multimodal_financial_sentiment.prices import last_returns, read_prices
 
 UP, DOWN = 0.0055, -0.005  # the authors' movement thresholds (config.yml: y_threshold)
@@ -177,23 +176,15 @@ def build(data_dir: Path, out: Path, window: int = 30, size: int = 64, tweet_day
     out.mkdir(parents=True, exist_ok=True)
     rows, cache, null_days = build_rows(Path(data_dir), out, window, size, tweet_days, max_tweets, symbols,
                                         progress)
-    seconds = time.perf_counter() - started
     record = {"builder": "stocknet", "source": str(data_dir), "window_trading_days": window, "chart_size": size,
-              "tweet_days": tweet_days,
-              "max_tweets": max_tweets, "tweets_per_day": TWEETS_PER_DAY, "thresholds": {"up": UP, "down": DOWN},
-              "splits": describe_rows(rows), "price_days_without_prices": null_days,
-              "train_chart_sharing": describe_chart_sharing(rows),
-              "charts_rendered": cache.rendered, "charts_reused": cache.reused,
-              "seconds": round(seconds, 1), "rows_per_second": round(len(rows) / max(seconds, 1e-9), 1)}
-    return write_build(out, COLUMNS, rows, record)
+              "tweet_days": tweet_days, "max_tweets": max_tweets, "tweets_per_day": TWEETS_PER_DAY,
+              "thresholds": {"up": UP, "down": DOWN}, "splits": describe_rows(rows),
+              "price_days_without_prices": null_days}
+    return write_build(out, COLUMNS, rows, record, cache, started)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data_dir", required=True, type=Path, help="The StockNet release (price/, tweet/).")
-    parser.add_argument("--out", required=True, type=Path, help="Folder of the manifest and its charts.")
-    parser.add_argument("--window", type=int, default=30, help="Trading days a chart shows (before the target).")
-    parser.add_argument("--size", type=int, default=64, help="Side of a chart in pixels.")
+    parser = builder_parser(__doc__, "The StockNet release (price/, tweet/).", "before the target")
     parser.add_argument("--tweet_days", type=int, default=5, help="Calendar days of tweets before the target.")
     parser.add_argument("--max_tweets", type=int, default=30, help="Most tweets in a row's text (the newest).")
     parser.add_argument("--symbols", default=None, help="Comma-separated stocks (default: all).")

@@ -1,16 +1,23 @@
-"""What a phase 5 builder (build_stocknet.py, build_stockemotions.py) leaves in its output
-folder: `manifest.csv` (the rows, in the manifest format data.py reads) and `build.json` (its
-settings and counts), each written atomically and only once every row exists; and how much
-of the train labels a chart's identity alone holds (`describe_chart_sharing`)."""
+"""What the phase 5 builders (build_stocknet.py, build_stockemotions.py) share: their common
+command-line arguments (`builder_parser`), and what they leave in their output folder:
+`manifest.csv` (the rows, in the manifest format data.py reads) and `build.json` (their
+settings and counts, plus what every build records: how much of the train labels a chart's
+identity alone holds, the charts drawn and found, the seconds), each written atomically and
+only once every row exists."""
 from __future__ import annotations
 
+import argparse
 import csv
 import io
+import time
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from common.records import atomic_write_text, write_json
+
+if TYPE_CHECKING:
+    from phase5_multimodal_financial_sentiment.charts import ChartCache
 
 
 def describe_chart_sharing(rows: Sequence[dict], split: str = "train") -> dict:
@@ -30,8 +37,27 @@ def describe_chart_sharing(rows: Sequence[dict], split: str = "train") -> dict:
                                              / max(total, 1), 4)}
 
 
-def write_build(out: Path, columns: Sequence[str], rows: Sequence[dict], record: dict) -> dict:
-    """Write the manifest of `rows` (with `columns`) and the build record; return the record."""
+def builder_parser(doc: str, source: str, window: str) -> argparse.ArgumentParser:
+    """A builder's command line with the arguments every builder takes: `--data_dir` (`source`:
+    what it holds), `--out`, `--window` (`window`: what the trading days are counted from),
+    `--size`."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--data_dir", required=True, type=Path, help=source)
+    parser.add_argument("--out", required=True, type=Path, help="Folder of the manifest and its charts.")
+    parser.add_argument("--window", type=int, default=30, help=f"Trading days a chart shows ({window}).")
+    parser.add_argument("--size", type=int, default=64, help="Side of a chart in pixels.")
+    return parser
+
+
+def write_build(out: Path, columns: Sequence[str], rows: Sequence[dict], record: dict, cache: ChartCache,
+                started: float) -> dict:
+    """Write the manifest of `rows` (with `columns`) and the build record: `record` (the
+    builder's settings and counts) plus the train split's chart sharing, the charts `cache`
+    drew and found, and the seconds since `started` (`time.perf_counter()`); return it."""
+    seconds = time.perf_counter() - started
+    record = {**record, "train_chart_sharing": describe_chart_sharing(rows), "charts_rendered": cache.rendered,
+              "charts_reused": cache.reused, "seconds": round(seconds, 1),
+              "rows_per_second": round(len(rows) / max(seconds, 1e-9), 1)}
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, list(columns), lineterminator="\n")
     writer.writeheader()

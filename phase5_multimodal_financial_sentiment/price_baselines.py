@@ -48,6 +48,22 @@ def returns_matrix(examples: Sequence, where: str):
     return np.array([e.returns for e in examples], dtype=np.float32)
 
 
+class ReturnsDataset:
+    """The examples' returns and labels as the phase's loaders batch them (a map-style dataset)."""
+
+    def __init__(self, examples: Sequence, where: str):
+        import torch
+
+        self.returns = torch.from_numpy(returns_matrix(examples, where))
+        self.labels = [e.label for e in examples]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> dict:
+        return {"returns": self.returns[index], "labels": self.labels[index]}
+
+
 def fit_baseline(kind: str, train: Sequence, num_labels: int, where: str):
     """The baseline `kind` as a torch module from `returns` to logits, fitted on `train`."""
     import numpy as np
@@ -83,9 +99,6 @@ def fit_baseline(kind: str, train: Sequence, num_labels: int, where: str):
 
 def run_price_baseline(kind: str, config_args: Sequence[str], run_prefix: str = "") -> Path:
     """Fit and score one baseline on the phase's splits; its run directory."""
-    import torch
-    from torch.utils.data import Dataset
-
     from common.baseline import finish_untrained
     from common.config import parse_config
     from common.evaluation import Evaluator
@@ -100,19 +113,9 @@ def run_price_baseline(kind: str, config_args: Sequence[str], run_prefix: str = 
     where = str(run.splits.info.get("source"))
     model = fit_baseline(kind, run.splits.train, len(run.splits.label_names), where).to(run.device)
 
-    class ReturnsDataset(Dataset):
-        def __init__(self, examples):
-            self.returns = torch.from_numpy(returns_matrix(examples, where))
-            self.labels = [e.label for e in examples]
-
-        def __len__(self):
-            return len(self.labels)
-
-        def __getitem__(self, index):
-            return {"returns": self.returns[index], "labels": self.labels[index]}
-
     evaluator = Evaluator(run.splits, None, cfg, run.device, None, columns=manifest_columns,
-                          make_loader=lambda examples: make_loader(ReturnsDataset(examples), None, cfg.eval_batch_size))
+                          make_loader=lambda examples: make_loader(ReturnsDataset(examples, where), None,
+                                                                   cfg.eval_batch_size))
     return finish_untrained(cfg, run, model, evaluator, PHASE, fitted_on=len(run.splits.train),
                             baseline={"kind": KINDS[kind]}, data=run.splits.info)
 
